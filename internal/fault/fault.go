@@ -1,0 +1,91 @@
+// Package fault defines what every fault family implements for the agent: an Injector
+// that applies the fault to one resolved target, recording each kernel object in the
+// journal before it creates it, and an Active handle that removes it again.
+package fault
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+)
+
+// Target is a plan target resolved on the node.
+type Target struct {
+	plan.Target
+	// PID of the target container's main process, in the host PID namespace.
+	PID int
+	// NetnsPath opens the target's network namespace, e.g. /proc/<pid>/ns/net.
+	NetnsPath string
+	// NetnsInode identifies that namespace; stable across container restarts of the pod.
+	NetnsInode uint64
+	// CgroupPath is the container's cgroup directory (for stress faults), if known.
+	CgroupPath string
+}
+
+// Recorder writes a journal entry durably. Injectors call it before creating the object.
+type Recorder interface {
+	Record(e journal.Entry) error
+}
+
+// Active is an applied fault on one target. It keeps whatever must stay open for the
+// fault to live (an owned nftables socket, an nfqueue loop) until Recover.
+type Active interface {
+	// Objects lists the kernel objects that were created.
+	Objects() []plan.Object
+	// Recover removes the fault gracefully and returns what it removed. Idempotent.
+	Recover(ctx context.Context) ([]plan.Object, error)
+}
+
+// Injector applies one fault to one target. On error, whatever it recorded is
+// recovered from the journal by the caller, so partial work is never left behind.
+type Injector interface {
+	Apply(ctx context.Context, t Target, rec Recorder) (Active, error)
+}
+
+// Notes is optional: an Injector that picked a fallback (no sch_netem, ...) says so here,
+// and the agent emits each note as an event.
+type Notes interface {
+	Notes() []string
+}
+
+// Factory builds the Injector for a plan's fault.
+type Factory func(f plan.Fault) (Injector, error)
+
+var (
+	mu        sync.RWMutex
+	factories = map[string]Factory{}
+)
+
+// Register makes kind available to the agent. Called from init in the fault packages.
+func Register(kind string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	factories[kind] = f
+}
+
+// New returns the Injector for f.
+func New(f plan.Fault) (Injector, error) {
+	mu.RLock()
+	fac := factories[f.Kind]
+	mu.RUnlock()
+	if fac == nil {
+		return nil, fmt.Errorf("fault kind %q is not supported by this agent (have: %v)", f.Kind, Kinds())
+	}
+	return fac(f)
+}
+
+// Kinds lists the registered kinds.
+func Kinds() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var ks []string
+	for k := range factories {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

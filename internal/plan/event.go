@@ -1,0 +1,105 @@
+package plan
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event types the agent writes, one JSON object per line, on stdout.
+const (
+	EventStarted   = "started"   // agent up, plan read; Message says the agent version
+	EventResolved  = "resolved"  // a target's container resolved to PID/netns
+	EventNote      = "note"      // information, e.g. "sch_netem missing: loss via nftables"
+	EventInjected  = "injected"  // the fault is active on Target; Objects = what was created
+	EventHeartbeat = "heartbeat" // periodic while active
+	EventRecovered = "recovered" // the fault is gone from Target; Objects = what was removed
+	EventError     = "error"     // something failed on Target (or the agent if Target is empty)
+	EventExit      = "exit"      // the agent is about to exit; Reason says why
+)
+
+// Stop reasons, in EventExit.Reason and Result.Reason.
+const (
+	ReasonEOF         = "operator-gone" // stdin EOF while attached
+	ReasonSignal      = "signal"        // SIGTERM/SIGINT to the agent (pod deleted, kubectl chaos stop)
+	ReasonDeadline    = "deadline"      // the plan's deadline passed
+	ReasonStopped     = "stopped"       // the operator asked on stdin ("stop" line)
+	ReasonFailed      = "failed"        // could not apply on any target
+	ReasonNoHeartbeat = "no-heartbeat"  // restarted agent heard no operator in time
+)
+
+// Event is one line of the agent's stdout.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Node    string    `json:"node,omitempty"`
+	Target  string    `json:"target,omitempty"` // Target.String()
+	Message string    `json:"message,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Objects []Object  `json:"objects,omitempty"`
+	// Elapsed is, for injected/recovered, how long that step took on the agent.
+	Elapsed Duration `json:"elapsed,omitempty"`
+	// Restart counts how many times this agent was started for this experiment (0 = first).
+	Restart int `json:"restart,omitempty"`
+}
+
+// Object is one kernel object the fault creates (dry-run, events) and how it is removed.
+type Object struct {
+	// Kind: "qdisc", "nft-table", "nft-chain", "nft-rule", "nfqueue", "process", ...
+	Kind string `json:"kind"`
+	// Where: the target netns (by inode) and interface, when they apply.
+	Netns     string `json:"netns,omitempty"`
+	Interface string `json:"interface,omitempty"`
+	// Spec is the object in tc/nft words, e.g. "netem delay 100ms handle 4b43: root".
+	Spec string `json:"spec"`
+	// Remove is how it goes away, e.g. "qdisc del dev eth0 handle 4b43: root" or
+	// "kernel deletes owned table when the agent's netlink socket closes".
+	Remove string `json:"remove"`
+	// Condition, for dry-run alternatives, e.g. "if sch_netem is available".
+	Condition string `json:"condition,omitempty"`
+}
+
+// Command lines the CLI writes on the agent's stdin.
+const (
+	StdinHeartbeat = "heartbeat"
+	StdinStop      = "stop"
+)
+
+// Result is the agent's final word, written to the termination message
+// (/dev/termination-log, at most 4096 bytes: keep it compact).
+type Result struct {
+	Experiment string         `json:"experiment"`
+	Node       string         `json:"node"`
+	Reason     string         `json:"reason"`
+	Targets    []TargetResult `json:"targets"`
+	Error      string         `json:"error,omitempty"`
+}
+
+// TargetResult is how one target fared.
+type TargetResult struct {
+	Target      string    `json:"target"`
+	Injected    bool      `json:"injected"`
+	Recovered   bool      `json:"recovered"`
+	InjectedAt  time.Time `json:"injectedAt,omitempty"`
+	RecoveredAt time.Time `json:"recoveredAt,omitempty"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// OK reports whether every target was injected and recovered without error.
+func (r *Result) OK() bool {
+	if r.Error != "" {
+		return false
+	}
+	for _, t := range r.Targets {
+		if t.Error != "" || !t.Injected || !t.Recovered {
+			return false
+		}
+	}
+	return true
+}
+
+// EncodeEvent returns the event as one JSON line (without the newline).
+func EncodeEvent(e Event) []byte {
+	b, _ := json.Marshal(e)
+	return b
+}

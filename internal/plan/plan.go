@@ -1,0 +1,192 @@
+// Package plan holds the wire contract between the CLI and the agent: the per-node
+// plan that travels in the helper pod spec, the JSON events the agent writes on
+// stdout, and the final result it leaves in its termination message.
+//
+// Everything here is plain data, portable (no Linux-only imports), and versioned by
+// Version so a CLI and an agent of different builds can tell they disagree.
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Version of the plan/event protocol. Bump when a field changes meaning.
+const Version = 1
+
+// EnvVar is the environment variable of the helper container that carries the plan as JSON.
+const EnvVar = "KUBECTL_CHAOS_PLAN"
+
+// DefaultJournalDir is the hostPath mounted into every helper for the journal.
+const DefaultJournalDir = "/run/kubectl-chaos"
+
+// Labels and annotations put on every helper pod (and the helper namespace).
+const (
+	LabelManagedBy      = "app.kubernetes.io/managed-by"
+	ManagedByValue      = "kubectl-chaos"
+	LabelExperiment     = "kubectl-chaos/experiment"
+	LabelNode           = "kubectl-chaos/node"
+	AnnotationOwner     = "kubectl-chaos/owner"
+	AnnotationDeadline  = "kubectl-chaos/deadline"
+	AnnotationFault     = "kubectl-chaos/fault"
+	AnnotationDetached  = "kubectl-chaos/detached"
+	AnnotationStartedAt = "kubectl-chaos/started-at"
+)
+
+// Plan is what one helper pod's agent receives: the fault and the targets on its node.
+type Plan struct {
+	Version    int       `json:"version"`
+	Experiment string    `json:"experiment"`
+	Node       string    `json:"node"`
+	Owner      string    `json:"owner,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	// Deadline is the moment the fault must be gone, whatever happens.
+	Deadline time.Time `json:"deadline"`
+	// Detached agents do not treat stdin EOF as "operator gone"; they run to the deadline
+	// or until stopped.
+	Detached bool `json:"detached,omitempty"`
+	// HeartbeatTimeout bounds how long a restarted agent waits for its operator's
+	// heartbeat on stdin before it recovers on its own (attached sessions only).
+	HeartbeatTimeout Duration `json:"heartbeatTimeout,omitempty"`
+	Fault            Fault    `json:"fault"`
+	Targets          []Target `json:"targets"`
+	Runtime          Runtime  `json:"runtime,omitempty"`
+	JournalDir       string   `json:"journalDir,omitempty"`
+}
+
+// Runtime tells the agent how to reach the node's container runtime.
+type Runtime struct {
+	// Endpoint is the containerd socket as seen inside the helper (hostPath mount).
+	Endpoint string `json:"endpoint,omitempty"`
+	// Namespace is containerd's namespace for Kubernetes containers, "k8s.io".
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// Target is one container to act on.
+type Target struct {
+	Namespace   string   `json:"namespace"`
+	Pod         string   `json:"pod"`
+	PodUID      string   `json:"podUID,omitempty"`
+	Container   string   `json:"container"`
+	ContainerID string   `json:"containerID"` // as in the pod status: "containerd://<hex>"
+	Node        string   `json:"node,omitempty"`
+	PodIPs      []string `json:"podIPs,omitempty"`
+}
+
+// ID is the stable name of a target, usable as a file name: namespace_pod_container.
+func (t Target) ID() string {
+	return sanitize(t.Namespace) + "_" + sanitize(t.Pod) + "_" + sanitize(t.Container)
+}
+
+// String is the human name: namespace/pod/container.
+func (t Target) String() string { return t.Namespace + "/" + t.Pod + "/" + t.Container }
+
+// RuntimeID returns the container ID without its "runtime://" prefix.
+func (t Target) RuntimeID() string {
+	if i := strings.Index(t.ContainerID, "://"); i >= 0 {
+		return t.ContainerID[i+3:]
+	}
+	return t.ContainerID
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9.-]`)
+
+func sanitize(s string) string { return unsafeChars.ReplaceAllString(s, "-") }
+
+// Fault kinds.
+const (
+	KindNoop    = "noop"
+	KindNetwork = "network"
+)
+
+// Fault is the fault spec. Kind selects which of the sub-specs is set.
+type Fault struct {
+	Kind string `json:"kind"`
+	// Action is the verb the user ran, e.g. "delay" for `network delay`; informative.
+	Action  string   `json:"action,omitempty"`
+	Noop    *Noop    `json:"noop,omitempty"`
+	Network *Network `json:"network,omitempty"`
+}
+
+// Noop is a fault that changes nothing; it exists to test the session and agent loop.
+// FailApply / FailRecover make it fail on purpose, for exit-code tests.
+type Noop struct {
+	FailApply   bool `json:"failApply,omitempty"`
+	FailRecover bool `json:"failRecover,omitempty"`
+}
+
+// Summary is a one-line human description of the fault, e.g. "network delay 100ms".
+func (f Fault) Summary() string {
+	switch {
+	case f.Network != nil:
+		return "network " + f.Network.Summary()
+	case f.Kind != "":
+		if f.Action != "" {
+			return f.Kind + " " + f.Action
+		}
+		return f.Kind
+	}
+	return "(empty fault)"
+}
+
+// Duration is a time.Duration that marshals as a Go duration string ("100ms").
+type Duration time.Duration
+
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err2 := json.Unmarshal(b, &n); err2 != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Validate checks the parts of a plan that do not depend on the fault kind.
+func (p *Plan) Validate() error {
+	if p.Version != Version {
+		return fmt.Errorf("plan version %d, this agent speaks %d: use the agent image of the same version as the CLI", p.Version, Version)
+	}
+	if p.Experiment == "" {
+		return fmt.Errorf("plan: experiment is empty")
+	}
+	if p.Deadline.IsZero() {
+		return fmt.Errorf("plan: deadline is empty")
+	}
+	if p.Fault.Kind == "" {
+		return fmt.Errorf("plan: fault kind is empty")
+	}
+	return nil
+}
+
+// Encode returns the plan as compact JSON.
+func (p *Plan) Encode() (string, error) {
+	b, err := json.Marshal(p)
+	return string(b), err
+}
+
+// Decode parses a plan.
+func Decode(s string) (*Plan, error) {
+	var p Plan
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		return nil, fmt.Errorf("decoding plan: %w", err)
+	}
+	return &p, nil
+}
