@@ -1,0 +1,123 @@
+// Package session runs one experiment against the cluster: it creates the helper pods,
+// waits for them with a watch, attaches to each agent's stdin/stdout through the API
+// server, streams the agent's events, stops every helper on Ctrl-C, collects each
+// one's result from its termination message, and deletes the pods.
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Attacher connects to the stdin/stdout of a helper's agent container. Attach returns
+// when the stream ends (the agent exited, the pod went away, or ctx was cancelled).
+type Attacher interface {
+	Attach(ctx context.Context, namespace, pod, container string, stdin io.Reader, stdout io.Writer) error
+}
+
+// NewAttacher returns the Attacher that goes through the API server (pods/attach).
+func NewAttacher(cfg *rest.Config) Attacher { return nil }
+
+// Options for Run.
+type Options struct {
+	Client    kubernetes.Interface
+	Attacher  Attacher
+	Namespace string           // helper namespace (EnsureNamespace is the caller's job)
+	Pods      []*corev1.Pod    // one per node, from helperpod.Build
+	Detach    bool             // create and return at once
+	Events    func(plan.Event) // each agent event as it arrives (nil: drop)
+	Progress  io.Writer        // human progress lines (stderr); nil: none
+	// StopTimeout bounds the wait for results after a stop; default 20s.
+	StopTimeout time.Duration
+	// ReadyTimeout bounds the wait for helpers to start; default 2m.
+	ReadyTimeout time.Duration
+	// HeartbeatInterval is how often the CLI writes a heartbeat line on each stdin; default 2s.
+	HeartbeatInterval time.Duration
+}
+
+// Report is the outcome of an experiment, printed as the final report.
+type Report struct {
+	Experiment string       `json:"experiment"`
+	Fault      string       `json:"fault"`
+	Reason     string       `json:"reason"` // completed|interrupted|failed|detached
+	StartedAt  time.Time    `json:"startedAt"`
+	EndedAt    time.Time    `json:"endedAt"`
+	Nodes      []NodeReport `json:"nodes"`
+}
+
+// NodeReport is one helper's outcome.
+type NodeReport struct {
+	Node   string       `json:"node"`
+	Pod    string       `json:"pod"`
+	Result *plan.Result `json:"result,omitempty"`
+	Error  string       `json:"error,omitempty"`
+	// InjectLatency: session start -> the agent's injected event. RecoverLatency: stop
+	// request (or deadline) -> the agent's recovered event.
+	InjectLatency  plan.Duration `json:"injectLatency,omitempty"`
+	RecoverLatency plan.Duration `json:"recoverLatency,omitempty"`
+	Restarts       int32         `json:"restarts,omitempty"`
+}
+
+// Run runs the experiment until it ends (deadline), ctx is cancelled (Ctrl-C: stop
+// everything, collect results, delete the pods; cleanup never uses ctx), or, with
+// Detach, at once. The error maps to the exit code (internal/exit): nil on success,
+// InterruptedError after a clean stop, FaultError if any target failed, APIError for
+// cluster errors.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	return nil, errors.New("session: not implemented")
+}
+
+// EnsureNamespace creates the helper namespace with the Pod Security "privileged" labels
+// if it does not exist; a clear error if the user may not.
+func EnsureNamespace(ctx context.Context, c kubernetes.Interface, ns *corev1.Namespace) error {
+	return errors.New("session: not implemented")
+}
+
+// Experiment is one experiment found in the cluster by its helper pods' labels.
+type Experiment struct {
+	ID       string        `json:"id"`
+	Owner    string        `json:"owner,omitempty"`
+	Fault    string        `json:"fault,omitempty"`
+	Detached bool          `json:"detached"`
+	Deadline time.Time     `json:"deadline"`
+	Helpers  []HelperState `json:"helpers"`
+}
+
+// HelperState is one helper pod of an experiment.
+type HelperState struct {
+	Namespace string       `json:"namespace"`
+	Pod       string       `json:"pod"`
+	Node      string       `json:"node"`
+	Phase     string       `json:"phase"`
+	Restarts  int32        `json:"restarts"`
+	Result    *plan.Result `json:"result,omitempty"`
+}
+
+// List finds experiments by label across all namespaces.
+func List(ctx context.Context, c kubernetes.Interface) ([]Experiment, error) {
+	return nil, errors.New("session: not implemented")
+}
+
+// Get finds one experiment by ID.
+func Get(ctx context.Context, c kubernetes.Interface, id string) (*Experiment, error) {
+	return nil, errors.New("session: not implemented")
+}
+
+// Stop stops experiments (all when ids is empty and all is true): it deletes their
+// helper pods (the agent recovers on SIGTERM) and waits, bounded, for their results.
+func Stop(ctx context.Context, c kubernetes.Interface, ids []string, all bool, timeout time.Duration) ([]Experiment, error) {
+	return nil, errors.New("session: not implemented")
+}
+
+// GC deletes helper pods whose deadline has passed (and finished helpers), returning
+// what it removed.
+func GC(ctx context.Context, c kubernetes.Interface, now time.Time) ([]HelperState, error) {
+	return nil, errors.New("session: not implemented")
+}
