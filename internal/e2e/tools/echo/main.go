@@ -1,0 +1,217 @@
+// Command echo is the e2e test workload: a server (HTTP, TCP echo, TCP source, UDP echo
+// on fixed ports) and the probes the tests and the demo run against it.
+//
+//	echo serve
+//	echo probe udp   ADDR [-count N] [-interval D] [-timeout D]  -> JSON loss report
+//	echo probe tcp   ADDR [-count N] [-timeout D]               -> JSON connect report
+//	echo probe download ADDR [-seconds S]                        -> JSON throughput
+//	echo client URL [-interval D]                                -> one line per second
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/e2e/probe"
+)
+
+// Fixed ports of the server.
+const (
+	HTTPPort   = 8080
+	EchoPort   = 7000 // TCP echo
+	SourcePort = 7002 // TCP: the server writes until the client closes
+	UDPPort    = 9000 // UDP echo
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve()
+	case "probe":
+		if len(os.Args) < 4 {
+			usage()
+		}
+		err = runProbe(os.Args[2], os.Args[3], os.Args[4:])
+	case "client":
+		if len(os.Args) < 3 {
+			usage()
+		}
+		err = client(os.Args[2], os.Args[3:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: echo serve | echo probe udp|tcp|download ADDR [flags] | echo client URL [flags]")
+	os.Exit(2)
+}
+
+func serve() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	host, _ := os.Hostname()
+	errc := make(chan error, 4)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "ok %s\n", host)
+	})
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("bytes"))
+		buf := make([]byte, 32<<10)
+		for n > 0 {
+			k := min(n, len(buf))
+			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+			n -= k
+		}
+	})
+	go func() { errc <- http.ListenAndServe(fmt.Sprintf(":%d", HTTPPort), mux) }()
+
+	tcp := func(port int, handle func(net.Conn)) {
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			errc <- err
+			return
+		}
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				errc <- err
+				return
+			}
+			go func() { defer c.Close(); handle(c) }()
+		}
+	}
+	go tcp(EchoPort, func(c net.Conn) { _, _ = io.Copy(c, c) })
+	go tcp(SourcePort, func(c net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+	go func() {
+		pc, err := net.ListenPacket("udp", fmt.Sprintf(":%d", UDPPort))
+		if err != nil {
+			errc <- err
+			return
+		}
+		buf := make([]byte, 65536)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				errc <- err
+				return
+			}
+			_, _ = pc.WriteTo(buf[:n], addr)
+		}
+	}()
+	fmt.Printf("echo: serving http :%d, tcp echo :%d, tcp source :%d, udp echo :%d\n", HTTPPort, EchoPort, SourcePort, UDPPort)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func runProbe(kind, addr string, args []string) error {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	count := fs.Int("count", 200, "datagrams or connections")
+	interval := fs.Duration("interval", 5*time.Millisecond, "time between datagrams")
+	timeout := fs.Duration("timeout", 500*time.Millisecond, "wait for answers")
+	seconds := fs.Float64("seconds", 3, "download time")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var v any
+	switch kind {
+	case "udp":
+		r, err := probe.UDP(addr, *count, *interval, *timeout)
+		if err != nil {
+			return err
+		}
+		v = r
+	case "tcp":
+		v = probe.TCP(addr, *count, *timeout)
+	case "download":
+		r, err := probe.Download(addr, time.Duration(*seconds*float64(time.Second)))
+		if err != nil {
+			return err
+		}
+		v = r
+	default:
+		return fmt.Errorf("probe kind %q: want udp, tcp or download", kind)
+	}
+	return json.NewEncoder(os.Stdout).Encode(v)
+}
+
+// client sends one HTTP request per interval and prints, once a second, how many
+// failed and the latency seen: what the demo shows before, during and after a fault.
+func client(url string, args []string) error {
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	interval := fs.Duration("interval", 100*time.Millisecond, "time between requests")
+	timeout := fs.Duration("timeout", 500*time.Millisecond, "request timeout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hc := &http.Client{Timeout: *timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	tick := time.NewTicker(*interval)
+	defer tick.Stop()
+	report := time.NewTicker(time.Second)
+	defer report.Stop()
+	var ok, failed int
+	var lat []time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-report.C:
+			total := ok + failed
+			errRate := 0.0
+			if total > 0 {
+				errRate = 100 * float64(failed) / float64(total)
+			}
+			fmt.Printf("%s requests=%d errors=%d (%.0f%%) p50=%.1fms p99=%.1fms\n",
+				time.Now().Format("15:04:05"), total, failed, errRate, probe.Percentile(lat, 50), probe.Percentile(lat, 99))
+			ok, failed, lat = 0, 0, lat[:0]
+		case <-tick.C:
+			t := time.Now()
+			resp, err := hc.Get(url)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if err != nil {
+				failed++
+				continue
+			}
+			ok++
+			lat = append(lat, time.Since(t))
+		}
+	}
+}
