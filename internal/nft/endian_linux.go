@@ -1,0 +1,5 @@
+package nft
+
+import "encoding/binary"
+
+var nativeEndian = binary.NativeEndian
