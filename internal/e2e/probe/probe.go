@@ -156,3 +156,21 @@ func Download(addr string, d time.Duration) (DownloadReport, error) {
 	}
 	return DownloadReport{Bytes: n, Seconds: secs, Mbps: float64(n) * 8 / secs / 1e6}, nil
 }
+
+// Send writes count one-way datagrams to addr (a sink counts them); it returns how many
+// the local stack accepted.
+func Send(addr string, count int, interval time.Duration) (int, error) {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("dial udp %s: %w", addr, err)
+	}
+	defer c.Close()
+	sent := 0
+	for i := 0; i < count; i++ {
+		if _, err := fmt.Fprintf(c, "%08d", i); err == nil {
+			sent++
+		}
+		time.Sleep(interval)
+	}
+	return sent, nil
+}

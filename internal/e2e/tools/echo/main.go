@@ -5,6 +5,7 @@
 //	echo probe udp   ADDR [-count N] [-interval D] [-timeout D]  -> JSON loss report
 //	echo probe tcp   ADDR [-count N] [-timeout D]               -> JSON connect report
 //	echo probe download ADDR [-seconds S]                        -> JSON throughput
+//	echo probe send  ADDR [-count N] [-interval D]               -> one-way UDP datagrams
 //	echo client URL [-interval D]                                -> one line per second
 package main
 
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +33,7 @@ const (
 	EchoPort   = 7000 // TCP echo
 	SourcePort = 7002 // TCP: the server writes until the client closes
 	UDPPort    = 9000 // UDP echo
+	SinkPort   = 9001 // UDP sink: counts datagrams, answers nothing (GET /count)
 )
 
 func main() {
@@ -71,7 +74,11 @@ func serve() error {
 	host, _ := os.Hostname()
 	errc := make(chan error, 4)
 
+	var sunk atomic.Int64
 	mux := http.NewServeMux()
+	mux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "{\"udpSink\":%d}\n", sunk.Load())
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "ok %s\n", host)
 	})
@@ -128,6 +135,21 @@ func serve() error {
 			_, _ = pc.WriteTo(buf[:n], addr)
 		}
 	}()
+	go func() {
+		pc, err := net.ListenPacket("udp", fmt.Sprintf(":%d", SinkPort))
+		if err != nil {
+			errc <- err
+			return
+		}
+		buf := make([]byte, 65536)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				errc <- err
+				return
+			}
+			sunk.Add(1)
+		}
+	}()
 	fmt.Printf("echo: serving http :%d, tcp echo :%d, tcp source :%d, udp echo :%d\n", HTTPPort, EchoPort, SourcePort, UDPPort)
 	select {
 	case <-ctx.Done():
@@ -156,6 +178,12 @@ func runProbe(kind, addr string, args []string) error {
 		v = r
 	case "tcp":
 		v = probe.TCP(addr, *count, *timeout)
+	case "send":
+		sent, err := probe.Send(addr, *count, *interval)
+		if err != nil {
+			return err
+		}
+		v = map[string]int{"sent": sent}
 	case "download":
 		r, err := probe.Download(addr, time.Duration(*seconds*float64(time.Second)))
 		if err != nil {
@@ -163,7 +191,7 @@ func runProbe(kind, addr string, args []string) error {
 		}
 		v = r
 	default:
-		return fmt.Errorf("probe kind %q: want udp, tcp or download", kind)
+		return fmt.Errorf("probe kind %q: want udp, tcp, send or download", kind)
 	}
 	return json.NewEncoder(os.Stdout).Encode(v)
 }

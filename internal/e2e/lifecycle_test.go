@@ -1,0 +1,418 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// experimentOf returns the experiment ID label of the helper pod ns/name.
+func experimentOf(t *testing.T, helper string) string {
+	t.Helper()
+	ns, name, _ := strings.Cut(helper, "/")
+	id := kubectl(t, "-n", ns, "get", "pod", name, "-o", `jsonpath={.metadata.labels.kubectl-chaos/experiment}`)
+	if id == "" {
+		t.Fatalf("helper pod %s has no kubectl-chaos/experiment label", helper)
+	}
+	return id
+}
+
+// detach starts a detached 100% loss on deploy/web and waits until it bites.
+func detach(t *testing.T, ns, ip string, extra ...string) (id string) {
+	t.Helper()
+	args := append([]string{"network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--detach"}, extra...)
+	r := chaos(t, args...)
+	if r.Code != 0 {
+		t.Fatalf("--detach: %s", r)
+	}
+	if r.Took > 30*time.Second {
+		t.Errorf("--detach took %v to return", r.Took)
+	}
+	waitLoss(t, ip, 60*time.Second, "detached loss to appear", func(l float64) bool { return l == 100 })
+	return experimentOf(t, waitHelperRunning(t, 30*time.Second))
+}
+
+func TestDetachThenStop(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	before := residue(t)
+	id := detach(t, ns, ip, "--duration", "3m")
+
+	ls := chaosPlain(t, nil, "ls")
+	if ls.Code != 0 || !strings.Contains(ls.Stdout, id) {
+		t.Errorf("kubectl chaos ls does not list %s:\n%s", id, ls)
+	}
+	start := time.Now()
+	st := chaosPlain(t, nil, "stop", id)
+	if st.Code != 0 {
+		t.Fatalf("kubectl chaos stop %s: %s", id, st)
+	}
+	waitLoss(t, ip, 10*time.Second, "loss to end after stop", func(l float64) bool { return l == 0 })
+	t.Logf("fault gone ≤ %v after `stop` started (stop itself took %v)", time.Since(start).Round(time.Millisecond), st.Took.Round(time.Millisecond))
+	waitNoHelpers(t, 30*time.Second)
+	waitResidue(t, before, 30*time.Second)
+}
+
+func TestDetachTTL(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	before := residue(t)
+	start := time.Now()
+	id := detach(t, ns, ip, "--duration", "8s")
+	waitLoss(t, ip, 30*time.Second, "loss to end at the TTL", func(l float64) bool { return l == 0 })
+	ttl := time.Since(start)
+	t.Logf("experiment %s: fault gone %v after the command (duration 8s)", id, ttl.Round(time.Millisecond))
+	if ttl < 7*time.Second {
+		t.Errorf("fault gone after %v, before its 8s duration", ttl)
+	}
+	// The helper ends by itself: Succeeded/Failed (deadline) or deleted.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		running := false
+		for _, phase := range helperPods(t) {
+			if phase == "Running" || phase == "Pending" {
+				running = true
+			}
+		}
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("helper still running 60s after the TTL: %v", helperPods(t))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("helpers after the TTL: %v", helperPods(t))
+	if gc := chaosPlain(t, nil, "gc"); gc.Code != 0 {
+		t.Errorf("kubectl chaos gc: %s", gc)
+	}
+	waitNoHelpers(t, 30*time.Second)
+	waitResidue(t, before, 30*time.Second)
+}
+
+// kill -9 of the CLI: the attach stream breaks, the agent reads EOF on stdin and
+// recovers. The bound is measured from the kill to the first packet that gets through.
+func TestKillCLI(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	before := residue(t)
+	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "3m")
+	waitLoss(t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l == 100 })
+	killed := s.Signal(syscall.SIGKILL)
+	s.Wait(10 * time.Second)
+	gone := firstDelivery(t, ip, 30*time.Second)
+	t.Logf("BOUND kill -9 of the CLI -> fault gone in %v", gone.Sub(killed).Round(time.Millisecond))
+	if gone.Sub(killed) > 2*time.Second {
+		t.Errorf("fault gone %v after kill -9 of the CLI, goal ≤ 2s", gone.Sub(killed))
+	}
+	// The helper ends (Succeeded: the agent exits 0 after recovering on EOF).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		h := helperPods(t)
+		ended := true
+		for _, p := range h {
+			if p == "Running" || p == "Pending" {
+				ended = false
+			}
+		}
+		if ended {
+			t.Logf("helper pods %v ended %v after the kill", h, time.Since(killed).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("helper pods still running 30s after kill -9 of the CLI: %v", h)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if gc := chaosPlain(t, nil, "gc"); gc.Code != 0 {
+		t.Errorf("kubectl chaos gc: %s", gc)
+	}
+	waitNoHelpers(t, 30*time.Second)
+	waitResidue(t, before, 30*time.Second)
+}
+
+// firstDelivery sends a datagram every millisecond until one comes back and returns
+// when the first answered one was sent.
+func firstDelivery(t *testing.T, ip string, timeout time.Duration) time.Time {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < timeout {
+		t0 := time.Now()
+		r := udpLoss(t, ip, 20)
+		if r.Received > 0 {
+			// within this 20 ms burst: good enough at the scale of the bound
+			return t0
+		}
+	}
+	t.Fatalf("no datagram got through %v after the stop event", timeout)
+	return time.Time{}
+}
+
+// agentPIDs finds the agent processes on this node (the helper runs with hostPID, so
+// they are ordinary host processes) by their command line.
+func agentPIDs(t *testing.T) []int {
+	t.Helper()
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) >= 2 && filepath.Base(args[0]) == "kubectl-chaos" && args[1] == "agent" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// kill -9 of the agent inside the helper: the kernel drops its owned nft table at once
+// (or the restarted container recovers from the journal); kubelet restarts it; the CLI
+// re-attaches; Ctrl-C then leaves nothing.
+func TestKillAgent(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	before := residue(t)
+	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "3m")
+	waitLoss(t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l == 100 })
+	helper := waitHelperRunning(t, 10*time.Second)
+	pids := agentPIDs(t)
+	if len(pids) != 1 {
+		t.Fatalf("want one agent process on the node, found %v", pids)
+	}
+	killed := time.Now()
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 agent %d: %v", pids[0], err)
+	}
+	gone := firstDelivery(t, ip, 30*time.Second)
+	t.Logf("BOUND kill -9 of the agent -> fault gone in %v", gone.Sub(killed).Round(time.Millisecond))
+	if gone.Sub(killed) > 2*time.Second {
+		t.Errorf("fault gone %v after kill -9 of the agent, goal ≤ 2s", gone.Sub(killed))
+	}
+	// kubelet restarts the container.
+	hns, hname, _ := strings.Cut(helper, "/")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rc := kubectl(t, "-n", hns, "get", "pod", hname, "-o", `jsonpath={.status.containerStatuses[0].restartCount}`)
+		if atoi(rc) >= 1 && len(agentPIDs(t)) == 1 {
+			t.Logf("agent restarted by kubelet %v after the kill (restartCount %s)", time.Since(killed).Round(time.Millisecond), rc)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent not restarted 60s after kill -9 (restartCount %q, agents %v)\n%s", rc, agentPIDs(t), s.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Whether the restarted agent re-applies the fault until the deadline: measured and logged.
+	time.Sleep(3 * time.Second)
+	t.Logf("5s after the restart the loss is %.0f%% (re-applied while the operator is attached: %v)",
+		udpLoss(t, ip, 200).Loss, s.Running())
+
+	if s.Running() {
+		s.Signal(syscall.SIGINT)
+		s.Wait(60 * time.Second)
+	}
+	waitLoss(t, ip, 10*time.Second, "no loss after the session", func(l float64) bool { return l == 0 })
+	if gc := chaosPlain(t, nil, "gc"); gc.Code != 0 {
+		t.Errorf("kubectl chaos gc: %s", gc)
+	}
+	waitNoHelpers(t, 60*time.Second)
+	waitResidue(t, before, 30*time.Second)
+}
+
+// Deleting the helper pod by hand: the agent gets SIGTERM, recovers, the CLI notices.
+func TestDeleteHelperPod(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	before := residue(t)
+	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "3m")
+	waitLoss(t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l == 100 })
+	helper := waitHelperRunning(t, 10*time.Second)
+	hns, hname, _ := strings.Cut(helper, "/")
+	start := time.Now()
+	kubectl(t, "-n", hns, "delete", "pod", hname, "--wait=false")
+	gone := firstDelivery(t, ip, 30*time.Second)
+	t.Logf("fault gone %v after `kubectl delete pod` of the helper", gone.Sub(start).Round(time.Millisecond))
+	code := s.Wait(60 * time.Second)
+	t.Logf("CLI exited %d %v after the delete", code, time.Since(start).Round(time.Millisecond))
+	waitNoHelpers(t, 30*time.Second)
+	waitResidue(t, before, 30*time.Second)
+}
+
+// A forced delete of a detached helper, then `kubectl chaos gc`: nothing left.
+func TestForceDeleteThenGC(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	before := residue(t)
+	detach(t, ns, ip, "--duration", "3m")
+	helper := waitHelperRunning(t, 10*time.Second)
+	hns, hname, _ := strings.Cut(helper, "/")
+	kubectl(t, "-n", hns, "delete", "pod", hname, "--force", "--grace-period=0")
+	gc := chaosPlain(t, nil, "gc")
+	if gc.Code != 0 {
+		t.Errorf("kubectl chaos gc: %s", gc)
+	}
+	waitLoss(t, ip, 30*time.Second, "no loss after forced delete + gc", func(l float64) bool { return l == 0 })
+	waitNoHelpers(t, 30*time.Second)
+	waitResidue(t, before, 60*time.Second)
+}
+
+// The helper pod as scheduled carries the security fields of the design.
+func TestHelperPodSecurity(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "30", "--duration", "2m")
+	waitLoss(t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l >= 10 })
+	helper := waitHelperRunning(t, 10*time.Second)
+	hns, hname, _ := strings.Cut(helper, "/")
+	var pod struct {
+		Metadata struct {
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec struct {
+			NodeName                      string `json:"nodeName"`
+			HostPID                       bool   `json:"hostPID"`
+			HostNetwork                   bool   `json:"hostNetwork"`
+			AutomountServiceAccountToken  *bool  `json:"automountServiceAccountToken"`
+			ActiveDeadlineSeconds         *int64 `json:"activeDeadlineSeconds"`
+			TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds"`
+			RestartPolicy                 string `json:"restartPolicy"`
+			Tolerations                   []struct {
+				Operator string `json:"operator"`
+				Key      string `json:"key"`
+			} `json:"tolerations"`
+			Volumes []struct {
+				Name      string          `json:"name"`
+				Projected json.RawMessage `json:"projected"`
+				HostPath  *struct {
+					Path string `json:"path"`
+				} `json:"hostPath"`
+			} `json:"volumes"`
+			Containers []struct {
+				Image           string `json:"image"`
+				Stdin           bool   `json:"stdin"`
+				StdinOnce       bool   `json:"stdinOnce"`
+				SecurityContext *struct {
+					Privileged *bool `json:"privileged"`
+				} `json:"securityContext"`
+				Resources struct {
+					Limits   map[string]string `json:"limits"`
+					Requests map[string]string `json:"requests"`
+				} `json:"resources"`
+				Env []struct {
+					Name string `json:"name"`
+				} `json:"env"`
+			} `json:"containers"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal([]byte(kubectl(t, "-n", hns, "get", "pod", hname, "-o", "json")), &pod); err != nil {
+		t.Fatal(err)
+	}
+	sp := pod.Spec
+	check := func(ok bool, what string, got any) {
+		if !ok {
+			t.Errorf("helper pod %s: %s (got %v)", helper, what, got)
+		}
+	}
+	check(sp.NodeName == "e2e-node", "nodeName set to the target's node", sp.NodeName)
+	check(sp.HostPID, "hostPID", sp.HostPID)
+	check(sp.AutomountServiceAccountToken != nil && !*sp.AutomountServiceAccountToken, "automountServiceAccountToken false", sp.AutomountServiceAccountToken)
+	for _, v := range sp.Volumes {
+		check(len(v.Projected) == 0, "no projected service account token volume", v.Name)
+	}
+	check(sp.ActiveDeadlineSeconds != nil && *sp.ActiveDeadlineSeconds >= 120 && *sp.ActiveDeadlineSeconds <= 120+600, "activeDeadlineSeconds = duration + grace", sp.ActiveDeadlineSeconds)
+	check(sp.TerminationGracePeriodSeconds != nil && *sp.TerminationGracePeriodSeconds <= 10, "short terminationGracePeriodSeconds", sp.TerminationGracePeriodSeconds)
+	check(sp.RestartPolicy == "OnFailure", "restartPolicy OnFailure", sp.RestartPolicy)
+	tolerAll := false
+	for _, tl := range sp.Tolerations {
+		if tl.Operator == "Exists" && tl.Key == "" {
+			tolerAll = true
+		}
+	}
+	check(tolerAll, "tolerates all taints (operator Exists, no key)", sp.Tolerations)
+	check(len(sp.Containers) == 1, "one container", len(sp.Containers))
+	if len(sp.Containers) == 1 {
+		c := sp.Containers[0]
+		check(c.Stdin && c.StdinOnce, "stdin + stdinOnce", [2]bool{c.Stdin, c.StdinOnce})
+		check(c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged, "privileged", c.SecurityContext)
+		check(c.Resources.Limits["memory"] != "", "a memory limit", c.Resources.Limits)
+		check(len(c.Resources.Requests) > 0, "resource requests", c.Resources.Requests)
+		hasPlan := false
+		for _, e := range c.Env {
+			hasPlan = hasPlan || e.Name == "KUBECTL_CHAOS_PLAN"
+		}
+		check(hasPlan, "the plan in env KUBECTL_CHAOS_PLAN", c.Env)
+		if agentImage != "" {
+			check(c.Image == agentImage, "the default image is the CLI's own version", c.Image)
+		}
+	}
+	lb := pod.Metadata.Labels
+	check(lb["app.kubernetes.io/managed-by"] == "kubectl-chaos", "managed-by label", lb)
+	check(lb["kubectl-chaos/experiment"] != "", "experiment label", lb)
+	an := pod.Metadata.Annotations
+	check(an["kubectl-chaos/owner"] != "", "owner annotation", an)
+	check(an["kubectl-chaos/deadline"] != "", "deadline annotation", an)
+	hostRun := false
+	for _, v := range sp.Volumes {
+		hostRun = hostRun || (v.HostPath != nil && v.HostPath.Path == "/run/kubectl-chaos")
+	}
+	check(hostRun, "hostPath /run/kubectl-chaos for the journal", sp.Volumes)
+
+	// The helper namespace carries the Pod Security privileged label.
+	psa := kubectl(t, "get", "ns", hns, "-o", `jsonpath={.metadata.labels.pod-security\.kubernetes\.io/enforce}`)
+	check(psa == "privileged", "helper namespace labelled pod-security enforce=privileged", psa)
+
+	// The agent's memory on the node, from the host's view of its process.
+	for _, pid := range agentPIDs(t) {
+		if rss := vmRSS(pid); rss > 0 {
+			t.Logf("agent pid %d RSS %.1f MiB", pid, float64(rss)/1024)
+			if rss > 30*1024 {
+				t.Errorf("agent RSS %.1f MiB, goal ≤ 30 MiB", float64(rss)/1024)
+			}
+		}
+	}
+	s.Signal(syscall.SIGINT)
+	s.Wait(60 * time.Second)
+	waitNoHelpers(t, 30*time.Second)
+}
+
+// vmRSS returns VmRSS of pid in KiB (0 if unknown).
+func vmRSS(pid int) int {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			return atoi(strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), " kB"))
+		}
+	}
+	return 0
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# run.sh test|demo|bench: bring the local cluster up if needed, load the images, run
+# the e2e tests (or the demo, or the benchmark), and take the cluster down again if this
+# script brought it up (E2E_KEEP_CLUSTER=1 keeps it). Prints the time of each phase and,
+# for a cluster it brought up, checks that the host is left as it was found.
+# Called by `make test-e2e`, `make demo`, `make bench-e2e` with VERSION, AGENT_IMAGE,
+# ECHO_IMAGE set.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+mode=${1:-test}
+CLUSTER=internal/e2e/cluster/cluster.sh
+SNAP=internal/e2e/cluster/hostsnap.sh
+: "${VERSION:?run through make}" "${AGENT_IMAGE:?}" "${ECHO_IMAGE:?}"
+T0=$(date +%s%N)
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+PHASES=()
+phase() { # NAME CMD...: run, time, remember
+  local name=$1 t rc=0; shift
+  echo "== e2e phase: $name" >&2
+  t=$(date +%s%N)
+  "$@" || rc=$?
+  PHASES+=("$(printf '%-28s %8.1fs %s' "$name" "$(echo "$(ms "$t")" | awk '{print $1/1000}')" "$([ $rc = 0 ] && echo ok || echo "FAILED ($rc)")")")
+  return $rc
+}
+summary() {
+  echo "== e2e phase times" >&2
+  local p
+  for p in "${PHASES[@]}"; do echo "   $p" >&2; done
+  echo "   total $(( $(ms "$T0") / 1000 ))s" >&2
+}
+
+if [ "$(id -u)" != 0 ]; then
+  echo "run.sh: the local cluster needs root (containerd, kubelet, bridge CNI)" >&2
+  exit 1
+fi
+
+was_up=false
+$CLUSTER status 2>/dev/null && was_up=true
+mkdir -p _out/e2e
+if ! $was_up; then "$SNAP" >_out/e2e/host-before.txt; fi
+
+finish() {
+  local rc=$?
+  set +e
+  if $was_up || [ "${E2E_KEEP_CLUSTER:-}" = 1 ]; then
+    echo "== cluster left running: export KUBECONFIG=$ROOT/_out/cluster/kubeconfig; make cluster-down to stop it" >&2
+  else
+    phase "cluster down" $CLUSTER down || rc=1
+    "$SNAP" >_out/e2e/host-after.txt
+    if ! phase "host state check" "$SNAP" --diff _out/e2e/host-before.txt _out/e2e/host-after.txt; then
+      rc=1
+    fi
+  fi
+  summary
+  exit $rc
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+phase "kubernetes binaries" internal/e2e/harness/build.sh >/dev/null
+phase "cluster up" $CLUSTER up
+phase "images build+load" make -s images-load VERSION="$VERSION"
+eval "$($CLUSTER env)"
+export E2E_KUBECONFIG=$KUBECONFIG E2E_RUNTIME_SOCKET AGENT_IMAGE ECHO_IMAGE
+export E2E_BIN=$ROOT/bin/kubectl-chaos
+
+case $mode in
+  test)
+    phase "go test -tags e2e" go test -tags e2e -count=1 -p 1 -v -timeout 40m ./internal/e2e/
+    ;;
+  bench)
+    phase "bench" go test -tags e2e -count=1 -v -timeout 20m -run 'TestBench' ./internal/e2e/ \
+      -args -e2e.bench
+    ;;
+  demo)
+    phase "install plugin" make -s install VERSION="$VERSION"
+    phase "demo" internal/e2e/demo.sh
+    ;;
+  *) echo "run.sh: unknown mode $mode (test|demo|bench)" >&2; exit 2 ;;
+esac
