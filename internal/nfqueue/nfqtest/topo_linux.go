@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -175,6 +176,27 @@ func (t *Topo) setup() error {
 		}
 		if err := side.h.LinkSetUp(l); err != nil {
 			return fmt.Errorf("set %s up: %w", side.ifname, err)
+		}
+	}
+	// Until the kernel's link watcher sees the carrier (up to a second after "up"),
+	// the veth's qdisc holds packets: wait, so no probe measures that.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, side := range []struct {
+		h      *netlink.Handle
+		ifname string
+	}{{ch, t.ClientIf}, {th, t.TargetIf}} {
+		for {
+			l, err := side.h.LinkByName(side.ifname)
+			if err != nil {
+				return fmt.Errorf("find %s: %w", side.ifname, err)
+			}
+			if l.Attrs().OperState == netlink.OperUp {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s did not come up (operstate %s)", side.ifname, l.Attrs().OperState)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	return nil

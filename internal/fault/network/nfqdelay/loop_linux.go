@@ -1,0 +1,186 @@
+//go:build linux
+
+package nfqdelay
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/nfqueue"
+)
+
+// batchSlack lets one batch verdict also release packets due this soon, so a busy queue
+// costs one verdict per wake-up rather than one per packet.
+const batchSlack = 200 * time.Microsecond
+
+// Stats of one delay loop.
+type Stats struct {
+	Packets       uint64 // packets received from the kernel
+	Batches       uint64 // batch verdicts sent
+	Overruns      uint64 // ENOBUFS: messages lost, their packets failed open
+	VerdictErrors uint64 // kernel errors on verdicts
+	MaxHeld       int64  // most packets held at once
+}
+
+type heldPkt struct {
+	id      uint32
+	release int64 // ns since loop.base
+}
+
+// loop holds the packets of one queue for a sampled delay, in arrival order.
+type loop struct {
+	q    *nfqueue.Queue
+	s    *sampler
+	base time.Time
+	ch   chan heldPkt
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	lastRelease int64 // reader goroutine only
+
+	stopping atomic.Bool
+	held     atomic.Int64
+	lastID   atomic.Uint32
+	gotAny   atomic.Bool
+	fatal    atomic.Pointer[error]
+
+	packets, batches, overruns, verdictErrs atomic.Uint64
+	maxHeld                                 atomic.Int64
+}
+
+func startLoop(q *nfqueue.Queue, s *sampler) *loop {
+	l := &loop{q: q, s: s, base: time.Now(), ch: make(chan heldPkt, 1<<16), stop: make(chan struct{})}
+	l.wg.Add(2)
+	go l.read()
+	go l.release()
+	return l
+}
+
+func (l *loop) now() int64 { return int64(time.Since(l.base)) }
+
+func (l *loop) read() {
+	defer l.wg.Done()
+	onPacket := func(p *nfqueue.Packet) {
+		r := l.now() + int64(l.s.next())
+		if r < l.lastRelease {
+			r = l.lastRelease // never overtake: order is preserved, like a FIFO link
+		}
+		l.lastRelease = r
+		if h := l.held.Add(1); h > l.maxHeld.Load() {
+			l.maxHeld.Store(h)
+		}
+		l.lastID.Store(p.ID)
+		l.gotAny.Store(true)
+		l.packets.Add(1)
+		select {
+		case l.ch <- heldPkt{id: p.ID, release: r}:
+		case <-l.stop:
+		}
+	}
+	for {
+		err := l.q.Receive(onPacket)
+		switch {
+		case err == nil:
+		case l.stopping.Load():
+			return
+		case errors.Is(err, nfqueue.ErrOverrun):
+			l.overruns.Add(1)
+		default:
+			var errno syscall.Errno
+			if errors.As(err, &errno) {
+				l.verdictErrs.Add(1)
+				continue
+			}
+			l.fatal.Store(&err)
+			return
+		}
+	}
+}
+
+func (l *loop) release() {
+	defer l.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var pending heldPkt
+	havePending := false
+	for {
+		var h heldPkt
+		if havePending {
+			h, havePending = pending, false
+		} else {
+			select {
+			case h = <-l.ch:
+			case <-l.stop:
+				return
+			}
+		}
+		if wait := time.Duration(h.release - l.now()); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-l.stop:
+				timer.Stop()
+				return
+			}
+		}
+		last, n := h.id, int64(1)
+		due := l.now() + int64(batchSlack)
+	drain:
+		for {
+			select {
+			case h2 := <-l.ch:
+				if h2.release <= due {
+					last, n = h2.id, n+1
+					continue
+				}
+				pending, havePending = h2, true
+				break drain
+			default:
+				break drain
+			}
+		}
+		if err := l.q.VerdictBatch(last, nfqueue.Accept); err != nil && !l.stopping.Load() {
+			l.verdictErrs.Add(1)
+		}
+		l.batches.Add(1)
+		l.held.Add(-n)
+	}
+}
+
+// Held is the number of packets held right now.
+func (l *loop) Held() int64 { return l.held.Load() }
+
+// Err is the error that ended the reader, if any.
+func (l *loop) Err() error {
+	if p := l.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close accepts every packet still held, then closes the queue (the kernel would drop
+// what is still held when the binding goes).
+func (l *loop) Close() {
+	if l.stopping.Swap(true) {
+		return
+	}
+	close(l.stop)
+	if l.gotAny.Load() {
+		_ = l.q.VerdictBatch(l.lastID.Load(), nfqueue.Accept)
+	}
+	_ = l.q.Close()
+	l.wg.Wait()
+}
+
+func (l *loop) Stats() Stats {
+	return Stats{
+		Packets:       l.packets.Load(),
+		Batches:       l.batches.Load(),
+		Overruns:      l.overruns.Load(),
+		VerdictErrors: l.verdictErrs.Load(),
+		MaxHeld:       l.maxHeld.Load(),
+	}
+}
