@@ -6,14 +6,12 @@ package session
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 )
 
 // Attacher connects to the stdin/stdout of a helper's agent container. Attach returns
@@ -21,9 +19,6 @@ import (
 type Attacher interface {
 	Attach(ctx context.Context, namespace, pod, container string, stdin io.Reader, stdout io.Writer) error
 }
-
-// NewAttacher returns the Attacher that goes through the API server (pods/attach).
-func NewAttacher(cfg *rest.Config) Attacher { return nil }
 
 // Options for Run.
 type Options struct {
@@ -71,13 +66,13 @@ type NodeReport struct {
 // InterruptedError after a clean stop, FaultError if any target failed, APIError for
 // cluster errors.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	return nil, errors.New("session: not implemented")
+	return run(ctx, o)
 }
 
 // EnsureNamespace creates the helper namespace with the Pod Security "privileged" labels
 // if it does not exist; a clear error if the user may not.
 func EnsureNamespace(ctx context.Context, c kubernetes.Interface, ns *corev1.Namespace) error {
-	return errors.New("session: not implemented")
+	return ensureNamespace(ctx, c, ns)
 }
 
 // Experiment is one experiment found in the cluster by its helper pods' labels.
@@ -102,22 +97,22 @@ type HelperState struct {
 
 // List finds experiments by label across all namespaces.
 func List(ctx context.Context, c kubernetes.Interface) ([]Experiment, error) {
-	return nil, errors.New("session: not implemented")
+	return list(ctx, c)
 }
 
 // Get finds one experiment by ID.
 func Get(ctx context.Context, c kubernetes.Interface, id string) (*Experiment, error) {
-	return nil, errors.New("session: not implemented")
+	return get(ctx, c, id)
 }
 
 // Stop stops experiments (all when ids is empty and all is true): it deletes their
 // helper pods (the agent recovers on SIGTERM) and waits, bounded, for their results.
 func Stop(ctx context.Context, c kubernetes.Interface, ids []string, all bool, timeout time.Duration) ([]Experiment, error) {
-	return nil, errors.New("session: not implemented")
+	return stop(ctx, c, ids, all, timeout)
 }
 
 // GC deletes helper pods whose deadline has passed (and finished helpers), returning
 // what it removed.
 func GC(ctx context.Context, c kubernetes.Interface, now time.Time) ([]HelperState, error) {
-	return nil, errors.New("session: not implemented")
+	return gc(ctx, c, now)
 }

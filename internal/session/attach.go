@@ -1,0 +1,75 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+)
+
+// apiAttacher attaches through the API server: pods/NAME/attach, WebSocket first (the
+// streaming protocol of current API servers, with stdin half-close), SPDY when the
+// server or a proxy refuses the WebSocket upgrade, as kubectl attach does.
+type apiAttacher struct {
+	cfg *rest.Config
+
+	once   sync.Once
+	client rest.Interface
+	err    error
+}
+
+// NewAttacher returns the Attacher that goes through the API server (pods/attach).
+func NewAttacher(cfg *rest.Config) Attacher { return &apiAttacher{cfg: cfg} }
+
+func (a *apiAttacher) restClient() (rest.Interface, error) {
+	a.once.Do(func() {
+		cs, err := kubernetes.NewForConfig(a.cfg)
+		if err != nil {
+			a.err = fmt.Errorf("building the API client for attach: %w", err)
+			return
+		}
+		a.client = cs.CoreV1().RESTClient()
+	})
+	return a.client, a.err
+}
+
+func (a *apiAttacher) Attach(ctx context.Context, namespace, pod, container string, stdin io.Reader, stdout io.Writer) error {
+	rc, err := a.restClient()
+	if err != nil {
+		return err
+	}
+	u := rc.Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("attach").
+		VersionedParams(&corev1.PodAttachOptions{
+			Container: container,
+			Stdin:     true,
+			Stdout:    true,
+			Stderr:    false,
+			TTY:       false,
+		}, scheme.ParameterCodec).URL()
+	spdy, err := remotecommand.NewSPDYExecutor(a.cfg, "POST", u)
+	if err != nil {
+		return fmt.Errorf("attaching to %s/%s: %w", namespace, pod, err)
+	}
+	// WebSocket must be GET (RFC 6455 4.1).
+	ws, err := remotecommand.NewWebSocketExecutor(a.cfg, "GET", u.String())
+	if err != nil {
+		return fmt.Errorf("attaching to %s/%s: %w", namespace, pod, err)
+	}
+	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
+	if err != nil {
+		return fmt.Errorf("attaching to %s/%s: %w", namespace, pod, err)
+	}
+	if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout}); err != nil {
+		return fmt.Errorf("attaching to %s/%s container %s: %w", namespace, pod, container, err)
+	}
+	return nil
+}

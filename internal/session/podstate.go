@@ -1,0 +1,212 @@
+package session
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// agentStatus returns the status of the helper's agent container, or nil before the
+// kubelet reported one.
+func agentStatus(p *corev1.Pod) *corev1.ContainerStatus {
+	for i := range p.Status.ContainerStatuses {
+		if p.Status.ContainerStatuses[i].Name == helperpod.ContainerName {
+			return &p.Status.ContainerStatuses[i]
+		}
+	}
+	if len(p.Status.ContainerStatuses) == 1 {
+		return &p.Status.ContainerStatuses[0]
+	}
+	return nil
+}
+
+// podPlan decodes the plan carried in the agent container's environment (nil if absent).
+func podPlan(p *corev1.Pod) *plan.Plan {
+	for _, c := range p.Spec.Containers {
+		if c.Name != helperpod.ContainerName && len(p.Spec.Containers) > 1 {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == plan.EnvVar && e.Value != "" {
+				if pl, err := plan.Decode(e.Value); err == nil {
+					return pl
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// podImage is the agent container's image.
+func podImage(p *corev1.Pod) string {
+	for _, c := range p.Spec.Containers {
+		if c.Name == helperpod.ContainerName || len(p.Spec.Containers) == 1 {
+			return c.Image
+		}
+	}
+	return ""
+}
+
+// podNode is the node a helper is bound to.
+func podNode(p *corev1.Pod) string {
+	if p.Spec.NodeName != "" {
+		return p.Spec.NodeName
+	}
+	if n := p.Labels[plan.LabelNode]; n != "" {
+		return n
+	}
+	if pl := podPlan(p); pl != nil {
+		return pl.Node
+	}
+	return ""
+}
+
+// podDeadline reads the deadline annotation (RFC 3339), falling back to the plan.
+func podDeadline(p *corev1.Pod) time.Time {
+	if v := p.Annotations[plan.AnnotationDeadline]; v != "" {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t
+		}
+	}
+	if pl := podPlan(p); pl != nil {
+		return pl.Deadline
+	}
+	return time.Time{}
+}
+
+// podFault is the fault summary of a helper: its annotation, else its plan.
+func podFault(p *corev1.Pod) string {
+	if v := p.Annotations[plan.AnnotationFault]; v != "" {
+		return v
+	}
+	if pl := podPlan(p); pl != nil {
+		return pl.Fault.Summary()
+	}
+	return ""
+}
+
+// decodeResult parses a termination message as a plan.Result.
+func decodeResult(msg string) (*plan.Result, error) {
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return nil, fmt.Errorf("empty termination message")
+	}
+	var r plan.Result
+	if err := json.Unmarshal([]byte(msg), &r); err != nil {
+		return nil, fmt.Errorf("termination message is not an agent result (%v): %.200q", err, msg)
+	}
+	return &r, nil
+}
+
+// podResult returns the agent's result from the current termination state, or from the
+// last one after a restart. terminated says whether the current container has exited.
+func podResult(p *corev1.Pod) (res *plan.Result, terminated bool) {
+	st := agentStatus(p)
+	if st == nil {
+		return nil, false
+	}
+	if t := st.State.Terminated; t != nil {
+		terminated = true
+		if r, err := decodeResult(t.Message); err == nil {
+			return r, true
+		}
+	}
+	if t := st.LastTerminationState.Terminated; t != nil {
+		if r, err := decodeResult(t.Message); err == nil {
+			return r, terminated
+		}
+	}
+	return nil, terminated
+}
+
+// imagePullReasons are the waiting reasons that mean the image cannot be had.
+var imagePullReasons = map[string]bool{
+	"ErrImagePull":      true,
+	"ImagePullBackOff":  true,
+	"ErrImageNeverPull": true,
+	"InvalidImageName":  true,
+}
+
+// startFailure explains why a helper that has not been attached to yet cannot start,
+// with the fix; "" while it may still start.
+func startFailure(p *corev1.Pod) string {
+	where := fmt.Sprintf("helper pod %s/%s on node %s", p.Namespace, p.Name, podNode(p))
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return fmt.Sprintf("%s cannot be scheduled: %s; check that the node exists, is Ready and has room (kubectl describe node %s)", where, c.Message, podNode(p))
+		}
+	}
+	if p.Status.Phase == corev1.PodFailed {
+		if _, terminated := podResult(p); !terminated {
+			return fmt.Sprintf("%s failed before it started: %s %s; see kubectl -n %s describe pod %s", where, p.Status.Reason, p.Status.Message, p.Namespace, p.Name)
+		}
+	}
+	st := agentStatus(p)
+	if st == nil {
+		return ""
+	}
+	if w := st.State.Waiting; w != nil {
+		switch {
+		case imagePullReasons[w.Reason]:
+			return fmt.Sprintf("%s cannot get its image %q (%s: %s): build/load it into the node's container runtime, or pass --image", where, podImage(p), w.Reason, w.Message)
+		case w.Reason == "CreateContainerConfigError" || w.Reason == "CreateContainerError" || w.Reason == "RunContainerError":
+			return fmt.Sprintf("%s cannot create its container (%s: %s); see kubectl -n %s describe pod %s", where, w.Reason, w.Message, p.Namespace, p.Name)
+		case w.Reason == "CrashLoopBackOff":
+			return fmt.Sprintf("%s keeps crashing before the CLI could attach (%s); see kubectl -n %s logs %s --previous", where, terminationText(st.LastTerminationState.Terminated), p.Namespace, p.Name)
+		}
+	}
+	if t := st.State.Terminated; t != nil && t.ExitCode != 0 {
+		return fmt.Sprintf("%s: the agent exited before the CLI could attach (%s); see kubectl -n %s logs %s", where, terminationText(t), p.Namespace, p.Name)
+	}
+	return ""
+}
+
+func terminationText(t *corev1.ContainerStateTerminated) string {
+	if t == nil {
+		return "no exit status"
+	}
+	s := "exit code " + strconv.Itoa(int(t.ExitCode))
+	if t.Reason != "" {
+		s += ", " + t.Reason
+	}
+	if m := strings.TrimSpace(t.Message); m != "" {
+		if r, err := decodeResult(m); err == nil && r.Error != "" {
+			m = r.Error
+		}
+		s += ": " + truncate(m, 300)
+	}
+	return s
+}
+
+// waitingText describes where a not-yet-running helper is stuck, for timeouts.
+func waitingText(p *corev1.Pod) string {
+	s := "phase " + string(p.Status.Phase)
+	if s == "phase " {
+		s = "no status yet"
+	}
+	if st := agentStatus(p); st != nil && st.State.Waiting != nil {
+		s += ", " + st.State.Waiting.Reason
+		if st.State.Waiting.Message != "" {
+			s += ": " + st.State.Waiting.Message
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Status == corev1.ConditionFalse && c.Message != "" {
+			s += "; " + string(c.Type) + ": " + c.Message
+		}
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
