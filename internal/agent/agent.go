@@ -7,11 +7,18 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"slices"
+	"sync"
 	"time"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/runtime"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/version"
 )
 
 // Resolver finds a target container's PID and namespaces on this node.
@@ -34,10 +41,442 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// PodUID is the helper pod's UID (env POD_UID), written to the journal so a later
+	// sweep can tell whether this helper is gone. "" = unknown.
+	PodUID string
+	// ProcRoot is the host's /proc for the sweep and the default resolver; default
+	// /host/proc if present, else /proc.
+	ProcRoot string
+}
+
+// Defaults.
+const (
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultHeartbeatTimeout  = 10 * time.Second
+	// recoverTimeout bounds each target's recovery; it runs even after ctx is cancelled.
+	recoverTimeout = 60 * time.Second
+	// lockTimeout bounds the wait for the experiment's lock (a dying predecessor).
+	lockTimeout = 5 * time.Second
+	// MaxResultBytes is the kubelet's limit on a termination message.
+	MaxResultBytes = 4096
+)
+
+// Errors Run wraps, so callers can pick an exit code.
+var (
+	// ErrApply: the fault could not be applied on some target (what was applied was recovered).
+	ErrApply = errors.New("fault could not be applied")
+	// ErrRecover: something may be left behind; the journal still records it.
+	ErrRecover = errors.New("fault could not be recovered")
+	// ErrPlan: the plan was refused before anything was done.
+	ErrPlan = errors.New("invalid plan")
+)
+
+type runner struct {
+	o        Options
+	p        *plan.Plan
+	dir      string
+	restart  int
+	res      *plan.Result
+	byTarget map[string]*plan.TargetResult
+
+	emitMu sync.Mutex
+	stdin  <-chan stdinMsg
+}
+
+type activeTarget struct {
+	t   plan.Target
+	a   fault.Active
+	j   *journal.Journal
+	res *plan.TargetResult
 }
 
 // Run applies the plan and blocks until a stop path fires; it always recovers before it
-// returns. ctx cancellation is the SIGTERM path.
+// returns. ctx cancellation is the SIGTERM path. The returned error wraps ErrPlan,
+// ErrApply or ErrRecover; the Result is non-nil whenever the plan could be read.
 func Run(ctx context.Context, o Options) (*plan.Result, error) {
-	return nil, errors.New("agent: not implemented")
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ProcRoot == "" {
+		o.ProcRoot = journal.DefaultProcRoot()
+	}
+	if o.Plan == nil {
+		return nil, fmt.Errorf("%w: no plan", ErrPlan)
+	}
+	r := &runner{o: o, p: o.Plan, byTarget: map[string]*plan.TargetResult{}}
+	r.res = &plan.Result{Experiment: r.p.Experiment, Node: r.p.Node, Targets: []plan.TargetResult{}}
+	r.dir = o.JournalDir
+	if r.dir == "" {
+		r.dir = r.p.JournalDir
+	}
+	if r.dir == "" {
+		r.dir = plan.DefaultJournalDir
+	}
+	return r.run(ctx)
+}
+
+func (r *runner) run(ctx context.Context) (*plan.Result, error) {
+	p := r.p
+	// A journal of this experiment means a predecessor was killed mid-fault: count it
+	// as a restart from the first event on (the lock below settles who works on it).
+	if p.Experiment != "" {
+		if paths, _ := journal.List(r.dir, p.Experiment); len(paths) > 0 {
+			for _, path := range paths {
+				if f, err := journal.Read(path); err == nil {
+					r.restart = max(r.restart, f.Restart+1)
+				}
+			}
+		}
+	}
+	r.emit(plan.Event{Type: plan.EventStarted, Message: fmt.Sprintf(
+		"kubectl-chaos agent %s: %s on %d target(s), deadline %s", version.Version,
+		p.Fault.Summary(), len(p.Targets), p.Deadline.UTC().Format(time.RFC3339))})
+	if err := p.Validate(); err != nil {
+		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
+	}
+	inj, err := fault.New(p.Fault)
+	if err != nil {
+		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
+	}
+	if r.o.Resolver == nil {
+		r.o.Resolver = runtime.New(runtime.Options{
+			Endpoint: p.Runtime.Endpoint, Namespace: p.Runtime.Namespace, ProcRoot: r.o.ProcRoot,
+		})
+		if p.Fault.Kind == plan.KindNoop {
+			// The noop fault touches nothing: a container that cannot be found on this
+			// host (session tests with made-up IDs) is no reason to fail it.
+			r.o.Resolver = lenientResolver{r.o.Resolver}
+		}
+	}
+	lock, err := journal.WaitLock(ctx, r.dir, p.Experiment, lockTimeout)
+	if err != nil {
+		return r.fail(fmt.Errorf("%w: taking the journal lock of experiment %s: %w", ErrApply, p.Experiment, err))
+	}
+	defer lock.Release()
+
+	existing, err := journal.List(r.dir, p.Experiment)
+	if err != nil {
+		return r.fail(fmt.Errorf("%w: listing journals: %w", ErrRecover, err))
+	}
+	var old []*journal.File
+	for _, path := range existing {
+		f, err := journal.Read(path)
+		if err != nil {
+			return r.fail(fmt.Errorf("%w: %w", ErrRecover, err))
+		}
+		old = append(old, f)
+		r.restart = max(r.restart, f.Restart+1)
+	}
+	for _, t := range p.Targets {
+		r.res.Targets = append(r.res.Targets, plan.TargetResult{Target: t.String()})
+	}
+	for i := range r.res.Targets {
+		r.byTarget[r.res.Targets[i].Target] = &r.res.Targets[i]
+	}
+
+	swept, err := journal.SweepWith(context.WithoutCancel(ctx), journal.SweepOptions{Dir: r.dir, Now: r.o.Now(), ProcRoot: r.o.ProcRoot})
+	for _, s := range swept {
+		r.emit(plan.Event{Type: plan.EventNote, Message: fmt.Sprintf(
+			"swept experiment %s (%s): removed %d object(s) left by a dead agent", s.Experiment, s.Reason, len(s.Removed)),
+			Objects: s.Removed, Error: s.Error})
+	}
+	if err != nil {
+		r.emit(plan.Event{Type: plan.EventError, Message: "sweeping other experiments' journals", Error: err.Error()})
+	}
+
+	done := make(chan struct{})
+	defer close(done)
+	if r.o.Stdin != nil {
+		r.stdin = readStdin(r.o.Stdin, done)
+	}
+
+	if len(old) > 0 {
+		r.emit(plan.Event{Type: plan.EventNote, Message: fmt.Sprintf(
+			"restarted after the previous agent died: recovering %d target(s) from its journal first", len(old))})
+		if err := r.recoverOld(ctx, existing, old); err != nil {
+			return r.finish(plan.ReasonFailed, err)
+		}
+		if reason := r.waitOperator(ctx); reason != "" {
+			return r.finish(reason, nil)
+		}
+		r.emit(plan.Event{Type: plan.EventNote, Message: "resuming the fault until the deadline"})
+	}
+
+	if !r.o.Now().Before(p.Deadline) {
+		return r.finish(plan.ReasonDeadline, nil)
+	}
+
+	actives, applyErr := r.apply(ctx, inj)
+	if len(actives) == 0 {
+		return r.finish(plan.ReasonFailed, applyErr)
+	}
+	reason := r.wait(ctx, len(actives))
+	recErr := r.recover(ctx, actives)
+	return r.finish(reason, errors.Join(recErr, applyErr))
+}
+
+// fail ends a run that did nothing.
+func (r *runner) fail(err error) (*plan.Result, error) {
+	r.res.Error = err.Error()
+	r.emit(plan.Event{Type: plan.EventError, Error: err.Error()})
+	return r.finish(plan.ReasonFailed, err)
+}
+
+func (r *runner) finish(reason string, err error) (*plan.Result, error) {
+	r.res.Reason = reason
+	if err != nil && r.res.Error == "" {
+		r.res.Error = err.Error()
+	}
+	r.emit(plan.Event{Type: plan.EventExit, Reason: reason, Error: r.res.Error})
+	if r.o.TerminationLog != "" {
+		if werr := os.WriteFile(r.o.TerminationLog, EncodeResult(r.res), 0o644); werr != nil {
+			err = errors.Join(err, fmt.Errorf("writing termination log %s: %w", r.o.TerminationLog, werr))
+		}
+	}
+	return r.res, err
+}
+
+// recoverOld removes what a killed predecessor recorded.
+func (r *runner) recoverOld(ctx context.Context, paths []string, files []*journal.File) error {
+	var errs []error
+	for i, path := range paths {
+		f := files[i]
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoverTimeout)
+		start := time.Now()
+		removed, err := journal.Recover(cctx, path)
+		el := time.Since(start)
+		cancel()
+		if err != nil {
+			r.emit(plan.Event{Type: plan.EventError, Target: f.Target.String(), Message: "recovering the previous agent's journal", Error: err.Error()})
+			if tr := r.byTarget[f.Target.String()]; tr != nil {
+				tr.Error = err.Error()
+			}
+			errs = append(errs, err)
+			continue
+		}
+		r.emit(plan.Event{Type: plan.EventRecovered, Target: f.Target.String(), Objects: removed,
+			Elapsed: plan.Duration(el), Message: "recovered from the previous agent's journal"})
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrRecover, errors.Join(errs...))
+	}
+	return nil
+}
+
+// waitOperator decides whether a restarted agent resumes: detached ones do; attached
+// ones only when their operator's heartbeat arrives in time. It returns the stop
+// reason, or "" to resume.
+func (r *runner) waitOperator(ctx context.Context) string {
+	if r.p.Detached {
+		return ""
+	}
+	timeout := r.p.HeartbeatTimeout.D()
+	if timeout <= 0 {
+		timeout = DefaultHeartbeatTimeout
+	}
+	r.emit(plan.Event{Type: plan.EventNote, Message: fmt.Sprintf("waiting up to %s for the operator's heartbeat on stdin", timeout)})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	dl := time.NewTimer(r.p.Deadline.Sub(r.o.Now()))
+	defer dl.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return plan.ReasonSignal
+		case <-dl.C:
+			return plan.ReasonDeadline
+		case <-t.C:
+			return plan.ReasonNoHeartbeat
+		case m := <-r.stdin:
+			switch m {
+			case msgHeartbeat:
+				return ""
+			case msgStop:
+				return plan.ReasonStopped
+			case msgEOF:
+				return plan.ReasonEOF
+			}
+		}
+	}
+}
+
+// apply resolves and injects each target; a failed target is recovered from its journal.
+func (r *runner) apply(ctx context.Context, inj fault.Injector) ([]*activeTarget, error) {
+	p := r.p
+	meta := journal.Meta{Experiment: p.Experiment, Deadline: p.Deadline, Detached: p.Detached,
+		HelperPodUID: r.o.PodUID, Restart: r.restart}
+	var actives []*activeTarget
+	var errs []error
+	var notes []string
+	note := func(ss []string) {
+		for _, s := range ss {
+			if !slices.Contains(notes, s) {
+				notes = append(notes, s)
+				r.emit(plan.Event{Type: plan.EventNote, Message: s})
+			}
+		}
+	}
+	for _, t := range p.Targets {
+		tr := r.byTarget[t.String()]
+		targetErr := func(msg string, err error) {
+			err = fmt.Errorf("%s %s: %w", msg, t, err)
+			tr.Error = err.Error()
+			errs = append(errs, err)
+			r.emit(plan.Event{Type: plan.EventError, Target: t.String(), Message: msg, Error: err.Error()})
+		}
+		ft, err := r.o.Resolver.Resolve(ctx, t)
+		if err != nil {
+			targetErr("resolving", err)
+			continue
+		}
+		msg := fmt.Sprintf("container %s: pid %d, netns %s (inode %d)", short(t.RuntimeID()), ft.PID, ft.NetnsPath, ft.NetnsInode)
+		if ft.PID == 0 {
+			msg = fmt.Sprintf("container %s not found on this host; the %s fault needs none", short(t.RuntimeID()), p.Fault.Kind)
+		}
+		r.emit(plan.Event{Type: plan.EventResolved, Target: t.String(), Message: msg})
+		j, err := journal.Create(r.dir, meta, t)
+		if err != nil {
+			targetErr("journaling", err)
+			continue
+		}
+		start := time.Now()
+		a, err := inj.Apply(ctx, ft, j)
+		el := time.Since(start)
+		if err != nil {
+			targetErr("applying the fault on", err)
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoverTimeout)
+			removed, rerr := j.Recover(cctx)
+			cancel()
+			if rerr != nil {
+				err := fmt.Errorf("%w: after a failed apply: %w", ErrRecover, rerr)
+				tr.Error += "; " + err.Error()
+				errs = append(errs, err)
+				r.emit(plan.Event{Type: plan.EventError, Target: t.String(), Message: "recovering a partial apply", Error: rerr.Error()})
+			} else {
+				tr.Recovered = true
+				tr.RecoveredAt = r.o.Now().UTC()
+				r.emit(plan.Event{Type: plan.EventRecovered, Target: t.String(), Objects: removed,
+					Message: "partial apply recovered from the journal"})
+			}
+			continue
+		}
+		tr.Injected = true
+		tr.InjectedAt = r.o.Now().UTC()
+		r.emit(plan.Event{Type: plan.EventInjected, Target: t.String(), Objects: a.Objects(), Elapsed: plan.Duration(el)})
+		if n, ok := a.(fault.Notes); ok {
+			note(n.Notes())
+		}
+		actives = append(actives, &activeTarget{t: t, a: a, j: j, res: tr})
+	}
+	if n, ok := inj.(fault.Notes); ok && len(actives) > 0 {
+		note(n.Notes())
+	}
+	if len(errs) > 0 {
+		return actives, fmt.Errorf("%w: %w", ErrApply, errors.Join(errs...))
+	}
+	return actives, nil
+}
+
+// wait blocks until a stop path fires and returns its reason.
+func (r *runner) wait(ctx context.Context, n int) string {
+	dl := time.NewTimer(r.p.Deadline.Sub(r.o.Now()))
+	defer dl.Stop()
+	hb := time.NewTicker(r.o.HeartbeatInterval)
+	defer hb.Stop()
+	stdin := r.stdin
+	for {
+		select {
+		case <-ctx.Done():
+			return plan.ReasonSignal
+		case <-dl.C:
+			return plan.ReasonDeadline
+		case <-hb.C:
+			r.emit(plan.Event{Type: plan.EventHeartbeat, Message: fmt.Sprintf("%d target(s) active", n)})
+		case m := <-stdin:
+			switch m {
+			case msgStop:
+				return plan.ReasonStopped
+			case msgEOF:
+				if !r.p.Detached {
+					return plan.ReasonEOF
+				}
+				stdin = nil // detached: nobody listens any more, run on
+			}
+		}
+	}
+}
+
+// recover removes the fault from every active target, last applied first.
+func (r *runner) recover(ctx context.Context, actives []*activeTarget) error {
+	var errs []error
+	for i := len(actives) - 1; i >= 0; i-- {
+		at := actives[i]
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoverTimeout)
+		pending := at.j.Pending()
+		start := time.Now()
+		objs, err := at.a.Recover(cctx)
+		if err == nil {
+			if len(objs) == 0 {
+				objs = pending
+			}
+			err = at.j.Done()
+		} else {
+			r.emit(plan.Event{Type: plan.EventError, Target: at.t.String(),
+				Message: "graceful recovery failed, recovering from the journal", Error: err.Error()})
+			var jerr error
+			objs, jerr = at.j.Recover(cctx)
+			if jerr == nil {
+				err = nil
+			} else {
+				err = fmt.Errorf("%w on %s: %w", ErrRecover, at.t, errors.Join(err, jerr))
+			}
+		}
+		el := time.Since(start)
+		cancel()
+		if err != nil {
+			at.res.Error = err.Error()
+			errs = append(errs, err)
+			r.emit(plan.Event{Type: plan.EventError, Target: at.t.String(), Message: "recovering", Error: err.Error()})
+			continue
+		}
+		at.res.Recovered = true
+		at.res.RecoveredAt = r.o.Now().UTC()
+		r.emit(plan.Event{Type: plan.EventRecovered, Target: at.t.String(), Objects: objs, Elapsed: plan.Duration(el)})
+	}
+	return errors.Join(errs...)
+}
+
+// emit writes one event as one line; writes are serialized.
+func (r *runner) emit(e plan.Event) {
+	e.Time = r.o.Now().UTC()
+	e.Node = r.p.Node
+	e.Restart = r.restart
+	line := append(plan.EncodeEvent(e), '\n')
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	r.o.Stdout.Write(line)
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// lenientResolver resolves what it can and returns the bare target otherwise.
+type lenientResolver struct{ r Resolver }
+
+func (l lenientResolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, error) {
+	ft, err := l.r.Resolve(ctx, t)
+	if err != nil {
+		return fault.Target{Target: t}, nil
+	}
+	return ft, nil
 }

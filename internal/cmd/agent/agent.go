@@ -2,19 +2,146 @@
 package agent
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	goruntime "runtime"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+
+	// Fault kinds register themselves (network does so in its Linux files).
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/noop"
 )
+
+// Options of the agent command.
+type Options struct {
+	PlanFile       string
+	TerminationLog string
+	JournalDir     string
+	ProcRoot       string
+	SweepOnly      bool
+
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the environment (tests).
+	Getenv func(string) string
+}
 
 // NewCmd returns the hidden agent command.
 func NewCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "agent",
-		Short:  "Run the in-cluster agent (used by helper pods)",
-		Hidden: true,
+	o := &Options{}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the in-cluster agent (used by helper pods)",
+		Long: `Run the agent that helper pods start on each target node. It reads its plan from
+$` + plan.EnvVar + ` (or --plan-file), applies the fault, writes JSON events on stdout,
+and recovers when stdin closes (unless detached), on "stop", SIGTERM or the deadline.
+Exit status is non-zero only when something may be left behind (the pod then restarts
+and the next agent recovers from the journal).`,
+		Hidden:        true,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: false,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("agent: not implemented")
+			o.Stdin, o.Stdout, o.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			o.Getenv = os.Getenv
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return Run(ctx, o)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.PlanFile, "plan-file", "", "read the plan from this file instead of $"+plan.EnvVar)
+	f.StringVar(&o.TerminationLog, "termination-log", "/dev/termination-log", "where the final result goes (\"\" = nowhere)")
+	f.StringVar(&o.JournalDir, "journal-dir", "", "journal directory (default: the plan's, else "+plan.DefaultJournalDir+")")
+	f.StringVar(&o.ProcRoot, "proc-root", "", "the host's /proc (default /host/proc if present, else /proc)")
+	f.BoolVar(&o.SweepOnly, "sweep-only", false, "only recover journals of dead or expired experiments, then exit")
+	return cmd
+}
+
+// Run runs the agent (or only the sweep).
+func Run(ctx context.Context, o *Options) error {
+	if goruntime.GOOS != "linux" {
+		return exit.Usagef("the agent runs on Linux only (it is what helper pods run on Kubernetes nodes)")
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.SweepOnly {
+		return sweep(ctx, o)
+	}
+	p, err := readPlan(o)
+	if err != nil {
+		return exit.UsageError(err)
+	}
+	var stdin io.Reader
+	if !p.Detached {
+		stdin = o.Stdin
+	}
+	_, err = agent.Run(ctx, agent.Options{
+		Plan:           p,
+		Stdin:          stdin,
+		Stdout:         o.Stdout,
+		TerminationLog: o.TerminationLog,
+		JournalDir:     o.JournalDir,
+		PodUID:         o.Getenv(journal.EnvPodUID),
+		ProcRoot:       o.ProcRoot,
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, agent.ErrRecover):
+		// Non-zero: restartPolicy OnFailure restarts us and the journal is recovered.
+		return exit.FaultError(err)
+	case errors.Is(err, agent.ErrPlan):
+		return exit.UsageError(err)
+	default:
+		// Not applied, but nothing left behind: the result says so; a restart would
+		// only fail again.
+		fmt.Fprintln(o.Stderr, "kubectl-chaos agent:", err)
+		return nil
+	}
+}
+
+func readPlan(o *Options) (*plan.Plan, error) {
+	var s string
+	if o.PlanFile != "" {
+		b, err := os.ReadFile(o.PlanFile)
+		if err != nil {
+			return nil, fmt.Errorf("--plan-file: %w", err)
+		}
+		s = string(b)
+	} else if s = o.Getenv(plan.EnvVar); s == "" {
+		return nil, fmt.Errorf("no plan: set $%s or --plan-file", plan.EnvVar)
+	}
+	return plan.Decode(s)
+}
+
+func sweep(ctx context.Context, o *Options) error {
+	dir := o.JournalDir
+	if dir == "" {
+		dir = plan.DefaultJournalDir
+	}
+	swept, err := journal.SweepWith(context.WithoutCancel(ctx), journal.SweepOptions{Dir: dir, Now: time.Now(), ProcRoot: o.ProcRoot})
+	enc := json.NewEncoder(o.Stdout)
+	for _, s := range swept {
+		enc.Encode(s)
+	}
+	if err != nil {
+		return exit.FaultError(fmt.Errorf("sweeping %s: %w", dir, err))
+	}
+	return nil
 }

@@ -1,0 +1,176 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+)
+
+// DefaultProcRoot is /host/proc when the host's /proc is mounted there, else /proc.
+func DefaultProcRoot() string {
+	if st, err := os.Stat("/host/proc/1"); err == nil && st.IsDir() {
+		return "/host/proc"
+	}
+	return "/proc"
+}
+
+var hexID = regexp.MustCompile(`^[0-9a-f]{12,128}$`)
+
+// Resolve finds t's container: containerd first, then the /proc scan.
+func (r *Resolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, error) {
+	id := t.RuntimeID()
+	if !hexID.MatchString(id) {
+		return fault.Target{}, fmt.Errorf("container ID %q of %s: want 12-128 lowercase hex digits (from the pod status)", t.ContainerID, t)
+	}
+	pid, cerr := r.containerdPID(ctx, id)
+	if cerr == nil {
+		// Trust it only if the PID is visible and really in that container here
+		// (the agent must run with hostPID).
+		if b, err := os.ReadFile(filepath.Join(r.o.ProcRoot, strconv.Itoa(pid), "cgroup")); err != nil || !bytes.Contains(b, []byte(id)) {
+			cerr = fmt.Errorf("containerd says pid %d, not visible as that container under %s", pid, r.o.ProcRoot)
+		}
+	}
+	if cerr != nil {
+		var err error
+		pid, err = ScanPID(r.o.ProcRoot, id)
+		if err != nil {
+			return fault.Target{}, fmt.Errorf("finding container %s of %s: containerd: %v; /proc scan: %w", short(id), t, cerr, err)
+		}
+	}
+	return r.describe(t, pid, id)
+}
+
+func (r *Resolver) describe(t plan.Target, pid int, id string) (fault.Target, error) {
+	ft := fault.Target{Target: t, PID: pid}
+	ft.NetnsPath = filepath.Join(r.o.ProcRoot, strconv.Itoa(pid), "ns", "net")
+	ino, err := Inode(ft.NetnsPath)
+	if err != nil {
+		return fault.Target{}, fmt.Errorf("reading the network namespace of %s (pid %d): %w", t, pid, err)
+	}
+	ft.NetnsInode = ino
+	ft.CgroupPath = r.cgroupDir(pid, id)
+	return ft, nil
+}
+
+// Inode returns the inode of the namespace file at path (stat follows the nsfs link).
+func Inode(path string) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return st.Ino, nil
+}
+
+func (r *Resolver) containerdPID(ctx context.Context, id string) (int, error) {
+	if r.o.Endpoint == "-" {
+		return 0, errors.New("disabled")
+	}
+	if _, err := os.Stat(r.o.Endpoint); err != nil {
+		return 0, fmt.Errorf("socket %s: %w", r.o.Endpoint, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	c, err := client.New(r.o.Endpoint, client.WithTimeout(r.o.Timeout), client.WithDefaultNamespace(r.o.Namespace))
+	if err != nil {
+		return 0, fmt.Errorf("connecting to %s: %w", r.o.Endpoint, err)
+	}
+	defer c.Close()
+	ctx = namespaces.WithNamespace(ctx, r.o.Namespace)
+	ctr, err := c.LoadContainer(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("loading container %s: %w", short(id), err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("loading the task of container %s: %w", short(id), err)
+	}
+	pid := int(task.Pid())
+	if pid <= 0 {
+		return 0, fmt.Errorf("container %s has no running task", short(id))
+	}
+	return pid, nil
+}
+
+// ScanPID returns the lowest PID under procRoot whose /proc/<pid>/cgroup names the
+// container id (cgroupfs "…/<id>", systemd "cri-containerd-<id>.scope", "crio-<id>.scope";
+// cgroup v1 and v2).
+func ScanPID(procRoot, id string) (int, error) {
+	ents, err := os.ReadDir(procRoot)
+	if err != nil {
+		return 0, fmt.Errorf("listing processes in %s: %w", procRoot, err)
+	}
+	pids := make([]int, 0, len(ents))
+	for _, de := range ents {
+		if pid, err := strconv.Atoi(de.Name()); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Ints(pids)
+	needle := []byte(id)
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cgroup"))
+		if err != nil {
+			continue // gone, or not ours to read
+		}
+		if bytes.Contains(b, needle) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no process under %s is in a cgroup of container %s (is the container running, and does the agent run with hostPID?)", procRoot, short(id))
+}
+
+// cgroupDir finds the container's cgroup directory: the unified (v2) one if the
+// process is in one that names the container, else the first v1 controller's.
+func (r *Resolver) cgroupDir(pid int, id string) string {
+	f, err := os.Open(filepath.Join(r.o.ProcRoot, strconv.Itoa(pid), "cgroup"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var cands []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// hierarchy-ID:controller-list:path
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 || !strings.Contains(parts[2], id) {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			cands = append([]string{
+				filepath.Join(r.o.CgroupRoot, "unified", parts[2]),
+				filepath.Join(r.o.CgroupRoot, parts[2]),
+			}, cands...)
+			continue
+		}
+		ctrl := strings.TrimPrefix(parts[1], "name=")
+		cands = append(cands, filepath.Join(r.o.CgroupRoot, ctrl, parts[2]))
+	}
+	for _, c := range cands {
+		if st, err := os.Stat(c); err == nil && st.IsDir() {
+			return c
+		}
+	}
+	return ""
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
