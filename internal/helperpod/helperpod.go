@@ -3,11 +3,21 @@
 package helperpod
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // DefaultNamespace is where helper pods live unless --helper-namespace says otherwise.
@@ -18,6 +28,40 @@ const DefaultRuntimeSocket = "/run/containerd/containerd.sock"
 
 // ContainerName is the agent container's name in the helper pod.
 const ContainerName = "agent"
+
+// DefaultGrace is added to the fault duration for activeDeadlineSeconds.
+const DefaultGrace = 30 * time.Second
+
+// TerminationGracePeriod is short: the agent recovers promptly on SIGTERM, and a long
+// grace period only delays `kubectl chaos stop`.
+const TerminationGracePeriod int64 = 10
+
+// AppName is the app.kubernetes.io/name label of helper pods.
+const AppName = "kubectl-chaos-agent"
+
+// LabelAppName is the well-known name label.
+const LabelAppName = "app.kubernetes.io/name"
+
+// HostProcPath is where the node's /proc is mounted (read-only) in the helper.
+const HostProcPath = "/host/proc"
+
+// Command is what the helper container runs.
+var Command = []string{"/kubectl-chaos", "agent"}
+
+// Environment variables set from the downward API.
+const (
+	EnvPodName      = "POD_NAME"
+	EnvPodNamespace = "POD_NAMESPACE"
+	EnvPodUID       = "POD_UID"
+	EnvNodeName     = "NODE_NAME"
+)
+
+// Pod Security Admission labels put on the helper namespace.
+var podSecurityLabels = []string{
+	"pod-security.kubernetes.io/enforce",
+	"pod-security.kubernetes.io/audit",
+	"pod-security.kubernetes.io/warn",
+}
 
 // Options for one helper pod.
 type Options struct {
@@ -31,15 +75,234 @@ type Options struct {
 	RuntimeSocket string // host path of the container runtime socket
 }
 
-// Name is the helper pod's name for an experiment and node (a valid DNS label).
-func Name(experiment, node string) string { return experiment + "-" + node }
+const maxName = validation.DNS1123LabelMaxLength // 63
 
-// Build returns the helper pod.
+// Name is the helper pod's name for an experiment and node (a valid DNS label). Node
+// names may be long DNS subdomains: when "<experiment>-<node>" is not already a valid
+// label it is lower-cased, dots and other characters become '-', it is cut to fit and a
+// short hash of the original keeps distinct nodes distinct.
+func Name(experiment, node string) string {
+	base := experiment + "-" + node
+	if len(validation.IsDNS1123Label(base)) == 0 {
+		return base
+	}
+	return shorten(dnsLabel(base), base, maxName)
+}
+
+// NodeLabel is the value of the kubectl-chaos/node label for node: the node name if it
+// fits a label value, else a cut-down name with a short hash.
+func NodeLabel(node string) string {
+	if len(validation.IsValidLabelValue(node)) == 0 {
+		return node
+	}
+	b := []byte(node)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			b[i] = '-'
+		}
+	}
+	return shorten(string(b), node, validation.LabelValueMaxLength)
+}
+
+// dnsLabel maps s onto [a-z0-9-].
+func dnsLabel(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// shorten returns clean cut so that clean + "-" + hash(orig) fits in max, with no
+// leading or trailing '-'.
+func shorten(clean, orig string, max int) string {
+	sum := sha256.Sum256([]byte(orig))
+	h := hex.EncodeToString(sum[:])[:8]
+	keep := max - len(h) - 1
+	if len(clean) > keep {
+		clean = clean[:keep]
+	}
+	clean = strings.Trim(clean, "-._")
+	if clean == "" {
+		return "h" + h
+	}
+	return clean + "-" + h
+}
+
+// Build returns the helper pod. It does not modify o.Plan; the plan in the pod's
+// environment gets Runtime.Endpoint (the socket) and JournalDir filled in when empty.
 func Build(o Options) (*corev1.Pod, error) {
-	return nil, errors.New("helperpod: not implemented")
+	if o.Plan == nil {
+		return nil, errors.New("helper pod: no plan")
+	}
+	p := *o.Plan // the caller's plan stays as it was
+	switch {
+	case p.Experiment == "":
+		return nil, errors.New("helper pod: the plan's experiment ID is empty")
+	case p.Node == "":
+		return nil, fmt.Errorf("helper pod for experiment %s: the plan's node is empty", p.Experiment)
+	case o.Image == "":
+		return nil, fmt.Errorf("helper pod for experiment %s on node %s: --image is empty; pass an agent image such as ghcr.io/kubectl-chaos/kubectl-chaos:<version>", p.Experiment, p.Node)
+	case p.CreatedAt.IsZero() || p.Deadline.IsZero():
+		return nil, fmt.Errorf("helper pod for experiment %s: the plan's createdAt and deadline must be set", p.Experiment)
+	case !p.Deadline.After(p.CreatedAt):
+		return nil, fmt.Errorf("helper pod for experiment %s: deadline %s is not after createdAt %s", p.Experiment, p.Deadline.Format(time.RFC3339), p.CreatedAt.Format(time.RFC3339))
+	}
+	if errs := validation.IsValidLabelValue(p.Experiment); len(errs) > 0 {
+		return nil, fmt.Errorf("helper pod: experiment ID %q is not a valid label value: %s", p.Experiment, errs[0])
+	}
+	ns := o.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return nil, fmt.Errorf("--helper-namespace %q: not a valid namespace name: %s", ns, errs[0])
+	}
+	pull := o.ImagePullPolicy
+	if pull == "" {
+		pull = corev1.PullIfNotPresent
+	}
+	grace := o.Grace
+	if grace == 0 {
+		grace = DefaultGrace
+	}
+	if grace < 0 {
+		return nil, fmt.Errorf("helper pod: grace %s is negative", grace)
+	}
+	socket := o.RuntimeSocket
+	if socket == "" {
+		socket = p.Runtime.Endpoint
+	}
+	if socket == "" {
+		socket = DefaultRuntimeSocket
+	}
+	if !filepath.IsAbs(socket) {
+		return nil, fmt.Errorf("helper pod: runtime socket %q is not an absolute path on the node", socket)
+	}
+	socketDir := filepath.Dir(socket)
+	if p.Runtime.Endpoint == "" {
+		p.Runtime.Endpoint = socket
+	} else if filepath.Dir(p.Runtime.Endpoint) != socketDir {
+		return nil, fmt.Errorf("helper pod: the plan's runtime endpoint %s is not in the mounted socket directory %s", p.Runtime.Endpoint, socketDir)
+	}
+	journal := p.JournalDir
+	if journal == "" {
+		journal = plan.DefaultJournalDir
+		p.JournalDir = journal
+	}
+	if !filepath.IsAbs(journal) {
+		return nil, fmt.Errorf("helper pod: journal directory %q is not an absolute path", journal)
+	}
+	env, err := p.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("encoding the plan for node %s: %w", p.Node, err)
+	}
+
+	deadline := int64(math.Ceil((p.Deadline.Sub(p.CreatedAt) + grace).Seconds()))
+	tgp := TerminationGracePeriod
+	dirOrCreate := corev1.HostPathDirectoryOrCreate
+	dir := corev1.HostPathDirectory
+	yes := true
+	no := false
+
+	pod := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      Name(p.Experiment, p.Node),
+			Namespace: ns,
+			Labels: map[string]string{
+				plan.LabelManagedBy:  plan.ManagedByValue,
+				plan.LabelExperiment: p.Experiment,
+				plan.LabelNode:       NodeLabel(p.Node),
+				LabelAppName:         AppName,
+			},
+			Annotations: map[string]string{
+				plan.AnnotationDeadline:  p.Deadline.UTC().Format(time.RFC3339),
+				plan.AnnotationFault:     p.Fault.Summary(),
+				plan.AnnotationDetached:  strconv.FormatBool(p.Detached),
+				plan.AnnotationStartedAt: p.CreatedAt.UTC().Format(time.RFC3339),
+			},
+		},
+		Spec: corev1.PodSpec{
+			NodeName:                      p.Node,
+			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			HostPID:                       true,
+			EnableServiceLinks:            &no,
+			AutomountServiceAccountToken:  &no,
+			RestartPolicy:                 corev1.RestartPolicyOnFailure,
+			ActiveDeadlineSeconds:         &deadline,
+			TerminationGracePeriodSeconds: &tgp,
+			Containers: []corev1.Container{{
+				Name:            ContainerName,
+				Image:           o.Image,
+				ImagePullPolicy: pull,
+				Command:         Command,
+				Stdin:           true,
+				StdinOnce:       true,
+				TTY:             false,
+				SecurityContext: &corev1.SecurityContext{Privileged: &yes},
+				Env: []corev1.EnvVar{
+					{Name: plan.EnvVar, Value: env},
+					fieldEnv(EnvPodName, "metadata.name"),
+					fieldEnv(EnvPodNamespace, "metadata.namespace"),
+					fieldEnv(EnvPodUID, "metadata.uid"),
+					fieldEnv(EnvNodeName, "spec.nodeName"),
+				},
+				Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{
+						corev1.ResourceCPU:    resource.MustParse("10m"),
+						corev1.ResourceMemory: resource.MustParse("32Mi"),
+					},
+					Limits: corev1.ResourceList{
+						corev1.ResourceMemory: resource.MustParse("128Mi"),
+					},
+				},
+				TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+				TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "journal", MountPath: journal},
+					{Name: "host-proc", MountPath: HostProcPath, ReadOnly: true},
+					{Name: "runtime", MountPath: socketDir},
+				},
+			}},
+			Volumes: []corev1.Volume{
+				hostPathVolume("journal", journal, &dirOrCreate),
+				hostPathVolume("host-proc", "/proc", &dir),
+				hostPathVolume("runtime", socketDir, &dirOrCreate),
+			},
+		},
+	}
+	if p.Owner != "" {
+		pod.Annotations[plan.AnnotationOwner] = p.Owner
+	}
+	return pod, nil
+}
+
+func fieldEnv(name, path string) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{
+		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path},
+	}}
+}
+
+func hostPathVolume(name, path string, typ *corev1.HostPathType) corev1.Volume {
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{
+		HostPath: &corev1.HostPathVolumeSource{Path: path, Type: typ},
+	}}
 }
 
 // Namespace returns the helper namespace object, labelled for Pod Security "privileged".
 func Namespace(name string) *corev1.Namespace {
-	return &corev1.Namespace{}
+	if name == "" {
+		name = DefaultNamespace
+	}
+	labels := map[string]string{plan.LabelManagedBy: plan.ManagedByValue}
+	for _, l := range podSecurityLabels {
+		labels[l] = "privileged"
+	}
+	return &corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+	}
 }
