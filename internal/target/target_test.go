@@ -264,7 +264,7 @@ func TestResolveSelectorsAndCalls(t *testing.T) {
 			map[string]int{"get deployments": 1, "get services": 1, "get pods": 1, "list pods": 4}},
 		{"-c picks the container", Options{Namespace: "default", Args: []string{"db-0"}, Container: "db", MaxTargets: 50}, []string{"default/db-0/db"},
 			map[string]int{"list pods": 1}},
-		{"-c on a not-running container skips the pod", Options{Namespace: "default", Args: []string{"cache", "web-a"}, Container: "", MaxTargets: 50}, []string{"default/web-a/app"},
+		{"a pod whose default container is not running is skipped", Options{Namespace: "default", Args: []string{"cache", "web-a"}, Container: "", MaxTargets: 50}, []string{"default/web-a/app"},
 			map[string]int{"list pods": 1}},
 		{"exporter of cache runs", Options{Namespace: "default", Args: []string{"cache"}, Container: "exporter", MaxTargets: 50}, []string{"default/cache/exporter"},
 			map[string]int{"list pods": 1}},
@@ -544,5 +544,23 @@ func TestPeers(t *testing.T) {
 				t.Errorf("names (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// BenchmarkResolve2000 resolves -l over 2000 running pods on 50 nodes with --mode
+// percent=10: one List, then selection in memory.
+func BenchmarkResolve2000(b *testing.B) {
+	var objs []runtime.Object
+	for i := range 2000 {
+		objs = append(objs, pod(fmt.Sprintf("p-%04d", i), map[string]string{"app": "big"}, onNode(fmt.Sprintf("n%02d", i%50))))
+	}
+	c := fake.NewClientset(objs...)
+	o := Options{Namespace: "default", LabelSelector: "app=big", Mode: "percent=10", Seed: 1, MaxTargets: 1000}
+	b.ResetTimer()
+	for b.Loop() {
+		s, err := Resolve(context.Background(), c, o)
+		if err != nil || len(s.Targets) != 200 || len(s.Nodes) > 50 {
+			b.Fatalf("%v %d", err, len(s.Targets))
+		}
 	}
 }
