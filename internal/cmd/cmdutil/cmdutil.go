@@ -1,0 +1,245 @@
+// Package cmdutil holds what the command packages share: shell completion for targets,
+// namespaces and experiment IDs, and the run skeleton of a fault verb.
+package cmdutil
+
+import (
+	"context"
+	"github.com/MakeNowJust/heredoc"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// GroupFaults and GroupExperiments are the help groups of the root command.
+const (
+	GroupFaults      = "faults"
+	GroupExperiments = "experiments"
+)
+
+// FaultRunE is the RunE of a fault verb: build the fault from the verb's flags (an error
+// there is a usage error), validate the common options, then hand over to runF (tests)
+// or run the experiment.
+func FaultRunE(exp *experiment.Options, build func() error, run func(ctx context.Context) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		exp.Target.Args = args
+		if err := build(); err != nil {
+			return exit.UsageError(err)
+		}
+		if err := exp.Validate(); err != nil {
+			return err
+		}
+		return run(cmd.Context())
+	}
+}
+
+// completionTimeout keeps <TAB> snappy when the cluster is slow or gone.
+const completionTimeout = 3 * time.Second
+
+// kinds offered when completing TARGET.
+var kinds = []string{"pod/", "deploy/", "sts/", "ds/", "rs/", "job/", "svc/"}
+
+// TargetArgs completes TARGET: resource kinds, NAMEs after KIND/, and bare pod names.
+// Errors give an empty list quietly.
+func TargetArgs(f *factory.Factory) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		kind, prefix, hasKind := strings.Cut(toComplete, "/")
+		if !hasKind {
+			var out []string
+			for _, k := range kinds {
+				if strings.HasPrefix(k, toComplete) {
+					out = append(out, k)
+				}
+			}
+			out = append(out, names(cmd, f, "pod", toComplete)...)
+			return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+		}
+		var out []string
+		for _, n := range names(cmd, f, kind, prefix) {
+			out = append(out, kind+"/"+n)
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+func namespaceOf(cmd *cobra.Command, f *factory.Factory) string {
+	if fl := cmd.Flags().Lookup("namespace"); fl != nil && fl.Value.String() != "" {
+		return fl.Value.String()
+	}
+	if f.Namespace != nil {
+		if ns, err := f.Namespace(); err == nil {
+			return ns
+		}
+	}
+	return "default"
+}
+
+func client(f *factory.Factory) kubernetes.Interface {
+	if f.KubeClient == nil {
+		return nil
+	}
+	c, err := f.KubeClient()
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// names lists the names of kind in the command's namespace that start with prefix.
+func names(cmd *cobra.Command, f *factory.Factory, kind, prefix string) []string {
+	c := client(f)
+	if c == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+	defer cancel()
+	ns := namespaceOf(cmd, f)
+	lo := metav1.ListOptions{}
+	var all []string
+	switch strings.ToLower(kind) {
+	case "pod", "pods", "po":
+		l, err := c.CoreV1().Pods(ns).List(ctx, lo)
+		if err == nil {
+			for _, x := range l.Items {
+				all = append(all, x.Name)
+			}
+		}
+	case "deploy", "deployment", "deployments":
+		l, err := c.AppsV1().Deployments(ns).List(ctx, lo)
+		if err == nil {
+			for _, x := range l.Items {
+				all = append(all, x.Name)
+			}
+		}
+	case "sts", "statefulset", "statefulsets":
+		l, err := c.AppsV1().StatefulSets(ns).List(ctx, lo)
+		if err == nil {
+			for _, x := range l.Items {
+				all = append(all, x.Name)
+			}
+		}
+	case "ds", "daemonset", "daemonsets":
+		l, err := c.AppsV1().DaemonSets(ns).List(ctx, lo)
+		if err == nil {
+			for _, x := range l.Items {
+				all = append(all, x.Name)
+			}
+		}
+	case "rs", "replicaset", "replicasets":
+		l, err := c.AppsV1().ReplicaSets(ns).List(ctx, lo)
+		if err == nil {
+			for _, x := range l.Items {
+				all = append(all, x.Name)
+			}
+		}
+	case "job", "jobs":
+		l, err := c.BatchV1().Jobs(ns).List(ctx, lo)
+		if err == nil {
+			for _, x := range l.Items {
+				all = append(all, x.Name)
+			}
+		}
+	case "svc", "service", "services":
+		l, err := c.CoreV1().Services(ns).List(ctx, lo)
+		if err == nil {
+			for _, x := range l.Items {
+				all = append(all, x.Name)
+			}
+		}
+	}
+	var out []string
+	for _, n := range all {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Namespaces completes -n.
+func Namespaces(f *factory.Factory) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		c := client(f)
+		if c == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		defer cancel()
+		l, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, n := range l.Items {
+			if strings.HasPrefix(n.Name, toComplete) {
+				out = append(out, n.Name)
+			}
+		}
+		sort.Strings(out)
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// Contexts completes --context from the kubeconfig.
+func Contexts(f *factory.Factory) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if f.ConfigFlags == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		raw, err := f.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for name := range raw.Contexts {
+			if strings.HasPrefix(name, toComplete) {
+				out = append(out, name)
+			}
+		}
+		sort.Strings(out)
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// ExperimentIDs completes experiment IDs found in the cluster.
+func ExperimentIDs(f *factory.Factory) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		c := client(f)
+		if c == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		defer cancel()
+		exps, err := session.List(ctx, c)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, e := range exps {
+			if strings.HasPrefix(e.ID, toComplete) {
+				out = append(out, e.ID+"\t"+e.Fault)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// Examples dedents a raw example block and indents it by two spaces, as kubectl prints
+// examples.
+func Examples(s string) string {
+	lines := strings.Split(strings.TrimRight(heredoc.Doc(s), "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "  " + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,38 @@
+// Package network is the `kubectl chaos network` command group.
+package network
+
+import (
+	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/bandwidth"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/corrupt"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/delay"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/duplicate"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/loss"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/partition"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/reorder"
+	"github.com/spf13/cobra"
+)
+
+// NewCmdNetwork returns the network group with its verbs.
+func NewCmdNetwork(f *factory.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "network",
+		Short:   "Network faults: delay, loss, duplicate, corrupt, reorder, bandwidth, partition",
+		GroupID: cmdutil.GroupFaults,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(
+		delay.NewCmdDelay(f, nil),
+		loss.NewCmdLoss(f, nil),
+		duplicate.NewCmdDuplicate(f, nil),
+		corrupt.NewCmdCorrupt(f, nil),
+		reorder.NewCmdReorder(f, nil),
+		bandwidth.NewCmdBandwidth(f, nil),
+		partition.NewCmdPartition(f, nil),
+	)
+	return cmd
+}

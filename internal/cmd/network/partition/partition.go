@@ -1,0 +1,84 @@
+// Package partition is `kubectl chaos network partition`.
+package partition
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/spf13/cobra"
+)
+
+// Options of network partition.
+type Options struct {
+	Experiment *experiment.Options
+	Net        experiment.NetworkFlags
+	To         []string
+	Direction  string
+}
+
+// NewCmdPartition returns the command; runF replaces the run (tests).
+func NewCmdPartition(f *factory.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{Experiment: experiment.NewOptions(f)}
+	cmd := &cobra.Command{
+		Use:   "partition TARGET... (--to PEER | --cidr CIDR | --port PORT)...",
+		Short: "Cut a pod off from its peers",
+		Long: heredoc.Doc(`
+			Drop the traffic between the target pods and their peers (nftables, in a table the
+			tool owns, dropped silently where real loss happens). Peers are given with --to
+			(pod/NAME, svc/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME, job/NAME, or a label
+			selector like app=db), resolved to pod and service IPs in the target namespace,
+			and/or --cidr. --port alone partitions every peer on those ports.
+		`),
+		Example: cmdutil.Examples(`
+			# web cannot reach the database, in both directions
+			kubectl chaos network partition deploy/web --to svc/db --direction both
+
+			# nothing reaches the cache pods from 10.0.0.0/8
+			kubectl chaos network partition -l app=cache --cidr 10.0.0.0/8 --direction from
+		`),
+		ValidArgsFunction: cmdutil.TargetArgs(f),
+	}
+	cmd.RunE = cmdutil.FaultRunE(opts.Experiment, opts.build, func(ctx context.Context) error {
+		if runF != nil {
+			return runF(opts)
+		}
+		return experiment.Run(ctx, opts.Experiment)
+	})
+	experiment.AddFlags(cmd, opts.Experiment)
+	experiment.AddNetworkFlags(cmd, &opts.Net, "Peer CIDR to cut off, IPv4 or IPv6 (repeatable)", false, false)
+	fl := cmd.Flags()
+	fl.StringArrayVar(&opts.To, "to", nil, "Peer to cut off: pod/NAME, svc/NAME, deploy/NAME… or a label selector k=v (repeatable)")
+	fl.StringVar(&opts.Direction, "direction", "both", "Which traffic is dropped: to (target -> peers), from (peers -> target) or both")
+	_ = cmd.RegisterFlagCompletionFunc("direction", cobra.FixedCompletions([]string{"to", "from", "both"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("to", cmdutil.TargetArgs(f))
+	return cmd
+}
+
+func (o *Options) build() error {
+	switch o.Direction {
+	case "to", "from", "both":
+	default:
+		return fmt.Errorf("--direction must be to, from or both, got %q", o.Direction)
+	}
+	for _, t := range o.To {
+		if strings.TrimSpace(t) == "" {
+			return fmt.Errorf("--to must be pod/NAME, svc/NAME, deploy/NAME… or a label selector, got an empty value")
+		}
+	}
+	if len(o.To) == 0 && len(o.Net.CIDRs) == 0 && len(o.Net.Ports) == 0 {
+		return fmt.Errorf("partition needs a peer: --to pod/NAME|svc/NAME|deploy/NAME|LABEL-SELECTOR, --cidr CIDR or --port PORT")
+	}
+	n := &plan.Network{Partition: &plan.Partition{Direction: o.Direction}}
+	if err := o.Net.Apply(n, true); err != nil {
+		return err
+	}
+	o.Experiment.PartitionTo = append([]string(nil), o.To...)
+	o.Experiment.Fault = plan.Fault{Kind: plan.KindNetwork, Action: "partition", Network: n}
+	return nil
+}

@@ -1,0 +1,85 @@
+// Package stop is `kubectl chaos stop ID...|--all`.
+package stop
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Options of stop.
+type Options struct {
+	IO         *ui.IOStreams
+	KubeClient func() (kubernetes.Interface, error)
+	IDs        []string
+	All        bool
+	Timeout    time.Duration
+	Output     string
+}
+
+// NewCmdStop returns the command; runF replaces the run (tests).
+func NewCmdStop(f *factory.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient}
+	cmd := &cobra.Command{
+		Use:               "stop ID... | --all",
+		Short:             "Stop experiments: their agents recover and the helper pods are deleted",
+		GroupID:           cmdutil.GroupExperiments,
+		ValidArgsFunction: cmdutil.ExperimentIDs(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IDs = args
+			if len(args) == 0 && !opts.All {
+				return exit.Usagef("stop: give experiment IDs (see `kubectl chaos ls`) or --all")
+			}
+			if len(args) > 0 && opts.All {
+				return exit.Usagef("stop: give experiment IDs or --all, not both")
+			}
+			if opts.Timeout <= 0 || opts.Timeout > 10*time.Minute {
+				return exit.Usagef("--timeout must be between 1ns and 10m, got %s", opts.Timeout)
+			}
+			if err := ui.ValidateFormat(opts.Output); err != nil {
+				return exit.UsageError(err)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return stopRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.All, "all", false, "Stop every experiment found in the cluster")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 20*time.Second, "How long to wait for the agents' results")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "Output format: json or yaml (default human)")
+	return cmd
+}
+
+func stopRun(ctx context.Context, o *Options) error {
+	c, err := o.KubeClient()
+	if err != nil {
+		return err
+	}
+	// Stopping is cleanup: Ctrl-C must not cut it short.
+	exps, err := session.Stop(context.WithoutCancel(ctx), c, o.IDs, o.All, o.Timeout)
+	if exps == nil {
+		exps = []session.Experiment{}
+	}
+	if o.Output != ui.FormatHuman {
+		if perr := ui.Print(o.IO.Out, o.Output, exps); perr != nil && err == nil {
+			err = perr
+		}
+	} else {
+		for _, e := range exps {
+			fmt.Fprintf(o.IO.Out, "stopped %s (%d helper(s))\n", e.ID, len(e.Helpers))
+		}
+		if len(exps) == 0 && err == nil {
+			fmt.Fprintln(o.IO.ErrOut, "no experiments to stop")
+		}
+	}
+	return cmdutil.AsAPIError("stopping experiments", err)
+}

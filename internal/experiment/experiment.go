@@ -1,0 +1,393 @@
+// Package experiment is the engine shared by every fault verb: the common flags, pure
+// validation, the experiment ID, target resolution, one plan and one helper pod per
+// node, and then either the exact dry-run plan or the live session with its events and
+// final report.
+package experiment
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/target"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/version"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Defaults and bounds of the common flags.
+const (
+	DefaultDuration    = 5 * time.Minute
+	DefaultMaxDuration = time.Hour
+	DefaultMaxTargets  = 50
+	// MinDuration keeps a fault long enough to be applied and observed.
+	MinDuration = time.Second
+	// CeilingMaxDuration bounds --max-duration itself: a week is already absurd for a
+	// fault that rides on a terminal session.
+	CeilingMaxDuration = 7 * 24 * time.Hour
+)
+
+// ConfigurableFlags are the common flags that KUBECTL_CHAOS_* env variables and the
+// config file may set (flag name = config key).
+var ConfigurableFlags = []string{
+	"duration", "max-duration", "image", "image-pull-policy", "helper-namespace",
+	"runtime-socket", "max-targets", "output", "mode", "allow-system", "allow-host-network",
+}
+
+// Options are the common inputs of a fault verb plus the dependencies it uses.
+type Options struct {
+	IO         *ui.IOStreams
+	KubeClient func() (kubernetes.Interface, error)
+	Attacher   func() (session.Attacher, error)
+	Namespace  func() (string, error)
+	Owner      func() string
+	Now        func() time.Time
+	// NewID makes the experiment ID (tests pin it).
+	NewID func() string
+
+	Target target.Options
+	Fault  plan.Fault
+	// PartitionTo are `--to` peers of a partition, resolved to CIDRs at run time.
+	PartitionTo []string
+
+	Duration        time.Duration
+	MaxDuration     time.Duration
+	Detach          bool
+	DryRun          bool
+	Output          string
+	Yes             bool
+	HelperNamespace string
+	Image           string
+	ImagePullPolicy string
+	RuntimeSocket   string
+}
+
+// NewOptions wires the Factory's dependencies.
+func NewOptions(f *factory.Factory) *Options {
+	return &Options{
+		IO:         f.IOStreams,
+		KubeClient: f.KubeClient,
+		Attacher:   f.Attacher,
+		Namespace:  f.Namespace,
+		Owner:      f.Owner,
+		Now:        f.Now,
+		NewID:      NewID,
+	}
+}
+
+// AddFlags registers the target and common experiment flags on cmd.
+func AddFlags(cmd *cobra.Command, o *Options) {
+	fl := cmd.Flags()
+	fl.StringVarP(&o.Target.LabelSelector, "selector", "l", "", "Label selector for target pods (e.g. app=web,tier!=db)")
+	fl.StringVar(&o.Target.FieldSelector, "field-selector", "", "Field selector for target pods (e.g. spec.nodeName=node-1)")
+	fl.BoolVarP(&o.Target.AllNamespaces, "all-namespaces", "A", false, "Select target pods in all namespaces")
+	fl.StringVarP(&o.Target.Container, "container", "c", "", "Target container (default: the pod's default container)")
+	fl.StringVar(&o.Target.Mode, "mode", "all", "Which matching pods to hit: one, all, fixed=N or percent=P")
+	fl.Int64Var(&o.Target.Seed, "seed", 0, "Seed for --mode one|fixed|percent, to reproduce a pick (0: random, printed)")
+	fl.IntVar(&o.Target.MaxTargets, "max-targets", DefaultMaxTargets, "Refuse to act on more target containers than this")
+	fl.BoolVar(&o.Target.AllowSystem, "allow-system", false, "Allow targets in kube-system and other system namespaces")
+	fl.BoolVar(&o.Target.AllowHostNetwork, "allow-host-network", false, "Allow hostNetwork pods as targets (the fault then hits the node's network)")
+
+	fl.DurationVar(&o.Duration, "duration", DefaultDuration, "How long the fault lasts; it is removed after that, whatever happens")
+	fl.DurationVar(&o.MaxDuration, "max-duration", DefaultMaxDuration, "Upper bound for --duration (a guard against typos)")
+	fl.BoolVar(&o.Detach, "detach", false, "Create the helpers and return the experiment ID at once; the fault lasts --duration or until `kubectl chaos stop`")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "Print the exact plan (targets, helper pods, kernel objects and how each is removed) and create nothing")
+	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the plan or final report: json or yaml (default human)")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	fl.StringVar(&o.HelperNamespace, "helper-namespace", helperpod.DefaultNamespace, "Namespace of the helper pods (created with Pod Security \"privileged\" if missing)")
+	fl.StringVar(&o.Image, "image", version.DefaultImage(), "Agent image of the helper pods")
+	fl.StringVar(&o.ImagePullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Image pull policy of the helper pods: Always, IfNotPresent or Never")
+	fl.StringVar(&o.RuntimeSocket, "runtime-socket", helperpod.DefaultRuntimeSocket, "Container runtime (containerd) socket on the nodes")
+
+	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"one", "all", "fixed=", "percent="}, cobra.ShellCompDirectiveNoSpace))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("image-pull-policy", cobra.FixedCompletions([]string{"Always", "IfNotPresent", "Never"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// Validate checks everything that does not need the cluster. Errors name the flag and
+// the accepted values and are exit.UsageError.
+func (o *Options) Validate() error {
+	if err := o.validate(); err != nil {
+		var ee *exit.Error
+		if errors.As(err, &ee) {
+			return err
+		}
+		return exit.UsageError(err)
+	}
+	return nil
+}
+
+func (o *Options) validate() error {
+	if len(o.Target.Args) == 0 && o.Target.LabelSelector == "" && o.Target.FieldSelector == "" {
+		return fmt.Errorf("no target: give TYPE/NAME (pod, deploy, sts, ds, rs, job, svc), a pod name, -l/--selector or --field-selector")
+	}
+	if err := o.Target.Validate(); err != nil {
+		return err
+	}
+	if o.MaxDuration <= 0 || o.MaxDuration > CeilingMaxDuration {
+		return fmt.Errorf("--max-duration must be between %s and %s, got %s", MinDuration, fmtDur(CeilingMaxDuration), o.MaxDuration)
+	}
+	if o.Duration < MinDuration || o.Duration > o.MaxDuration {
+		return fmt.Errorf("--duration must be between %s and --max-duration (%s), got %s", MinDuration, fmtDur(o.MaxDuration), o.Duration)
+	}
+	if err := ui.ValidateFormat(o.Output); err != nil {
+		return err
+	}
+	switch corev1.PullPolicy(o.ImagePullPolicy) {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return fmt.Errorf("--image-pull-policy must be Always, IfNotPresent or Never, got %q", o.ImagePullPolicy)
+	}
+	if errs := validation.IsDNS1123Label(o.HelperNamespace); len(errs) > 0 {
+		return fmt.Errorf("--helper-namespace must be a valid namespace name (%s), got %q", strings.Join(errs, "; "), o.HelperNamespace)
+	}
+	if o.Image == "" || strings.ContainsAny(o.Image, " \t\n") {
+		return fmt.Errorf("--image must be an image reference like %s, got %q", version.DefaultImage(), o.Image)
+	}
+	if !path.IsAbs(o.RuntimeSocket) {
+		return fmt.Errorf("--runtime-socket must be an absolute path on the node like %s, got %q", helperpod.DefaultRuntimeSocket, o.RuntimeSocket)
+	}
+	if o.Detach && o.DryRun {
+		return fmt.Errorf("--detach and --dry-run exclude each other: --dry-run creates nothing to detach from")
+	}
+	return validateFault(o.Fault, len(o.PartitionTo) > 0)
+}
+
+func fmtDur(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	return s
+}
+
+func validateFault(f plan.Fault, hasPartitionTo bool) error {
+	switch f.Kind {
+	case plan.KindNoop:
+		return nil
+	case plan.KindNetwork:
+		if f.Network == nil {
+			return fmt.Errorf("network fault without a spec")
+		}
+		n := *f.Network
+		if p := n.Partition; p != nil && hasPartitionTo && len(p.Peers) == 0 {
+			// --to peers become CIDRs only once the cluster is asked; stand in a
+			// documentation address (RFC 5737) so the rest of the spec is checked now.
+			cp := *p
+			cp.Peers = []string{"192.0.2.1/32"}
+			n.Partition = &cp
+		}
+		return network.Validate(&n)
+	}
+	return fmt.Errorf("unknown fault kind %q", f.Kind)
+}
+
+// base32 alphabet in lower case, so IDs are valid label values and DNS labels.
+const idAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+// NewID returns "chaos-" and 8 random lowercase base32 characters.
+func NewID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	out := make([]byte, len(b))
+	for i, c := range b {
+		out[i] = idAlphabet[int(c)%len(idAlphabet)]
+	}
+	return "chaos-" + string(out)
+}
+
+// Prepared is a resolved experiment, ready to print (dry-run) or run.
+type Prepared struct {
+	ID        string
+	Owner     string
+	CreatedAt time.Time
+	Deadline  time.Time
+	Selection *target.Selection
+	Plans     []*plan.Plan
+	Pods      []*corev1.Pod
+	Fault     plan.Fault
+}
+
+// Prepare resolves targets (and partition peers) and builds one plan and one helper
+// pod per node. It only reads from the cluster.
+func (o *Options) Prepare(ctx context.Context, c kubernetes.Interface) (*Prepared, error) {
+	if o.Target.Namespace == "" && o.Namespace != nil {
+		ns, err := o.Namespace()
+		if err != nil {
+			return nil, err
+		}
+		o.Target.Namespace = ns
+	}
+	sel, err := target.Resolve(ctx, c, o.Target)
+	if err != nil {
+		return nil, asAPIError("resolving targets", err)
+	}
+	if sel == nil || len(sel.Targets) == 0 {
+		return nil, exit.Usagef("no running pod matches the target (TYPE/NAME, -l, --field-selector, -n): nothing to do")
+	}
+	f := o.Fault
+	if f.Network != nil {
+		n := *f.Network
+		f.Network = &n
+		if p := n.Partition; p != nil && len(o.PartitionTo) > 0 {
+			cidrs, names, err := target.Peers(ctx, c, o.Target.Namespace, o.PartitionTo)
+			if err != nil {
+				return nil, asAPIError("resolving --to peers", err)
+			}
+			cp := *p
+			cp.Peers = append(append([]string{}, p.Peers...), cidrs...)
+			cp.PeerNames = append(append([]string{}, p.PeerNames...), names...)
+			n.Partition = &cp
+			if len(cp.Peers) == 0 {
+				return nil, exit.Usagef("--to %s: the peers have no IP address yet (no running pods, or a headless service without endpoints)", strings.Join(o.PartitionTo, ","))
+			}
+		}
+		if err := network.Validate(f.Network); err != nil {
+			return nil, exit.UsageError(err)
+		}
+	}
+
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	newID := NewID
+	if o.NewID != nil {
+		newID = o.NewID
+	}
+	owner := "unknown"
+	if o.Owner != nil {
+		owner = o.Owner()
+	}
+	created := now().UTC().Truncate(time.Second)
+	p := &Prepared{
+		ID:        newID(),
+		Owner:     owner,
+		CreatedAt: created,
+		Deadline:  created.Add(o.Duration),
+		Selection: sel,
+		Fault:     f,
+	}
+	for _, node := range sel.Nodes {
+		pl := &plan.Plan{
+			Version:    plan.Version,
+			Experiment: p.ID,
+			Node:       node,
+			Owner:      owner,
+			CreatedAt:  created,
+			Deadline:   p.Deadline,
+			Detached:   o.Detach,
+			Fault:      f,
+			Targets:    sel.ByNode[node],
+			Runtime:    plan.Runtime{Endpoint: o.RuntimeSocket, Namespace: "k8s.io"},
+			JournalDir: plan.DefaultJournalDir,
+		}
+		pod, err := helperpod.Build(helperpod.Options{
+			Plan:            pl,
+			Namespace:       o.HelperNamespace,
+			Image:           o.Image,
+			ImagePullPolicy: corev1.PullPolicy(o.ImagePullPolicy),
+			RuntimeSocket:   o.RuntimeSocket,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("building the helper pod for node %s: %w", node, err)
+		}
+		p.Plans = append(p.Plans, pl)
+		p.Pods = append(p.Pods, pod)
+	}
+	return p, nil
+}
+
+// asAPIError keeps an error's exit code if it has one, else marks it as a cluster error.
+func asAPIError(what string, err error) error {
+	var ee *exit.Error
+	if errors.As(err, &ee) {
+		return err
+	}
+	return exit.APIError(fmt.Errorf("%s: %w", what, err))
+}
+
+// Run resolves, then prints the plan (--dry-run) or runs the session.
+func Run(ctx context.Context, o *Options) error {
+	c, err := o.KubeClient()
+	if err != nil {
+		return err
+	}
+	p, err := o.Prepare(ctx, c)
+	if err != nil {
+		return err
+	}
+	if o.DryRun {
+		return PrintDryRun(o.IO, o.Output, p, o)
+	}
+	if !o.Yes && o.IO.CanPrompt() {
+		ok, err := confirm(o.IO, p, o)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return exit.Usagef("aborted: nothing was created")
+		}
+	}
+	if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
+		return asAPIError("preparing the helper namespace "+o.HelperNamespace, err)
+	}
+	att, err := o.Attacher()
+	if err != nil {
+		return err
+	}
+	ev := newEventPrinter(o.IO)
+	progress := o.IO.ErrOut
+	fmt.Fprintf(progress, "experiment %s: %s on %d target(s) on %d node(s) for %s (Ctrl-C stops and recovers)\n",
+		p.ID, p.Fault.Summary(), len(p.Selection.Targets), len(p.Plans), o.Duration)
+	rep, runErr := session.Run(ctx, session.Options{
+		Client:    c,
+		Attacher:  att,
+		Namespace: o.HelperNamespace,
+		Pods:      p.Pods,
+		Detach:    o.Detach,
+		Events:    ev.Print,
+		Progress:  progress,
+	})
+	if rep != nil {
+		if rep.Experiment == "" {
+			rep.Experiment = p.ID
+		}
+		if rep.Fault == "" {
+			rep.Fault = p.Fault.Summary()
+		}
+		if err := PrintReport(o.IO, o.Output, rep); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	if runErr != nil {
+		var ee *exit.Error
+		if !errors.As(runErr, &ee) {
+			runErr = exit.APIError(runErr)
+		}
+	}
+	return runErr
+}
+
+func confirm(io *ui.IOStreams, p *Prepared, o *Options) (bool, error) {
+	fmt.Fprintf(io.ErrOut, "Inject %s into %d container(s) on %d node(s) for %s? [y/N] ",
+		p.Fault.Summary(), len(p.Selection.Targets), len(p.Plans), o.Duration)
+	var answer string
+	if _, err := fmt.Fscanln(io.In, &answer); err != nil {
+		return false, nil
+	}
+	answer = strings.ToLower(strings.TrimSpace(answer))
+	return answer == "y" || answer == "yes", nil
+}
