@@ -49,12 +49,25 @@ func UDPEcho(ns NS, ip net.IP) (addr *net.UDPAddr, stop func(), err error) {
 	return c.LocalAddr().(*net.UDPAddr), func() { c.Close(); <-done }, nil
 }
 
-// UDPSink counts UDP datagrams received on ip inside ns.
+// UDPSink counts UDP datagrams received on ip inside ns and, for datagrams sent by
+// UDPBlast (send time in the first 8 bytes), records the one-way delay.
 type UDPSink struct {
 	Addr *net.UDPAddr
 	c    *net.UDPConn
 	n    atomic.Int64
 	done chan struct{}
+
+	mu     sync.Mutex
+	delays []time.Duration
+}
+
+// Delays returns and resets the one-way delays recorded so far.
+func (s *UDPSink) Delays() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.delays
+	s.delays = nil
+	return d
 }
 
 // NewUDPSink starts a sink.
@@ -69,10 +82,17 @@ func NewUDPSink(ns NS, ip net.IP) (*UDPSink, error) {
 		defer close(s.done)
 		buf := make([]byte, 2048)
 		for {
-			if _, _, err := c.ReadFromUDP(buf); err != nil {
+			n, _, err := c.ReadFromUDP(buf)
+			if err != nil {
 				return
 			}
+			now := time.Now().UnixNano()
 			s.n.Add(1)
+			if n >= 16 && binary.BigEndian.Uint64(buf[8:16]) == blastMagic {
+				s.mu.Lock()
+				s.delays = append(s.delays, time.Duration(now-int64(binary.BigEndian.Uint64(buf[:8]))))
+				s.mu.Unlock()
+			}
 		}
 	}()
 	return s, nil
@@ -179,6 +199,8 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	return s[i]
 }
 
+const blastMagic = 0x6e667164656c6179
+
 // UDPBlast sends count datagrams of size bytes from ns to dst at pps, in 1 ms bursts.
 // It returns how many were sent without error and the wall time spent sending.
 func UDPBlast(ns NS, dst *net.UDPAddr, pps, count, size int) (int, time.Duration, error) {
@@ -201,6 +223,10 @@ func UDPBlast(ns NS, dst *net.UDPAddr, pps, count, size int) (int, time.Duration
 			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
 			}
+		}
+		if size >= 16 {
+			binary.BigEndian.PutUint64(buf[:8], uint64(time.Now().UnixNano()))
+			binary.BigEndian.PutUint64(buf[8:16], blastMagic)
 		}
 		if _, err := c.Write(buf); err == nil {
 			ok++

@@ -5,6 +5,7 @@ package nfqdelay
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -77,7 +78,7 @@ func tables(t *testing.T, ns nfqtest.NS) []string {
 	return names
 }
 
-func rtt(t *testing.T, topo *nfqtest.Topo, dst string, n int) nfqtest.RTTResult {
+func rtt(t testing.TB, topo *nfqtest.Topo, dst string, n int) nfqtest.RTTResult {
 	t.Helper()
 	ip := topo.TargetIP4
 	if dst == "ip6" {
@@ -117,6 +118,8 @@ func TestDelayUDPRoundTrip(t *testing.T) {
 			p50, p99 := nfqtest.Percentile(res.RTTs, 50), nfqtest.Percentile(res.RTTs, 99)
 			t.Logf("asked %s (%s, %s): RTT p50 %s p99 %s, lost %d/%d, reordered %d; no delay: p50 %s; %+v",
 				want, tc.dir, tc.fam, p50, p99, res.Lost, res.Sent, res.Reordered, nfqtest.Percentile(base.RTTs, 50), a.Stats())
+			t.Logf("TABLE|nfqueue delay %s %s %s|p50 %s|p99 %s", want, tc.dir, tc.fam,
+				p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond))
 			if res.Lost > 0 || res.Reordered > 0 {
 				t.Errorf("lost %d and reordered %d of %d probes; the delay must do neither", res.Lost, res.Reordered, res.Sent)
 			}
@@ -330,11 +333,45 @@ func TestGracefulRecoverInChild(t *testing.T) {
 type helperCmd struct {
 	*exec.Cmd
 	Stdin io.WriteCloser
+	out   *bufio.Reader
 }
 
-func startHelper(t *testing.T, topo *nfqtest.Topo, latencyMs int) (*helperCmd, bool) {
+// Stats asks the helper for its loop counters.
+func (h *helperCmd) Stats() (Stats, error) {
+	var st Stats
+	if _, err := io.WriteString(h.Stdin, "stats\n"); err != nil {
+		return st, err
+	}
+	line, err := h.out.ReadString('\n')
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal([]byte(line), &st)
+}
+
+// CPU is the helper's user+system CPU time so far.
+func (h *helperCmd) CPU() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+func startHelper(t testing.TB, topo *nfqtest.Topo, latencyMs int) (*helperCmd, bool) {
 	t.Helper()
-	nsf := os.NewFile(uintptr(topo.Target.FD()), "netns")
+	// A dup: the os.File closes its descriptor when collected, and the topology's must
+	// stay open.
+	fd, err := syscall.Dup(topo.Target.FD())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsf := os.NewFile(uintptr(fd), "netns")
+	defer nsf.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "NFQDELAY_HELPER="+fmt.Sprint(latencyMs), fmt.Sprintf("NFQDELAY_HELPER_INODE=%d", topo.Target.Inode()))
 	cmd.ExtraFiles = []*os.File{nsf}
@@ -350,19 +387,20 @@ func startHelper(t *testing.T, topo *nfqtest.Topo, latencyMs int) (*helperCmd, b
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &helperCmd{Cmd: cmd, Stdin: stdin}
+	h := &helperCmd{Cmd: cmd, Stdin: stdin, out: bufio.NewReader(stdout)}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
 	})
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	line, _ := h.out.ReadString('\n')
 	return h, strings.TrimSpace(line) == "ready"
 }
 
 // helperMain is the child of startHelper: apply an ingress delay (so both the echo
-// probes and datagrams to a sink are held), say ready, recover on stdin EOF.
+// probes and datagrams to a sink are held), say ready, answer "stats" lines with the
+// loop counters as JSON, recover on stdin EOF.
 func helperMain(latency string, inode string) int {
 	var ms int
 	fmt.Sscan(latency, &ms)
@@ -378,7 +416,13 @@ func helperMain(latency string, inode string) int {
 		return 1
 	}
 	fmt.Println("ready")
-	io.Copy(io.Discard, os.Stdin)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "stats" {
+			b, _ := json.Marshal(a.(*Active).Stats())
+			fmt.Println(string(b))
+		}
+	}
 	if _, err := a.Recover(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "helper recover:", err)
 		return 1

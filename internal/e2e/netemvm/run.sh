@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# make test-netem: run the netem integration tests (and the native nft `queue` path of the
+# userspace delay) inside a qemu VM booted with Debian's stock kernel, which has
+# sch_netem and nft_queue as modules (this host's kernel has neither).
+#
+#  1. qemu-system-x86 (apt-get, only if missing), kmod for depmod
+#  2. linux-image-<version>-amd64 + busybox-static: apt-get download, dpkg-deb -x into a
+#     cache dir (the host's /boot is left alone), depmod -b
+#  3. static test binaries: go test -c of the packages below
+#  4. initramfs: busybox, the modules in dependency order, the tests, ./init
+#  5. qemu -accel tcg (KVM hangs on this host), serial console on stdout; the result is
+#     the marker line "NETEMVM-RESULT rc=N" printed by init. No marker = failure.
+#
+# Environment: NETEMVM_CACHE (default ~/.cache/kubectl-chaos/netemvm), NETEMVM_TIMEOUT
+# (seconds for the VM, default 600), NETEMVM_KEEP=1 keeps the work dir.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+HERE=$ROOT/internal/e2e/netemvm
+CACHE=${NETEMVM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-chaos/netemvm}
+TIMEOUT=${NETEMVM_TIMEOUT:-600}
+GO=${GO:-go}
+t0=$(date +%s.%N)
+log() { echo "netemvm: $*" >&2; }
+die() { echo "netemvm: FAIL: $*" >&2; exit 1; }
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# package | binary | -test.run pattern (the netem tests of the network injector; the
+# netem smoke test and the native-queue path of nfqdelay)
+TESTS=(
+  "./internal/fault/network|network|${NETEMVM_RUN_NETWORK:-Netem}"
+  "./internal/fault/network/nfqdelay|nfqdelay|${NETEMVM_RUN_NFQDELAY:-NetemSmoke|NativeQueue|DelayUDPRoundTrip|Kill9}"
+)
+# Modules to load (with their dependencies); missing ones are reported, built-in skipped.
+MODULES=(crc32c_generic libcrc32c veth sch_netem sch_tbf sch_htb sch_prio sch_ingress
+  cls_u32 cls_basic cls_matchall act_gact nfnetlink nf_tables nfnetlink_queue nft_queue
+  nft_numgen nft_limit nft_reject nft_reject_inet x_tables nft_compat xt_NFQUEUE)
+
+[ "$(id -u)" = 0 ] || { log "SKIP: needs root (apt-get, and the tests create namespaces)"; exit 0; }
+
+# 1. tools
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+command -v depmod >/dev/null || [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ] || missing+=(kmod)
+PATH=$PATH:/usr/sbin:/sbin
+apt_updated=
+apt_update() { [ -n "$apt_updated" ] || { log "apt-get update"; apt-get update -qq >&2; apt_updated=1; }; }
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_update
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+    || die "apt-get install ${missing[*]}"
+fi
+t_tools=$(elapsed "$t0")
+
+# 2. kernel + busybox, cached
+mkdir -p "$CACHE/debs"
+kdeb=$(ls "$CACHE"/debs/linux-image-[0-9]*-amd64_*.deb 2>/dev/null | sort -V | tail -1 || true)
+bdeb=$(ls "$CACHE"/debs/busybox-static_*.deb 2>/dev/null | tail -1 || true)
+if [ -z "$kdeb" ] || [ -z "$bdeb" ]; then
+  kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}' || true)
+  if [ -z "$kpkg" ]; then
+    apt_update
+    kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  fi
+  [ -n "$kpkg" ] || die "cannot find the versioned package behind linux-image-amd64"
+  log "downloading $kpkg busybox-static"
+  (cd "$CACHE/debs" && apt-get download "$kpkg" busybox-static >&2 2>/dev/null) \
+    || { apt_update; (cd "$CACHE/debs" && apt-get download "$kpkg" busybox-static >&2); } \
+    || die "apt-get download $kpkg busybox-static"
+  kdeb=$(ls "$CACHE"/debs/linux-image-[0-9]*-amd64_*.deb | sort -V | tail -1)
+  bdeb=$(ls "$CACHE"/debs/busybox-static_*.deb | tail -1)
+fi
+kname=$(basename "$kdeb" .deb)
+KROOT=$CACHE/kroot/$kname
+if [ ! -e "$KROOT/.done" ]; then
+  log "unpacking $(basename "$kdeb")"
+  rm -rf "$KROOT" && mkdir -p "$KROOT"
+  dpkg-deb -x "$kdeb" "$KROOT"
+  kver=$(ls "$KROOT/lib/modules" | head -1)
+  depmod -b "$KROOT" "$kver" || die "depmod -b $KROOT $kver"
+  touch "$KROOT/.done"
+fi
+kver=$(ls "$KROOT/lib/modules" | head -1)
+VMLINUZ=$KROOT/boot/vmlinuz-$kver
+[ -f "$VMLINUZ" ] || die "no kernel image in $kdeb"
+BBROOT=$CACHE/busybox
+if [ ! -x "$BBROOT/bin/busybox" ]; then
+  rm -rf "$BBROOT" && mkdir -p "$BBROOT" && dpkg-deb -x "$bdeb" "$BBROOT"
+fi
+BUSYBOX=$BBROOT/bin/busybox
+t_kernel=$(elapsed "$t0")
+
+# 3. test binaries
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/netemvm.XXXXXX")
+[ -n "${NETEMVM_KEEP:-}" ] || trap 'rm -rf "$WORK"' EXIT
+IRD=$WORK/initramfs
+mkdir -p "$IRD/bin" "$IRD/modules" "$IRD/tests"
+ntests=0
+for spec in "${TESTS[@]}"; do
+  IFS='|' read -r pkg bin run <<<"$spec"
+  listed=$(cd "$ROOT" && $GO test -list "$run" "$pkg" 2>/dev/null | grep -c '^Test' || true)
+  if [ "$listed" = 0 ]; then
+    log "no tests matching '$run' in $pkg yet: not run in the VM"
+    continue
+  fi
+  log "go test -c $pkg ($listed tests match '$run')"
+  (cd "$ROOT" && CGO_ENABLED=0 $GO test -c -trimpath -o "$IRD/tests/$bin.test" "$pkg") || die "go test -c $pkg"
+  printf '%s\n' "$run" >"$IRD/tests/$bin.run"
+  ntests=$((ntests + 1))
+done
+[ "$ntests" -gt 0 ] || die "no test binary to run"
+t_build=$(elapsed "$t0")
+
+# 4. initramfs: modules in dependency order (modules.dep lists deps to load last-first)
+MODDIR=$KROOT/lib/modules/$kver
+declare -A seen=()
+order=()
+load() {
+  local name=$1 line path deps d i
+  [ -z "${seen[$name]:-}" ] || return 0
+  seen[$name]=1
+  line=$(grep -E "(^|/)${name}\.ko(\.xz|\.zst)?:" "$MODDIR/modules.dep" | head -1 || true)
+  if [ -z "$line" ]; then
+    if grep -qE "/${name}\.ko" "$MODDIR/modules.builtin" 2>/dev/null; then return 0; fi
+    log "module $name not in $kver (skipped)"
+    return 0
+  fi
+  path=${line%%:*}
+  read -r -a deps <<<"${line#*:}"
+  for ((i = ${#deps[@]} - 1; i >= 0; i--)); do
+    d=$(basename "${deps[$i]}"); d=${d%%.ko*}
+    load "$d"
+  done
+  local f=$IRD/modules/$(basename "$path")
+  case $path in
+    *.xz) xz -dc "$MODDIR/$path" >"${f%.xz}"; f=${f%.xz} ;;
+    *.zst) zstd -qdc "$MODDIR/$path" >"${f%.zst}"; f=${f%.zst} ;;
+    *) cp "$MODDIR/$path" "$f" ;;
+  esac
+  order+=("$(basename "$f")")
+}
+for m in "${MODULES[@]}"; do load "$m"; done
+printf '%s\n' "${order[@]}" >"$IRD/modules/order"
+cp "$BUSYBOX" "$IRD/bin/busybox"
+cp "$HERE/init" "$IRD/init"
+chmod +x "$IRD/init"
+(cd "$IRD" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1 >"$WORK/initramfs.gz") || die "building the initramfs"
+log "initramfs $(du -h "$WORK/initramfs.gz" | cut -f1): ${#order[@]} modules, $ntests test binaries, kernel $kver"
+t_initrd=$(elapsed "$t0")
+
+# 5. boot
+LOG=$CACHE/last-run.log
+log "booting qemu (tcg), console log in $LOG"
+tb=$(date +%s.%N)
+set +e
+timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -nodefaults -display none -serial stdio \
+  -no-reboot -m 1G -smp 1 -kernel "$VMLINUZ" -initrd "$WORK/initramfs.gz" \
+  -append "console=ttyS0 panic=-1 quiet loglevel=3 random.trust_cpu=on" </dev/null 2>&1 \
+  | tr -d '\r' | tee "$LOG"
+qrc=${PIPESTATUS[0]}
+set -e
+t_vm=$(elapsed "$tb")
+
+echo
+echo "== netem VM results (kernel $kver) =="
+grep -E -- '^--- (PASS|FAIL|SKIP)|^    --- (PASS|FAIL|SKIP)' "$LOG" || true
+if grep -q 'TABLE|' "$LOG"; then
+  echo
+  echo "== measured in the VM =="
+  grep -o 'TABLE|.*' "$LOG" | awk -F'|' '{printf "%-34s %-16s %s\n", $2, $3, $4}'
+fi
+echo
+printf 'netemvm: time: tools %ss, kernel+busybox %ss, test build %ss, initramfs %ss, VM boot+tests %ss, total %ss\n' \
+  "$t_tools" "$t_kernel" "$t_build" "$t_initrd" "$t_vm" "$(elapsed "$t0")"
+marker=$(grep -o 'NETEMVM-RESULT rc=[0-9]*' "$LOG" | tail -1 || true)
+[ -n "$marker" ] || die "the VM never reported a result (qemu exit $qrc; timeout ${TIMEOUT}s?)"
+rc=${marker##*=}
+[ "$rc" = 0 ] || die "tests in the VM failed (rc=$rc), see $LOG"
+if grep -E '^(    )?--- SKIP: [A-Za-z_/]*Netem' "$LOG"; then
+  die "netem tests skipped inside the VM, where sch_netem must exist"
+fi
+echo "netemvm: PASS"
