@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network/nfqdelay"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -22,8 +23,6 @@ const (
 	// ChildHandleMajor is the qdisc under the root (tbf under netem, or the faulty leaf
 	// under htb).
 	ChildHandleMajor = 0x4b44
-	// GrandchildHandleMajor is tbf under netem under htb (filtered netem + bandwidth).
-	GrandchildHandleMajor = 0x4b45
 )
 
 // Limits of the accepted values.
@@ -192,9 +191,27 @@ func cidrs(flag string, cs []string) error {
 	return nil
 }
 
-// NetemWanted reports whether the spec asks for anything netem does (with netem loss).
-func netemWanted(n *plan.Network, netemLoss bool) bool {
-	return n.Delay != nil || n.Duplicate != nil || n.Corrupt != nil || n.Reorder != nil || (n.Loss != nil && netemLoss)
+// netemWant says which parts of a fault netem does on a node.
+type netemWant struct{ delay, loss, other bool }
+
+func (w netemWant) any() bool { return w.delay || w.loss || w.other }
+
+// wantOnNetemKernel is what netem does where sch_netem exists.
+func wantOnNetemKernel(n *plan.Network) netemWant {
+	return netemWant{
+		delay: n.Delay != nil && n.DelayBackend != BackendNFQueue,
+		loss:  lossOnNetem(n),
+		other: n.Duplicate != nil || n.Corrupt != nil || n.Reorder != nil,
+	}
+}
+
+// netemOnlyView hides from NetemSpec the delay that netem does not do.
+func netemOnlyView(n *plan.Network, want netemWant) *plan.Network {
+	v := *n
+	if !want.delay {
+		v.Delay = nil
+	}
+	return &v
 }
 
 // lossOnNetem: which backend loss uses when sch_netem is present.
@@ -223,19 +240,31 @@ func Describe(n *plan.Network) []plan.Object {
 	if n.Partition != nil {
 		return nftObjects(n, ifs, "")
 	}
-	netemLoss := lossOnNetem(n)
-	dependsOnNetem := n.Delay != nil || n.Duplicate != nil || n.Corrupt != nil || n.Reorder != nil || netemLoss
-	if !dependsOnNetem {
-		// Bandwidth (tbf) and nft loss work on every kernel.
-		out := tcObjects(n, ifs, false, "")
+	want := wantOnNetemKernel(n)
+	delayObjs := func(cond string) []plan.Object {
+		objs := nfqdelay.Describe(*n.Delay, n.Filter)
+		for i := range objs {
+			objs[i].Condition = cond
+		}
+		return objs
+	}
+	if !want.any() {
+		// Bandwidth (tbf), nft loss and nfqueue delay work on every kernel.
+		out := tcObjects(n, ifs, want, "")
 		if n.Loss != nil {
 			out = append(out, nftObjects(n, ifs, "")...)
 		}
+		if n.Delay != nil {
+			out = append(out, delayObjs("")...)
+		}
 		return out
 	}
-	out := tcObjects(n, ifs, netemLoss, condNetem)
-	if n.Loss != nil && !netemLoss {
+	out := tcObjects(n, ifs, want, condNetem)
+	if n.Loss != nil && !want.loss {
 		out = append(out, nftObjects(n, ifs, condNetem)...)
+	}
+	if n.Delay != nil && !want.delay {
+		out = append(out, delayObjs(condNetem)...)
 	}
 	if bad := netemOnly(n); len(bad) > 0 {
 		return append(out, plan.Object{
@@ -246,19 +275,13 @@ func Describe(n *plan.Network) []plan.Object {
 		})
 	}
 	if n.Bandwidth != nil {
-		out = append(out, tcObjects(n, ifs, false, condNoNet)...)
+		out = append(out, tcObjects(n, ifs, netemWant{}, condNoNet)...)
 	}
 	if n.Loss != nil {
 		out = append(out, nftObjects(n, ifs, condNoNet)...)
 	}
 	if n.Delay != nil {
-		out = append(out, plan.Object{
-			Kind:      "nfqueue",
-			Interface: ifs,
-			Spec:      fmt.Sprintf("nftables queue (NFQUEUE, bypass) + userspace delay %s in the agent", delayText(n.Delay)),
-			Remove:    "rule flushed, held packets released after one delay, owned table deleted; the kernel deletes the table if the agent dies",
-			Condition: condNoNet,
-		})
+		out = append(out, delayObjs(condNoNet)...)
 	}
 	return out
 }
@@ -354,11 +377,10 @@ func TbfSpec(b *plan.Bandwidth) string {
 func handle(major uint16) string { return fmt.Sprintf("%x:", major) }
 
 // tcObjects describes the qdisc setup of one interface.
-func tcObjects(n *plan.Network, ifs string, netemLoss bool, cond string) []plan.Object {
-	netem := netemWanted(n, netemLoss)
-	if cond == condNoNet {
-		netem = false
-	}
+func tcObjects(n *plan.Network, ifs string, want netemWant, cond string) []plan.Object {
+	netem := want.any()
+	netemLoss := want.loss
+	n = netemOnlyView(n, want)
 	if !netem && n.Bandwidth == nil {
 		return nil
 	}
@@ -381,16 +403,14 @@ func tcObjects(n *plan.Network, ifs string, netemLoss bool, cond string) []plan.
 		return out
 	}
 	obj("qdisc", "htb handle "+handle(RootHandleMajor)+" root default 2", rootDel)
-	obj("tc-class", "htb classid "+handle(RootHandleMajor)+"1 rate 100gbit (faulty) and "+handle(RootHandleMajor)+"2 rate 100gbit (pass-through)", sub)
-	leaf := handle(ChildHandleMajor)
-	switch {
-	case netem && n.Bandwidth != nil:
-		obj("qdisc", NetemSpec(n, netemLoss)+" handle "+leaf+" parent "+handle(RootHandleMajor)+"1", sub)
-		obj("qdisc", TbfSpec(n.Bandwidth)+" handle "+handle(GrandchildHandleMajor)+" parent "+leaf+"1", sub)
-	case netem:
-		obj("qdisc", NetemSpec(n, netemLoss)+" handle "+leaf+" parent "+handle(RootHandleMajor)+"1", sub)
-	default:
-		obj("qdisc", TbfSpec(n.Bandwidth)+" handle "+leaf+" parent "+handle(RootHandleMajor)+"1", sub)
+	faulty := "rate 100gbit"
+	if b := n.Bandwidth; b != nil {
+		burst, _ := TbfParams(b)
+		faulty = fmt.Sprintf("rate %s ceil %s burst %db", plan.FormatRate(b.Rate), plan.FormatRate(b.Rate), burst)
+	}
+	obj("tc-class", "htb classid "+handle(RootHandleMajor)+"1 "+faulty+" (faulty) and "+handle(RootHandleMajor)+"2 rate 100gbit (pass-through)", sub)
+	if netem {
+		obj("qdisc", NetemSpec(n, netemLoss)+" handle "+handle(ChildHandleMajor)+" parent "+handle(RootHandleMajor)+"1", sub)
 	}
 	obj("tc-filter", "u32 "+filterText(n.Filter, nil, "dst")+" flowid "+handle(RootHandleMajor)+"1 (IPv4 and IPv6; ports assume no IP options/extension headers)", sub)
 	return out
