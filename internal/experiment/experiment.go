@@ -138,7 +138,7 @@ func (o *Options) validate() error {
 		return err
 	}
 	if o.MaxDuration <= 0 || o.MaxDuration > CeilingMaxDuration {
-		return fmt.Errorf("--max-duration must be between %s and %s, got %s", MinDuration, fmtDur(CeilingMaxDuration), o.MaxDuration)
+		return fmt.Errorf("--max-duration must be between %s and %s, got %s", MinDuration, fmtDur(CeilingMaxDuration), fmtDur(o.MaxDuration))
 	}
 	if o.Duration < MinDuration || o.Duration > o.MaxDuration {
 		return fmt.Errorf("--duration must be between %s and --max-duration (%s), got %s", MinDuration, fmtDur(o.MaxDuration), o.Duration)

@@ -104,3 +104,26 @@ func Owner(cf *genericclioptions.ConfigFlags) string {
 	}
 	return user + "@" + ctxName
 }
+
+// NewFake returns a Factory for tests: the given clientset (a fake), no kubeconfig, a
+// fixed owner and clock. Calls to KubeClient are counted in *clientCalls when not nil.
+func NewFake(streams *ui.IOStreams, c kubernetes.Interface, now time.Time, clientCalls *int) *Factory {
+	return &Factory{
+		IOStreams:   streams,
+		ConfigFlags: genericclioptions.NewConfigFlags(false),
+		KubeClient: func() (kubernetes.Interface, error) {
+			if clientCalls != nil {
+				*clientCalls++
+			}
+			if c == nil {
+				return nil, exit.APIError(fmt.Errorf("no cluster in this test"))
+			}
+			return c, nil
+		},
+		RESTConfig: func() (*rest.Config, error) { return &rest.Config{Host: "https://fake.invalid"}, nil },
+		Namespace:  func() (string, error) { return "default", nil },
+		Owner:      func() string { return "tester@fake" },
+		Attacher:   func() (session.Attacher, error) { return nil, exit.APIError(fmt.Errorf("no attacher in this test")) },
+		Now:        func() time.Time { return now },
+	}
+}
