@@ -27,8 +27,8 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 # package | binary | -test.run pattern (the netem tests of the network injector; the
 # netem smoke test and the native-queue path of nfqdelay)
 TESTS=(
-  "./internal/fault/network|network|${NETEMVM_RUN_NETWORK:-Netem}"
-  "./internal/fault/network/nfqdelay|nfqdelay|${NETEMVM_RUN_NFQDELAY:-NetemSmoke|NativeQueue|DelayUDPRoundTrip|Kill9}"
+  "./internal/fault/network|network|${NETEMVM_RUN_NETWORK:-^TestNetem}"
+  "./internal/fault/network/nfqdelay|nfqdelay|${NETEMVM_RUN_NFQDELAY:-^Test(NetemSmoke|NativeQueuePath|DelayUDPRoundTrip|Kill9LeavesNothing)$}"
 )
 # Modules to load (with their dependencies); missing ones are reported, built-in skipped.
 MODULES=(crc32c_generic libcrc32c veth sch_netem sch_tbf sch_htb sch_prio sch_ingress
@@ -98,7 +98,7 @@ mkdir -p "$IRD/bin" "$IRD/modules" "$IRD/tests"
 ntests=0
 for spec in "${TESTS[@]}"; do
   IFS='|' read -r pkg bin run <<<"$spec"
-  listed=$(cd "$ROOT" && $GO test -list "$run" "$pkg" 2>/dev/null | grep -c '^Test' || true)
+  listed=$(cd "$ROOT" && $GO test -list "$run" "$pkg" 2>/dev/null | grep -cE '^(Test|Example)' || true)
   if [ "$listed" = 0 ]; then
     log "no tests matching '$run' in $pkg yet: not run in the VM"
     continue
@@ -164,10 +164,11 @@ t_vm=$(elapsed "$tb")
 echo
 echo "== netem VM results (kernel $kver) =="
 grep -E -- '^--- (PASS|FAIL|SKIP)|^    --- (PASS|FAIL|SKIP)' "$LOG" || true
-if grep -q 'TABLE|' "$LOG"; then
+if grep -qE 'TABLE\||asked [0-9.]+, measured' "$LOG"; then
   echo
-  echo "== measured in the VM =="
-  grep -o 'TABLE|.*' "$LOG" | awk -F'|' '{printf "%-34s %-16s %s\n", $2, $3, $4}'
+  echo "== measured in the VM (asked vs seen) =="
+  grep -o 'TABLE|.*' "$LOG" | awk -F'|' '{printf "  %-44s %-16s %s\n", $2, $3, $4}'
+  grep -E 'asked [0-9.]+, measured' "$LOG" | sed -E 's/^ *[a-z_]+\.go:[0-9]+: /  /'
 fi
 echo
 printf 'netemvm: time: tools %ss, kernel+busybox %ss, test build %ss, initramfs %ss, VM boot+tests %ss, total %ss\n' \
@@ -176,7 +177,7 @@ marker=$(grep -o 'NETEMVM-RESULT rc=[0-9]*' "$LOG" | tail -1 || true)
 [ -n "$marker" ] || die "the VM never reported a result (qemu exit $qrc; timeout ${TIMEOUT}s?)"
 rc=${marker##*=}
 [ "$rc" = 0 ] || die "tests in the VM failed (rc=$rc), see $LOG"
-if grep -E '^(    )?--- SKIP: [A-Za-z_/]*Netem' "$LOG"; then
+if grep -E '^(    )?--- SKIP: TestNetem' "$LOG"; then
   die "netem tests skipped inside the VM, where sch_netem must exist"
 fi
 echo "netemvm: PASS"

@@ -46,8 +46,8 @@ func TestNetemSmoke(t *testing.T) {
 	res := rtt(t, topo, "ip4", 100)
 	p50, p99 := nfqtest.Percentile(res.RTTs, 50), nfqtest.Percentile(res.RTTs, 99)
 	t.Logf("TABLE|netem delay 100ms (smoke)|p50 %s|p99 %s, lost %d/%d", p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), res.Lost, res.Sent)
-	if p50 < 100*time.Millisecond || p50 > 110*time.Millisecond || res.Lost > 0 {
-		t.Errorf("netem 100ms: RTT p50 %s lost %d, want 100ms (+10%%) and no loss", p50, res.Lost)
+	if p50 < 100*time.Millisecond || p50 > 115*time.Millisecond || res.Lost > 0 {
+		t.Errorf("netem 100ms: RTT p50 %s lost %d, want 100ms (+15%%: TCG on a busy host) and no loss", p50, res.Lost)
 	}
 }
 
