@@ -278,6 +278,13 @@ func TestKill9LeavesNothing(t *testing.T) {
 	if len(tables(t, topo.Target)) != len(before)+1 {
 		t.Fatalf("helper's table not found: %v", tables(t, topo.Target))
 	}
+	// The journal recoverer of another process must not (and cannot) remove a table a
+	// live agent owns: it says so.
+	data, _ := json.Marshal(entryData{Family: "inet", Table: nft.TableName("delay_test_helper_c"), Queues: []uint16{QueueBase}, PID: child.Process.Pid})
+	entry := journal.Entry{Type: EntryType, NetnsInode: topo.Target.Inode(), Data: data}
+	if err := journal.RecoverEntry(context.Background(), entry); err == nil || !strings.Contains(err.Error(), "still owned") {
+		t.Errorf("journal recovery while the owner lives: %v, want a 'still owned' error", err)
+	}
 	// Kill while packets are held.
 	go nfqtest.UDPBlast(topo.Client, &net.UDPAddr{IP: topo.TargetIP4, Port: 9}, 1000, 200, 64)
 	time.Sleep(50 * time.Millisecond)
@@ -295,6 +302,9 @@ func TestKill9LeavesNothing(t *testing.T) {
 	after := rtt(t, topo, "ip4", 50)
 	if p := nfqtest.Percentile(after.RTTs, 50); p > 20*time.Millisecond || after.Lost > 0 {
 		t.Errorf("after kill -9: RTT p50 %s, lost %d: traffic not back to normal", p, after.Lost)
+	}
+	if err := journal.RecoverEntry(context.Background(), entry); err != nil {
+		t.Errorf("journal recovery after kill -9 (nothing left): %v", err)
 	}
 }
 
