@@ -196,3 +196,39 @@ func waitCount(t *testing.T, s *nfqtest.UDPSink, want int64) {
 		t.Fatalf("sink got %d datagrams, want %d", c, want)
 	}
 }
+
+// TestFailOpen: with FlagFailOpen a full queue lets packets through instead of dropping
+// them (the delay never blackholes under overload).
+func TestFailOpen(t *testing.T) {
+	for _, failOpen := range []bool{true, false} {
+		t.Run(map[bool]string{true: "fail-open", false: "default"}[failOpen], func(t *testing.T) {
+			topo := nfqtest.New(t)
+			sink, err := nfqtest.NewUDPSink(topo.Target, topo.TargetIP4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			queueUDP(t, topo.Target, sink.Addr.Port)
+			cfg := nfqueue.Config{NetNS: topo.Target.FD(), Queue: testQueue, MaxLen: 4}
+			if failOpen {
+				cfg.Flags = nfqueue.FlagFailOpen
+			}
+			q, err := nfqueue.Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			if _, _, err := nfqtest.UDPBlast(topo.Client, sink.Addr, 1000, 20, 64); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			want := int64(0)
+			if failOpen {
+				want = 16 // 4 held in the queue, the rest accepted by the kernel
+			}
+			if c := sink.Count(); c != want {
+				t.Fatalf("with the queue (max 4) full and nobody reading: sink got %d of 20, want %d", c, want)
+			}
+		})
+	}
+}

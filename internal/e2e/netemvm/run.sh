@@ -12,12 +12,12 @@
 #     the marker line "NETEMVM-RESULT rc=N" printed by init. No marker = failure.
 #
 # Environment: NETEMVM_CACHE (default ~/.cache/kubectl-chaos/netemvm), NETEMVM_TIMEOUT
-# (seconds for the VM, default 600), NETEMVM_KEEP=1 keeps the work dir.
+# (seconds for the VM, default 300), NETEMVM_KEEP=1 keeps the work dir.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 HERE=$ROOT/internal/e2e/netemvm
 CACHE=${NETEMVM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-chaos/netemvm}
-TIMEOUT=${NETEMVM_TIMEOUT:-600}
+TIMEOUT=${NETEMVM_TIMEOUT:-300}
 GO=${GO:-go}
 t0=$(date +%s.%N)
 log() { echo "netemvm: $*" >&2; }
