@@ -141,7 +141,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("--max-duration must be between %s and %s, got %s", MinDuration, fmtDur(CeilingMaxDuration), fmtDur(o.MaxDuration))
 	}
 	if o.Duration < MinDuration || o.Duration > o.MaxDuration {
-		return fmt.Errorf("--duration must be between %s and --max-duration (%s), got %s", MinDuration, fmtDur(o.MaxDuration), o.Duration)
+		return fmt.Errorf("--duration must be between %s and --max-duration (%s), got %s", MinDuration, fmtDur(o.MaxDuration), fmtDur(o.Duration))
 	}
 	if err := ui.ValidateFormat(o.Output); err != nil {
 		return err
@@ -166,10 +166,15 @@ func (o *Options) validate() error {
 	return validateFault(o.Fault, len(o.PartitionTo) > 0)
 }
 
+// fmtDur prints a duration without trailing zero units: 1h, 1h30m, 90s.
 func fmtDur(d time.Duration) string {
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
 	return s
 }
 
