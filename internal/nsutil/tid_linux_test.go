@@ -1,0 +1,5 @@
+package nsutil_test
+
+import "syscall"
+
+func gettid() int { return syscall.Gettid() }

@@ -1,0 +1,71 @@
+package runtime
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil/nstest"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+)
+
+func TestScanPIDFakeProc(t *testing.T) {
+	id := strings.Repeat("ab", 32)
+	root := t.TempDir()
+	for pid, cg := range map[string]string{
+		"1":    "0::/init.scope\n",
+		"77":   "12:pids:/kubepods/besteffort/podx/" + id + "\n0::/\n",
+		"501":  "0::/system.slice/cri-containerd-" + id + ".scope\n",
+		"9":    "0::/kubepods/crio-" + strings.Repeat("cd", 32) + ".scope\n",
+		"self": "0::/" + id + "\n",
+	} {
+		os.MkdirAll(filepath.Join(root, pid), 0o755)
+		os.WriteFile(filepath.Join(root, pid, "cgroup"), []byte(cg), 0o644)
+	}
+	pid, err := ScanPID(root, id)
+	if err != nil || pid != 77 {
+		t.Fatalf("ScanPID = %d, %v; want the lowest matching pid 77", pid, err)
+	}
+	if _, err := ScanPID(root, strings.Repeat("ef", 32)); err == nil {
+		t.Fatal("found a container that does not exist")
+	}
+}
+
+func TestResolveRejectsBadID(t *testing.T) {
+	r := New(Options{Endpoint: "-", ProcRoot: t.TempDir()})
+	for _, id := range []string{"", "containerd://", "containerd://XYZ", "docker://abc"} {
+		if _, err := r.Resolve(context.Background(), plan.Target{ContainerID: id}); err == nil {
+			t.Errorf("Resolve(%q) succeeded", id)
+		}
+	}
+}
+
+// TestResolveRealProcess resolves a real process in its own netns and cgroup through
+// the /proc scan (no containerd socket), the way CRI-O nodes are handled.
+func TestResolveRealProcess(t *testing.T) {
+	c := nstest.NewContainer(t)
+	r := New(Options{Endpoint: filepath.Join(t.TempDir(), "no-such.sock"), ProcRoot: "/proc"})
+	start := time.Now()
+	ft, err := r.Resolve(context.Background(), plan.Target{Namespace: "default", Pod: "p", Container: "c", ContainerID: c.ContainerID()})
+	el := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ft.PID != c.PID {
+		t.Fatalf("pid %d, want %d", ft.PID, c.PID)
+	}
+	if ft.NetnsInode != c.Inode {
+		t.Fatalf("netns inode %d, want %d", ft.NetnsInode, c.Inode)
+	}
+	host, _ := Inode("/proc/self/ns/net")
+	if ft.NetnsInode == host {
+		t.Fatal("resolved to the host's netns")
+	}
+	if ft.CgroupPath != c.CgroupDir {
+		t.Fatalf("cgroup %q, want %q", ft.CgroupPath, c.CgroupDir)
+	}
+	t.Logf("resolved pid %d netns inode %d cgroup %s via /proc scan in %s", ft.PID, ft.NetnsInode, ft.CgroupPath, el)
+}
