@@ -77,3 +77,54 @@ func TestNativeQueuePath(t *testing.T) {
 		t.Errorf("RTT p50 %s lost %d, want >= 50ms and no loss", p50, res.Lost)
 	}
 }
+
+// TestTCPVersusNetem compares, on one kernel, a bulk TCP flow under a 50ms netem delay
+// with the same flow under the NFQUEUE delay (the VM has both; TCG slows both alike).
+func TestTCPVersusNetem(t *testing.T) {
+	topo := nfqtest.New(t)
+	h, err := topo.Target.Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName(topo.TargetIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(0x4b43, 0), Parent: netlink.HANDLE_ROOT},
+		netlink.NetemQdiscAttrs{Latency: 50_000})
+	if err := h.QdiscAdd(q); err != nil {
+		if errors.Is(err, unix.ENOENT) && !inVM() {
+			t.Skip("sch_netem is missing on this kernel (make test-netem runs this in a VM)")
+		}
+		t.Fatalf("add netem qdisc: %v", err)
+	}
+	const bytes = 8 << 20
+	measure := func() (float64, float64) {
+		send, err := nfqtest.TCPTransfer(topo.Target, topo.Client, topo.ClientIP4, bytes, 120*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recv, err := nfqtest.TCPTransfer(topo.Client, topo.Target, topo.TargetIP4, bytes, 120*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return send, recv
+	}
+	nsend, nrecv := measure()
+	if err := h.QdiscDel(q); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, topo, plan.Delay{Latency: ms(50)}, plan.Filter{})
+	qsend, qrecv := measure()
+	t.Logf("TABLE|TCP 8 MiB, target sends, 50ms|netem %.0f Mbit/s|nfqueue %.0f Mbit/s", nsend/1e6, qsend/1e6)
+	t.Logf("TABLE|TCP 8 MiB, target receives, 50ms|netem %.0f Mbit/s|nfqueue %.0f Mbit/s", nrecv/1e6, qrecv/1e6)
+	for _, c := range []struct {
+		name          string
+		netem, nfqueu float64
+	}{{"target sends", nsend, qsend}, {"target receives", nrecv, qrecv}} {
+		if c.nfqueu < c.netem/3 {
+			t.Errorf("%s: nfqueue delay %.1f Mbit/s vs netem %.1f Mbit/s: not comparable", c.name, c.nfqueu/1e6, c.netem/1e6)
+		}
+	}
+}
