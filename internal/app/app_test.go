@@ -83,6 +83,12 @@ type result struct {
 func run(t *testing.T, c *fake.Clientset, args ...string) result {
 	t.Helper()
 	isolate(t)
+	return runKeepEnv(t, c, args...)
+}
+
+// runKeepEnv runs without resetting the environment the test set up.
+func runKeepEnv(t *testing.T, c *fake.Clientset, args ...string) result {
+	t.Helper()
 	io, _, out, errOut := ui.Test()
 	var calls int
 	var f *factory.Factory
