@@ -273,8 +273,9 @@ func (a *Active) applyTC(l netlink.Link, n *plan.Network, want netemWant, t faul
 				// Remove what this interface got so far; the caller retries without netem.
 				if i > 0 {
 					if derr := deleteOurRoot(a.h, root); derr != nil {
-						return errors.Join(fmt.Errorf("removing the partial setup on %s: %w", name, derr))
+						return fmt.Errorf("removing the partial setup on %s: %w", name, derr)
 					}
+					a.roots = a.roots[:len(a.roots)-1]
 				}
 				return errNoNetem
 			}

@@ -70,9 +70,12 @@ func TestBuildTCNetemWithTbf(t *testing.T) {
 	if len(s.steps) != 2 {
 		t.Fatalf("%d steps, want netem + tbf", len(s.steps))
 	}
-	tbf := s.steps[1].qdisc.(*netlink.Tbf)
-	if tbf.Parent != netlink.MakeHandle(RootHandleMajor, 1) || tbf.Handle != netlink.MakeHandle(ChildHandleMajor, 0) {
-		t.Errorf("tbf parent %s handle %s, want 4b43:1 and 4b44:", netlink.HandleStr(tbf.Parent), netlink.HandleStr(tbf.Handle))
+	tbf := s.steps[0].qdisc.(*netlink.Tbf)
+	if tbf.Parent != netlink.HANDLE_ROOT || tbf.Handle != netlink.MakeHandle(RootHandleMajor, 0) {
+		t.Errorf("tbf parent %s handle %s, want root and 4b43:", netlink.HandleStr(tbf.Parent), netlink.HandleStr(tbf.Handle))
+	}
+	if nq := s.steps[1].qdisc; nq.Attrs().Parent != netlink.MakeHandle(RootHandleMajor, 1) || nq.Attrs().Handle != netlink.MakeHandle(ChildHandleMajor, 0) || s.netemAt != 1 {
+		t.Errorf("netem parent %s handle %s, want 4b43:1 and 4b44:", netlink.HandleStr(nq.Attrs().Parent), netlink.HandleStr(nq.Attrs().Handle))
 	}
 	burst, limit := TbfParams(n.Bandwidth)
 	if tbf.Rate != 1_250_000 || tbf.Limit != limit || tbf.Buffer != netlink.Xmittime(1_250_000, burst) {
@@ -295,6 +298,15 @@ func TestNetemWithTbf(t *testing.T) {
 	}
 	got := tcpTransfer(t, tp.target, tp.client, cli4, 7961, 2_500_000)
 	assertNear(t, "netem+tbf goodput Mbit/s", got/1e6, rate/1e6, rate/1e6*0.10)
+	recoverClean(t, tp, act)
+
+	// Filtered: the htb class shapes, netem is its leaf.
+	act, _ = apply(t, tp, plan.Network{Delay: &plan.Delay{Latency: ms(20)}, Bandwidth: &plan.Bandwidth{Rate: rate}, Filter: plan.Filter{Ports: []uint16{7962}}})
+	got = tcpTransfer(t, tp.target, tp.client, cli4, 7962, 2_500_000)
+	assertNear(t, "filtered netem+htb goodput Mbit/s", got/1e6, rate/1e6, rate/1e6*0.10)
+	if other := tcpTransfer(t, tp.target, tp.client, cli4, 7963, 5_000_000); other < 3*rate {
+		t.Errorf("non-matching port: %.1f Mbit/s, want unshaped", other/1e6)
+	}
 	recoverClean(t, tp, act)
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -123,6 +124,30 @@ func newTopo(t testing.TB) *topo {
 	up(tp.ch, "lo")
 	up(tp.th, "eth0", tgt4+"/24", tgt6+"/64")
 	up(tp.ch, "peer0", cli4+"/24", cli4b+"/24", cli6+"/64")
+	// Static neighbours: no ARP/ND on the wire, so a fault that drops or delays ARP
+	// (netem and nft loss hit every frame, as on a real link) cannot skew a measurement.
+	neigh := func(h *netlink.Handle, dev string, macOf *netlink.Handle, macDev string, ips ...string) {
+		l, err := h.LinkByName(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer, err := macOf.LinkByName(macDev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ip := range ips {
+			fam := netlink.FAMILY_V4
+			if strings.Contains(ip, ":") {
+				fam = netlink.FAMILY_V6
+			}
+			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, State: netlink.NUD_PERMANENT, IP: net.ParseIP(ip), HardwareAddr: peer.Attrs().HardwareAddr}
+			if err := h.NeighSet(n); err != nil {
+				t.Fatalf("static neighbour %s on %s: %v", ip, dev, err)
+			}
+		}
+	}
+	neigh(tp.th, "eth0", tp.ch, "peer0", cli4, cli4b, cli6)
+	neigh(tp.ch, "peer0", tp.th, "eth0", tgt4, tgt6)
 	// Wait until the link is up on both sides (carrier).
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
