@@ -199,6 +199,25 @@ func TestFilterHitsOnlyMatchingTraffic(t *testing.T) {
 	}
 }
 
+func TestInterfaceFilter(t *testing.T) {
+	topo := nfqtest.New(t)
+	for _, c := range []struct {
+		ifname  string
+		delayed bool
+	}{{topo.TargetIf, true}, {"other0", false}} {
+		a, _ := apply(t, topo, plan.Delay{Latency: ms(50)}, plan.Filter{Interfaces: []string{c.ifname}})
+		res := rtt(t, topo, "ip4", 30)
+		p50 := nfqtest.Percentile(res.RTTs, 50)
+		t.Logf("--interface %s: RTT p50 %s", c.ifname, p50)
+		if (p50 >= 50*time.Millisecond) != c.delayed || res.Lost > 0 {
+			t.Errorf("--interface %s: RTT p50 %s lost %d, delayed want %v", c.ifname, p50, res.Lost, c.delayed)
+		}
+		if _, err := a.Recover(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestUDPFloodLossless(t *testing.T) {
 	topo := nfqtest.New(t)
 	sink, err := nfqtest.NewUDPSink(topo.Target, topo.TargetIP4)
