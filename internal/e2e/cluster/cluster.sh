@@ -269,7 +269,7 @@ record_host() {
   mkdir -p "$STATE"
   {
     for p in /var/lib/cni /var/lib/cni/results /run/netns /usr/libexec/kubernetes \
-      /var/lib/kubelet /run/containerd /etc/kubernetes; do
+      /var/lib/kubelet /run/containerd /etc/kubernetes /var/log/containers /var/log/pods; do
       [ -e "$p" ] && echo "exists $p"
     done
     for p in net.ipv4.ip_forward vm.overcommit_memory kernel.panic kernel.panic_on_oops \
@@ -454,6 +454,8 @@ down() {
   existed /run/netns || rmdir /run/netns 2>/dev/null || true
   existed /run/containerd || rm -rf /run/containerd
   existed /etc/kubernetes || rm -rf /etc/kubernetes
+  existed /var/log/containers || rm -rf /var/log/containers
+  existed /var/log/pods || rm -rf /var/log/pods
   if ours_mounts | grep -q .; then
     log "WARNING: mounts left under our directories:"; ours_mounts >&2
   fi

@@ -37,7 +37,8 @@ done
     echo "sysctl $k $(sysctl -n $k 2>/dev/null)"
   done
   for p in /var/lib/cni /var/lib/kubelet /usr/libexec/kubernetes /run/netns /run/containerd \
-    /var/lib/kc-e2e-cluster /run/kc-e2e-cluster /etc/kubernetes /run/kubectl-chaos; do
+    /var/lib/kc-e2e-cluster /run/kc-e2e-cluster /etc/kubernetes /run/kubectl-chaos \
+    /var/log/containers /var/log/pods; do
     [ -e "$p" ] && find "$p" -maxdepth 3 2>/dev/null | sed 's/^/path /'
   done
   ps -eo args= 2>/dev/null | awk '{print $1}' | grep -E '(^|/)(etcd|kube-[a-z-]+|kubelet|containerd[a-z0-9-]*|runc|pause|echo)$' | sed 's/^/process /'

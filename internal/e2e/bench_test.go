@@ -1,0 +1,223 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// stream sends a numbered datagram to an echo server every millisecond and records
+// which were answered, so the moment a fault starts (the first datagram never
+// answered) and ends (the first answered again) can be read off afterwards.
+type stream struct {
+	conn net.Conn
+	mu   sync.Mutex
+	sent []time.Time
+	ok   []bool
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newStream(t *testing.T, ip string) *stream {
+	t.Helper()
+	c, err := net.Dial("udp", ip+":9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stream{conn: c, stop: make(chan struct{})}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+			s.mu.Lock()
+			s.sent = append(s.sent, time.Now())
+			s.ok = append(s.ok, false)
+			s.mu.Unlock()
+			_, _ = fmt.Fprintf(c, "%010d", i)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		buf := make([]byte, 64)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			i, err := strconv.Atoi(string(buf[:n]))
+			if err != nil {
+				continue
+			}
+			s.mu.Lock()
+			if i < len(s.ok) {
+				s.ok[i] = true
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+// close stops sending, waits for late answers and closes the socket.
+func (s *stream) close() {
+	close(s.stop)
+	time.Sleep(200 * time.Millisecond)
+	_ = s.conn.Close()
+	s.wg.Wait()
+}
+
+// firstLost: send time of the first datagram after t that was not answered and after
+// which at least 50 in a row were lost (100% loss).
+func (s *stream) firstLost(t time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.sent {
+		if s.sent[i].Before(t) || s.ok[i] {
+			continue
+		}
+		run := 0
+		for j := i; j < len(s.ok) && !s.ok[j] && run < 50; j++ {
+			run++
+		}
+		if run >= 50 {
+			return s.sent[i], true
+		}
+	}
+	return time.Time{}, false
+}
+
+// firstAnswered: send time of the first answered datagram sent after t.
+func (s *stream) firstAnswered(t time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.sent {
+		if !s.sent[i].Before(t) && s.ok[i] {
+			return s.sent[i], true
+		}
+	}
+	return time.Time{}, false
+}
+
+type benchRun struct {
+	active, gone time.Duration
+	rssKiB       int
+}
+
+func benchOnce(t *testing.T, ns string, ips []string) benchRun {
+	t.Helper()
+	var streams []*stream
+	for _, ip := range ips {
+		streams = append(streams, newStream(t, ip))
+	}
+	defer func() {
+		for _, s := range streams {
+			s.close()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "2m")
+	var br benchRun
+	deadline := time.Now().Add(60 * time.Second)
+	for _, st := range streams {
+		for {
+			at, ok := st.firstLost(s.Started)
+			if ok {
+				br.active = max(br.active, at.Sub(s.Started))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("fault not active on every pod 60s after the command\n%s", s.Output())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	time.Sleep(time.Second)
+	for _, pid := range agentPIDs(t) {
+		br.rssKiB = max(br.rssKiB, vmRSS(pid))
+	}
+	sig := s.Signal(syscall.SIGINT)
+	deadline = time.Now().Add(30 * time.Second)
+	for _, st := range streams {
+		for {
+			at, ok := st.firstAnswered(sig)
+			if ok {
+				br.gone = max(br.gone, at.Sub(sig))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("fault still there 30s after Ctrl-C\n%s", s.Output())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	s.Wait(60 * time.Second)
+	waitNoHelpers(t, 60*time.Second)
+	return br
+}
+
+func durs(rs []benchRun, f func(benchRun) time.Duration) string {
+	var d []time.Duration
+	for _, r := range rs {
+		d = append(d, f(r))
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return fmt.Sprintf("%s (%s-%s)", ms(d[len(d)/2]), ms(d[0]), ms(d[len(d)-1]))
+}
+
+// TestBench prints the benchmark table of make bench-e2e: time from command start to
+// fault active, from Ctrl-C to fault gone, for 1 and 10 target pods; helper RSS; agent
+// image size. Goals from issue 5 in the last column.
+func TestBench(t *testing.T) {
+	if !*benchFlag {
+		t.Skip("benchmark: run with -e2e.bench (make bench-e2e)")
+	}
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	const runs = 3
+	var rows []string
+	rss := 0
+	for _, n := range []int{1, 10} {
+		ips := deployEcho(t, ns, "web", n)
+		var rs []benchRun
+		for i := 0; i < runs; i++ {
+			br := benchOnce(t, ns, ips)
+			t.Logf("%d pods run %d: active %v, gone %v, agent RSS %d KiB", n, i+1, br.active, br.gone, br.rssKiB)
+			rs = append(rs, br)
+			rss = max(rss, br.rssKiB)
+		}
+		rows = append(rows,
+			fmt.Sprintf("| fault active after command start, %2d pod(s) | %-26s | ≤ 1000 ms (1 pod) |", n, durs(rs, func(b benchRun) time.Duration { return b.active })),
+			fmt.Sprintf("| fault gone after Ctrl-C, %2d pod(s)          | %-26s | ≤ 300 ms |", n, durs(rs, func(b benchRun) time.Duration { return b.gone })))
+	}
+	rows = append(rows, fmt.Sprintf("| helper (agent) RSS during a network fault    | %-26s | ≤ 30 MiB |", fmt.Sprintf("%.1f MiB", float64(rss)/1024)))
+	root, _ := filepath.Abs("../..")
+	if fi, err := os.Stat(filepath.Join(root, "_out/images/agent.tar")); err == nil {
+		rows = append(rows, fmt.Sprintf("| agent image size (uncompressed tar)          | %-26s | ≤ 60 MB |", fmt.Sprintf("%.1f MB", float64(fi.Size())/1e6)))
+	}
+	table := strings.Join(append([]string{
+		fmt.Sprintf("kubectl-chaos e2e benchmark (median (min-max) of %d runs, 100%% loss, UDP probe every 1 ms per pod)", runs),
+		"| measure                                      | measured                   | goal |",
+		"|----------------------------------------------|----------------------------|------|",
+	}, rows...), "\n")
+	fmt.Println(table)
+	_ = os.MkdirAll(filepath.Join(root, "_out/e2e"), 0o755)
+	_ = os.WriteFile(filepath.Join(root, "_out/e2e/bench.md"), []byte(table+"\n"), 0o644)
+}
