@@ -103,7 +103,7 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 
 	fl.DurationVar(&o.Duration, "duration", DefaultDuration, "How long the fault lasts; it is removed after that, whatever happens")
 	fl.DurationVar(&o.MaxDuration, "max-duration", DefaultMaxDuration, "Upper bound for --duration (a guard against typos)")
-	fl.BoolVar(&o.Detach, "detach", false, "Create the helpers and return the experiment ID at once; the fault lasts --duration or until `kubectl chaos stop`")
+	fl.BoolVar(&o.Detach, "detach", false, "Create the helpers and return the experiment ID at once; the fault lasts --duration or until kubectl chaos stop")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Print the exact plan (targets, helper pods, kernel objects and how each is removed) and create nothing")
 	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the plan or final report: json or yaml (default human)")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
