@@ -125,7 +125,7 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	p := r.p
 	// A journal of this experiment means a predecessor was killed mid-fault: count it
 	// as a restart from the first event on (the lock below settles who works on it).
-	if p.Experiment != "" {
+	if journal.ValidName(p.Experiment) == nil {
 		if paths, _ := journal.List(r.dir, p.Experiment); len(paths) > 0 {
 			for _, path := range paths {
 				if f, err := journal.Read(path); err == nil {
@@ -138,6 +138,9 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 		"kubectl-chaos agent %s: %s on %d target(s), deadline %s", version.Version,
 		p.Fault.Summary(), len(p.Targets), p.Deadline.UTC().Format(time.RFC3339))})
 	if err := p.Validate(); err != nil {
+		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
+	}
+	if err := journal.ValidName(p.Experiment); err != nil {
 		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
 	}
 	inj, err := fault.New(p.Fault)

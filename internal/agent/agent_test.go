@@ -313,9 +313,10 @@ func TestResolveFailureOnOneTarget(t *testing.T) {
 
 func TestInvalidPlan(t *testing.T) {
 	for name, mod := range map[string]func(*plan.Plan){
-		"version":      func(p *plan.Plan) { p.Version = 99 },
-		"no deadline":  func(p *plan.Plan) { p.Deadline = time.Time{} },
-		"unknown kind": func(p *plan.Plan) { p.Fault.Kind = "warp" },
+		"version":            func(p *plan.Plan) { p.Version = 99 },
+		"no deadline":        func(p *plan.Plan) { p.Deadline = time.Time{} },
+		"unknown kind":       func(p *plan.Plan) { p.Fault.Kind = "warp" },
+		"experiment escapes": func(p *plan.Plan) { p.Experiment = "../etc" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := testPlan(1, plan.Noop{})

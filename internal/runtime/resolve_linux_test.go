@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,4 +69,39 @@ func TestResolveRealProcess(t *testing.T) {
 		t.Fatalf("cgroup %q, want %q", ft.CgroupPath, c.CgroupDir)
 	}
 	t.Logf("resolved pid %d netns inode %d cgroup %s via /proc scan in %s", ft.PID, ft.NetnsInode, ft.CgroupPath, el)
+}
+
+// TestResolveFallsBackFromDeadSocket: a socket that accepts but never speaks gRPC
+// (a wedged containerd) costs at most the timeout before the /proc scan answers.
+func TestResolveFallsBackFromDeadSocket(t *testing.T) {
+	c := nstest.NewContainer(t)
+	sock := filepath.Join(t.TempDir(), "containerd.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // hold it open, say nothing
+		}
+	}()
+	r := New(Options{Endpoint: sock, ProcRoot: "/proc", Timeout: 300 * time.Millisecond})
+	start := time.Now()
+	ft, err := r.Resolve(context.Background(), plan.Target{Namespace: "default", Pod: "p", Container: "c", ContainerID: c.ContainerID()})
+	el := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ft.PID != c.PID || ft.NetnsInode != c.Inode {
+		t.Fatalf("resolved pid %d inode %d, want %d %d", ft.PID, ft.NetnsInode, c.PID, c.Inode)
+	}
+	if el > 2*time.Second {
+		t.Fatalf("fallback took %s with a 300ms containerd timeout", el)
+	}
+	t.Logf("wedged containerd socket → /proc scan answered in %s", el)
 }

@@ -69,8 +69,8 @@ func PathFor(dir, experiment string, t plan.Target) string {
 // Create writes a fresh journal (with no entries yet) for target t and returns it.
 // An existing file for the same target is replaced: the caller recovers it first.
 func Create(dir string, m Meta, t plan.Target) (*Journal, error) {
-	if m.Experiment == "" || strings.ContainsAny(m.Experiment, `/\`) || m.Experiment == "." || m.Experiment == ".." {
-		return nil, fmt.Errorf("journal: experiment name %q is not a valid directory name", m.Experiment)
+	if err := ValidName(m.Experiment); err != nil {
+		return nil, err
 	}
 	edir := ExperimentDir(dir, m.Experiment)
 	if err := os.MkdirAll(edir, 0o700); err != nil {
@@ -81,6 +81,14 @@ func Create(dir string, m Meta, t plan.Target) (*Journal, error) {
 		return nil, err
 	}
 	return j, nil
+}
+
+// ValidName checks that an experiment ID can name its journal directory.
+func ValidName(experiment string) error {
+	if experiment == "" || strings.ContainsAny(experiment, `/\`) || strings.HasPrefix(experiment, ".") {
+		return fmt.Errorf("journal: experiment %q cannot name a directory (no '/', '\\', leading '.')", experiment)
+	}
+	return nil
 }
 
 // Path of the journal file.

@@ -116,7 +116,7 @@ func TestCreateRecordRead(t *testing.T) {
 }
 
 func TestCreateRejectsBadExperiment(t *testing.T) {
-	for _, e := range []string{"", "..", "a/b", "."} {
+	for _, e := range []string{"", "..", "a/b", ".", ".hidden", `a\\b`} {
 		if _, err := Create(t.TempDir(), Meta{Experiment: e}, tgt); err == nil {
 			t.Errorf("Create(experiment %q) succeeded", e)
 		}

@@ -22,6 +22,9 @@ type Lock struct {
 
 // TryLock takes the experiment's lock, creating its directory, or returns ErrLocked.
 func TryLock(dir, experiment string) (*Lock, error) {
+	if err := ValidName(experiment); err != nil {
+		return nil, err
+	}
 	edir := ExperimentDir(dir, experiment)
 	for range 10 {
 		if err := os.MkdirAll(edir, 0o700); err != nil {
