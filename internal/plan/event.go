@@ -80,8 +80,8 @@ type TargetResult struct {
 	Target      string    `json:"target"`
 	Injected    bool      `json:"injected"`
 	Recovered   bool      `json:"recovered"`
-	InjectedAt  time.Time `json:"injectedAt,omitempty"`
-	RecoveredAt time.Time `json:"recoveredAt,omitempty"`
+	InjectedAt  time.Time `json:"injectedAt,omitzero"`
+	RecoveredAt time.Time `json:"recoveredAt,omitzero"`
 	Error       string    `json:"error,omitempty"`
 }
 
