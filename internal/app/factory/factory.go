@@ -108,9 +108,10 @@ func Owner(cf *genericclioptions.ConfigFlags) string {
 // NewFake returns a Factory for tests: the given clientset (a fake), no kubeconfig, a
 // fixed owner and clock. Calls to KubeClient are counted in *clientCalls when not nil.
 func NewFake(streams *ui.IOStreams, c kubernetes.Interface, now time.Time, clientCalls *int) *Factory {
+	cf := genericclioptions.NewConfigFlags(false)
 	return &Factory{
 		IOStreams:   streams,
-		ConfigFlags: genericclioptions.NewConfigFlags(false),
+		ConfigFlags: cf,
 		KubeClient: func() (kubernetes.Interface, error) {
 			if clientCalls != nil {
 				*clientCalls++
@@ -121,9 +122,14 @@ func NewFake(streams *ui.IOStreams, c kubernetes.Interface, now time.Time, clien
 			return c, nil
 		},
 		RESTConfig: func() (*rest.Config, error) { return &rest.Config{Host: "https://fake.invalid"}, nil },
-		Namespace:  func() (string, error) { return "default", nil },
-		Owner:      func() string { return "tester@fake" },
-		Attacher:   func() (session.Attacher, error) { return nil, exit.APIError(fmt.Errorf("no attacher in this test")) },
-		Now:        func() time.Time { return now },
+		Namespace: func() (string, error) {
+			if cf.Namespace != nil && *cf.Namespace != "" {
+				return *cf.Namespace, nil
+			}
+			return "default", nil
+		},
+		Owner:    func() string { return "tester@fake" },
+		Attacher: func() (session.Attacher, error) { return nil, exit.APIError(fmt.Errorf("no attacher in this test")) },
+		Now:      func() time.Time { return now },
 	}
 }
