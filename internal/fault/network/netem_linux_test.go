@@ -175,13 +175,15 @@ func joinS(s []string) string {
 func TestNetemDelay(t *testing.T) {
 	requireNetem(t)
 	tp := newTopo(t)
+	base := udpRTT(t, tp, cli4, tgt4, 7899, 20)[10]
 	act, rec := apply(t, tp, plan.Network{Delay: &plan.Delay{Latency: ms(100)}})
 	if rec.entries[0].Type != EntryQdisc {
 		t.Fatalf("journal %+v, want a tc-qdisc entry", rec.entries)
 	}
 	rtt := udpRTT(t, tp, cli4, tgt4, 7900, 40)
 	p50 := rtt[len(rtt)/2]
-	assertNear(t, "netem delay 100ms: RTT p50 ms", float64(p50)/1e6, 100, 5)
+	t.Logf("baseline RTT p50 %v", base)
+	assertNear(t, "netem delay 100ms: RTT p50 - baseline, ms", float64(p50-base)/1e6, 100, 5)
 	recoverClean(t, tp, act)
 	if p := udpRTT(t, tp, cli4, tgt4, 7901, 10)[5]; p > 20*time.Millisecond {
 		t.Errorf("after recover RTT p50 %v", p)
@@ -314,13 +316,15 @@ func TestNetemFiltered(t *testing.T) {
 	requireNetem(t)
 	tp := newTopo(t)
 	act, _ := apply(t, tp, plan.Network{Delay: &plan.Delay{Latency: ms(50)}, Filter: plan.Filter{Ports: []uint16{7950}, Protocol: "udp"}})
-	hit := udpRTT(t, tp, cli4, tgt4, 7950, 20)
-	assertNear(t, "filtered netem delay 50ms: RTT p50 ms (matching port)", float64(hit[10])/1e6, 50, 2.5)
-	miss := udpRTT(t, tp, cli4, tgt4, 7951, 20)
-	if miss[10] > 10*time.Millisecond {
-		t.Errorf("non-matching port RTT p50 %v, want undelayed", miss[10])
+	// Delay = RTT p50 on the matching port - RTT p50 on another port (the base RTT).
+	miss := udpRTT(t, tp, cli4, tgt4, 7951, 30)
+	if miss[15] > 10*time.Millisecond {
+		t.Errorf("non-matching port RTT p50 %v, want undelayed", miss[15])
 	}
-	hit6 := udpRTT(t, tp, cli6, tgt6, 7950, 20)
-	assertNear(t, "filtered netem delay 50ms: IPv6 RTT p50 ms", float64(hit6[10])/1e6, 50, 2.5)
+	hit := udpRTT(t, tp, cli4, tgt4, 7950, 30)
+	assertNear(t, "filtered netem delay 50ms: RTT p50 - base, ms (matching port)", float64(hit[15]-miss[15])/1e6, 50, 2.5)
+	miss6 := udpRTT(t, tp, cli6, tgt6, 7952, 30)
+	hit6 := udpRTT(t, tp, cli6, tgt6, 7950, 30)
+	assertNear(t, "filtered netem delay 50ms: IPv6 RTT p50 - base, ms", float64(hit6[15]-miss6[15])/1e6, 50, 2.5)
 	recoverClean(t, tp, act)
 }

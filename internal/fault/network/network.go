@@ -353,15 +353,19 @@ func NetemSpec(n *plan.Network, netemLoss bool) string {
 }
 
 // TbfParams returns the tbf bucket (burst) and queue (limit) sizes in bytes: the asked
-// values, or derived: a 50 ms bucket (at least two full frames) and a queue of 50 ms on
-// top of it, as `tc ... latency 50ms` would. A 10 ms bucket lost tokens whenever the
-// qdisc watchdog fired late: TCP got 82% of the rate under qemu/TCG (96% here); with
-// 50 ms, 96-98% in both.
+// values, or derived: a bucket of 50 ms of tokens plus room for one GSO packet (64 KiB,
+// or another 50 ms at low rates, where TCP sizes its GSO packets to ~1 ms of pacing and
+// a large bucket would let a long burst through), at least two frames; and a queue of
+// 50 ms on top of it, as `tc ... latency 50ms` would. tbf passes a GSO
+// packet whole when it fits the bucket, and tokens beyond the bucket are lost whenever
+// the qdisc watchdog fires late, so a bucket barely larger than such a packet starves:
+// measured with TCP at 10mbit, a 10 ms bucket gave 82-87% of the rate under qemu/TCG and
+// 96% on this host, 50 ms alone 83-97%, 50 ms + 64 KiB 100% (VM) and 98-99% (host).
 func TbfParams(b *plan.Bandwidth) (burst, limit uint32) {
 	bps := float64(b.Rate) / 8
 	burst = b.Buffer
 	if burst == 0 {
-		burst = uint32(math.Max(bps/20, 3200))
+		burst = uint32(math.Min(math.Max(bps*0.05+math.Min(65536, bps*0.05), 3200), math.MaxUint32/4))
 	}
 	limit = b.Limit
 	if limit == 0 {
