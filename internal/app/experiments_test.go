@@ -1,0 +1,90 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// addHelper creates the helper pod of experiment id on node, as a real run would.
+func addHelper(t *testing.T, c *fake.Clientset, id, node string, deadline time.Time, phase corev1.PodPhase) {
+	t.Helper()
+	pl := &plan.Plan{
+		Version: plan.Version, Experiment: id, Node: node, Owner: "tester@fake", CreatedAt: deadline.Add(-time.Minute),
+		Deadline: deadline, Fault: plan.Fault{Kind: plan.KindNoop, Action: "noop", Noop: &plan.Noop{}},
+		Targets: []plan.Target{{Namespace: "default", Pod: "web-1", Container: "app", ContainerID: "containerd://1", Node: node}},
+	}
+	pod, err := helperpod.Build(helperpod.Options{Plan: pl, Namespace: "kubectl-chaos", Image: "img:1", RuntimeSocket: helperpod.DefaultRuntimeSocket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase = phase
+	if _, err := c.CoreV1().Pods(pod.Namespace).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLsStatusStopGC(t *testing.T) {
+	c := fake.NewClientset()
+	addHelper(t, c, "chaos-aaaaaaaa", "node-a", testNow.Add(4*time.Minute), corev1.PodRunning)
+	addHelper(t, c, "chaos-aaaaaaaa", "node-b", testNow.Add(4*time.Minute), corev1.PodRunning)
+	addHelper(t, c, "chaos-bbbbbbbb", "node-a", testNow.Add(-10*time.Minute), corev1.PodRunning)
+
+	r := run(t, c, "ls")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for _, want := range []string{"ID", "OWNER", "chaos-aaaaaaaa", "tester@fake", "node-a,node-b", "4m0s", "chaos-bbbbbbbb", "expired 10m0s ago"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("ls lacks %q:\n%s", want, r.out)
+		}
+	}
+	r = run(t, c, "ls", "-o", "json")
+	var exps []session.Experiment
+	if err := json.Unmarshal([]byte(r.out), &exps); err != nil || len(exps) != 2 || len(exps[0].Helpers) != 2 {
+		t.Errorf("ls -o json: %v %+v\n%s", err, exps, r.out)
+	}
+
+	r = run(t, c, "status", "chaos-aaaaaaaa")
+	for _, want := range []string{"Experiment: chaos-aaaaaaaa", "Owner:      tester@fake", "NODE", "node-b", "Running"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.out)
+		}
+	}
+	r = run(t, c, "status", "chaos-zzzzzzzz")
+	if exit.Code(r.err) != exit.Usage || !strings.Contains(r.err.Error(), "chaos-aaaaaaaa") {
+		t.Errorf("status of an unknown ID: %v, want a usage error listing the running IDs", r.err)
+	}
+
+	r = run(t, c, "gc")
+	if r.err != nil || !strings.Contains(r.out, "chaos-bbbbbbbb") || strings.Contains(r.out, "chaos-aaaaaaaa") {
+		t.Errorf("gc: %v\n%s", r.err, r.out)
+	}
+	r = run(t, c, "stop", "chaos-aaaaaaaa", "--timeout", "2s")
+	if r.err != nil || !strings.Contains(r.out, "stopped chaos-aaaaaaaa (2 helper(s))") {
+		t.Errorf("stop: %v\n%s%s", r.err, r.out, r.errOut)
+	}
+	l, _ := c.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+	if len(l.Items) != 0 {
+		t.Errorf("%d helper pods left after gc and stop", len(l.Items))
+	}
+	r = run(t, c, "ls")
+	if r.err != nil || r.out != "" || !strings.Contains(r.errOut, "no experiments") {
+		t.Errorf("ls on an empty cluster: %v out %q err %q", r.err, r.out, r.errOut)
+	}
+	for _, args := range [][]string{{"stop"}, {"stop", "x", "--all"}, {"status"}, {"ls", "extra"}} {
+		if r := run(t, c, args...); exit.Code(r.err) != exit.Usage {
+			t.Errorf("%v: %v, want a usage error", args, r.err)
+		}
+	}
+}
