@@ -292,25 +292,35 @@ func (a *Active) applyTC(l netlink.Link, n *plan.Network, want netemWant, t faul
 	return nil
 }
 
+// Test hooks: pretend the kernel lacks the netdev egress hook (linux < 5.16) or owned
+// tables (linux < 5.12), to exercise the fallbacks on this kernel.
+var (
+	forceNoEgressHook bool
+	forceNoOwnerFlag  bool
+)
+
+// nftVariant is one way to build the nft part, best first.
+type nftVariant struct {
+	owner      bool // NFT_TABLE_F_OWNER
+	inetEgress bool // egress drops at inet postrouting instead of the netdev egress hook
+}
+
 // applyNFT creates the owned netdev table for partition or nft loss: one chain per
 // interface and direction, at the netdev ingress/egress hooks. Both are silent drops:
 // ingress is where loss on the wire shows up, and a drop at the netdev egress hook
 // happens below the IP layer, so the sending socket gets no EPERM (a drop at the inet
 // output/postrouting hooks returns EPERM to the sender; measured in the tests).
+//
+// Older kernels: without the netdev egress hook (< 5.16) egress drops go to an inet
+// table's postrouting hook (the sender then sees EPERM; said in the notes); without
+// owned tables (< 5.12) the tables are plain and only the journal removes them after a
+// crash. Each attempt is one atomic batch, so a refused attempt leaves nothing.
 func (a *Active) applyNFT(t fault.Target, n *plan.Network, links []netlink.Link, rec fault.Recorder) error {
 	id := t.Pod
 	if id == "" {
 		id = "target"
 	}
-	tbl := nft.Table{Family: nft.FamilyNetdev, Name: nft.TableName(fmt.Sprintf("%s_%x", id, a.ino)), Owner: true}
-	var b nft.Batch
-	b.AddTable(tbl)
-	tableObj := plan.Object{
-		Kind: "nft-table", Netns: netnsName(a.ino),
-		Spec:   "table netdev " + tbl.Name + " flags owner",
-		Remove: "nft delete table netdev " + tbl.Name + "; the kernel deletes it when the agent's netlink socket closes",
-	}
-	objs := []plan.Object{tableObj}
+	name := nft.TableName(fmt.Sprintf("%s_%x", id, a.ino))
 	var ingress, egress bool
 	remote := append([]string{}, n.Filter.CIDRs...)
 	var verdict []expr.Any
@@ -327,51 +337,140 @@ func (a *Active) applyNFT(t fault.Target, n *plan.Network, links []netlink.Link,
 		what = fmt.Sprintf("numgen random mod %d < %d drop", nft.LossScale, int(n.Loss.Percent*100+0.5))
 	}
 	verdict = append(verdict, nft.Drop())
-	for _, l := range links {
-		for _, d := range []struct {
-			on   bool
-			dir  nft.Direction
-			hook uint32
-			name string
-			side string
-		}{{ingress, nft.Ingress, nft.HookIngress, "ingress", "saddr"}, {egress, nft.Egress, nft.HookEgress, "egress", "daddr"}} {
-			if !d.on {
-				continue
+	filterWords := func(side string) string {
+		return filterText(plan.Filter{CIDRs: remote, Ports: n.Filter.Ports, Protocol: n.Filter.Protocol}, nil, side)
+	}
+
+	build := func(v nftVariant) ([]nft.Table, []plan.Object, *nft.Batch, error) {
+		var tables []nft.Table
+		var tableObjs, objs []plan.Object
+		var b nft.Batch
+		addTable := func(fam byte) nft.Table {
+			tbl := nft.Table{Family: fam, Name: name, Owner: v.owner}
+			b.AddTable(tbl)
+			o := plan.Object{Kind: "nft-table", Netns: netnsName(a.ino), Spec: "table " + nft.FamilyName(fam) + " " + name}
+			if v.owner {
+				o.Spec += " flags owner"
+				o.Remove = "nft delete table " + nft.FamilyName(fam) + " " + name + "; the kernel deletes it when the agent's netlink socket closes"
+			} else {
+				o.Remove = "nft delete table " + nft.FamilyName(fam) + " " + name + " (by the agent, or from the journal after a crash: this kernel has no owned tables)"
 			}
+			tables = append(tables, tbl)
+			tableObjs = append(tableObjs, o)
+			return tbl
+		}
+		var netdev, inet *nft.Table
+		for _, l := range links {
 			ifname := l.Attrs().Name
-			ch := nft.Chain{Table: tbl, Name: d.name + "_" + ifname, Hook: &nft.Hook{Hooknum: d.hook, Priority: nftPriority, Device: ifname}}
+			for _, d := range []struct {
+				on   bool
+				dir  nft.Direction
+				hook uint32
+				name string
+				side string
+			}{{ingress, nft.Ingress, nft.HookIngress, "ingress", "saddr"}, {egress, nft.Egress, nft.HookEgress, "egress", "daddr"}} {
+				if !d.on || (d.dir == nft.Egress && v.inetEgress) {
+					continue
+				}
+				if netdev == nil {
+					tbl := addTable(nft.FamilyNetdev)
+					netdev = &tbl
+				}
+				ch := nft.Chain{Table: *netdev, Name: d.name + "_" + ifname, Hook: &nft.Hook{Hooknum: d.hook, Priority: nftPriority, Device: ifname}}
+				b.AddChain(ch)
+				alts, err := nft.Selector{Family: nft.FamilyNetdev, Direction: d.dir, Remote: remote, Ports: n.Filter.Ports, Protocol: n.Filter.Protocol}.Rules()
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				for _, alt := range alts {
+					b.AddRule(ch, append(alt, verdict...))
+				}
+				objs = append(objs, plan.Object{
+					Kind: "nft-chain", Netns: netnsName(a.ino), Interface: ifname,
+					Spec:   fmt.Sprintf("chain %s { type filter hook %s device %s priority %d; } %s %s (%d rules)", ch.Name, d.name, ifname, nftPriority, filterWords(d.side), what, len(alts)),
+					Remove: "deleted with table netdev " + name,
+				})
+			}
+		}
+		if egress && v.inetEgress {
+			tbl := addTable(nft.FamilyINet)
+			inet = &tbl
+			var ifnames []string
+			for _, l := range links {
+				ifnames = append(ifnames, l.Attrs().Name)
+			}
+			ch := nft.Chain{Table: *inet, Name: "postrouting", Hook: &nft.Hook{Hooknum: nft.HookPostrouting, Priority: nftPriority}}
 			b.AddChain(ch)
-			sel := nft.Selector{Family: nft.FamilyNetdev, Direction: d.dir, Remote: remote, Ports: n.Filter.Ports, Protocol: n.Filter.Protocol}
-			alts, err := sel.Rules()
+			alts, err := nft.Selector{Family: nft.FamilyINet, Direction: nft.Egress, Remote: remote, Ports: n.Filter.Ports, Protocol: n.Filter.Protocol, Interfaces: ifnames}.Rules()
 			if err != nil {
-				return err
+				return nil, nil, nil, err
 			}
 			for _, alt := range alts {
 				b.AddRule(ch, append(alt, verdict...))
 			}
 			objs = append(objs, plan.Object{
-				Kind: "nft-chain", Netns: netnsName(a.ino), Interface: ifname,
-				Spec:   fmt.Sprintf("chain %s { type filter hook %s device %s priority %d; } %s %s (%d rules)", ch.Name, d.name, ifname, nftPriority, filterText(plan.Filter{CIDRs: remote, Ports: n.Filter.Ports, Protocol: n.Filter.Protocol}, nil, d.side), what, len(alts)),
-				Remove: "deleted with table netdev " + tbl.Name,
+				Kind: "nft-chain", Netns: netnsName(a.ino), Interface: strings.Join(ifnames, ","),
+				Spec:   fmt.Sprintf("chain postrouting { type filter hook postrouting priority %d; } oifname {%s} %s %s (%d rules; the sender sees EPERM)", nftPriority, strings.Join(ifnames, ", "), filterWords("daddr"), what, len(alts)),
+				Remove: "deleted with table inet " + name,
 			})
 		}
+		return tables, append(tableObjs, objs...), &b, nil
 	}
-	data, _ := json.Marshal(tableData{Family: "netdev", Table: tbl.Name, PID: os.Getpid()})
-	if err := rec.Record(journal.Entry{Type: EntryNFTTable, NetnsInode: a.ino, Data: data, Object: tableObj}); err != nil {
-		return fmt.Errorf("journaling table %s: %w", tbl.Name, err)
-	}
+
 	c, err := nft.Dial(int(a.ns.Fd()))
 	if err != nil {
 		return err
 	}
-	if err := c.Send(&b); err != nil {
-		c.Close()
-		return fmt.Errorf("creating table netdev %s in net:[%d]: %w", tbl.Name, a.ino, err)
+	var variants []nftVariant
+	for _, owner := range []bool{true, false} {
+		if owner && forceNoOwnerFlag {
+			continue
+		}
+		for _, inetEgress := range []bool{false, true} {
+			if !inetEgress && egress && forceNoEgressHook {
+				continue
+			}
+			if inetEgress && !egress {
+				continue
+			}
+			variants = append(variants, nftVariant{owner: owner, inetEgress: inetEgress})
+		}
 	}
-	a.conn, a.table = c, &tbl
-	a.objs = append(a.objs, objs...)
-	a.tableObj = tableObj
-	return nil
+	var firstErr error
+	for _, v := range variants {
+		tables, objs, b, err := build(v)
+		if err != nil {
+			c.Close()
+			return err
+		}
+		for i, tbl := range tables {
+			data, _ := json.Marshal(tableData{Family: nft.FamilyName(tbl.Family), Table: tbl.Name, PID: os.Getpid()})
+			if err := rec.Record(journal.Entry{Type: EntryNFTTable, NetnsInode: a.ino, Data: data, Object: objs[i]}); err != nil {
+				c.Close()
+				return fmt.Errorf("journaling table %s: %w", tbl.Name, err)
+			}
+		}
+		err = c.Send(b)
+		if err == nil {
+			a.conn, a.tables, a.tableObjs = c, tables, objs[:len(tables)]
+			a.objs = append(a.objs, objs...)
+			if v.inetEgress {
+				a.notes = append(a.notes, "this kernel has no netdev egress hook (linux < 5.16): egress drops are at inet postrouting, where the sending socket sees EPERM")
+			}
+			if !v.owner {
+				a.notes = append(a.notes, "this kernel has no owned nft tables (linux < 5.12): if the agent is killed, the table stays until the journal is recovered (restarted agent, next agent on the node, or kubectl chaos gc)")
+			}
+			return nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			break
+		}
+	}
+	c.Close()
+	return fmt.Errorf("creating table %s in net:[%d]: %w", name, a.ino, firstErr)
 }
 
 // Active is an applied network fault. It keeps the nft socket open: the owned table
@@ -382,14 +481,14 @@ type Active struct {
 	ino  uint64
 	node string
 
-	roots    []qdiscData
-	rootObjs []plan.Object
-	conn     *nft.Conn
-	table    *nft.Table
-	tableObj plan.Object
-	subs     []fault.Active
-	objs     []plan.Object
-	notes    []string
+	roots     []qdiscData
+	rootObjs  []plan.Object
+	conn      *nft.Conn
+	tables    []nft.Table
+	tableObjs []plan.Object
+	subs      []fault.Active
+	objs      []plan.Object
+	notes     []string
 
 	mu      sync.Mutex
 	done    bool
@@ -426,14 +525,20 @@ func (a *Active) Recover(ctx context.Context) ([]plan.Object, error) {
 	}
 	a.subs = nil
 	if a.conn != nil {
-		if err := a.conn.DeleteTable(*a.table); err != nil {
-			errs = append(errs, err)
-		} else {
-			a.removed = append(a.removed, a.tableObj)
+		var failed bool
+		for i := len(a.tables) - 1; i >= 0; i-- {
+			if err := a.conn.DeleteTable(a.tables[i]); err != nil {
+				errs = append(errs, err)
+				failed = true
+			} else {
+				a.removed = append(a.removed, a.tableObjs[i])
+			}
 		}
-		// Closing the socket deletes the owned table anyway.
-		a.conn.Close()
-		a.conn = nil
+		if !failed {
+			// Closing the socket deletes owned tables anyway.
+			a.conn.Close()
+			a.conn = nil
+		}
 	}
 	for i := len(a.roots) - 1; i >= 0; i-- {
 		if err := deleteOurRoot(a.h, a.roots[i]); err != nil {

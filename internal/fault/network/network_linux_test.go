@@ -436,3 +436,56 @@ func udpRTT(t *testing.T, tp *topo, cli, tgt string, port, n int) []time.Duratio
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
+
+// TestNFTFallbacksForOlderKernels runs the paths for kernels without the netdev egress
+// hook (< 5.16) and without owned tables (< 5.12), forced on this kernel.
+func TestNFTFallbacksForOlderKernels(t *testing.T) {
+	tp := newTopo(t)
+	defer func() { forceNoEgressHook, forceNoOwnerFlag = false, false }()
+
+	forceNoEgressHook = true
+	act, rec := apply(t, tp, plan.Network{Partition: &plan.Partition{Direction: "both", Peers: []string{cli4 + "/32"}}})
+	if len(rec.entries) != 2 {
+		t.Fatalf("journal has %d entries, want 2 (netdev ingress table, inet postrouting table)", len(rec.entries))
+	}
+	if notes := strings.Join(act.(fault.Notes).Notes(), "; "); !strings.Contains(notes, "EPERM") {
+		t.Errorf("notes %q do not warn that the sender sees EPERM", notes)
+	}
+	out := udpOneWay(t, tp.target, tgt4, tp.client, cli4, 7801, 300)
+	in := udpOneWay(t, tp.client, cli4, tp.target, tgt4, 7802, 300)
+	if out.recv != 0 || in.recv != 0 || out.sendErrs["EPERM"] == 0 {
+		t.Errorf("inet-egress fallback: out recv %d (errs %v), in recv %d; want 0, EPERM, 0", out.recv, out.sendErrs, in.recv)
+	}
+	recoverClean(t, tp, act)
+
+	forceNoEgressHook, forceNoOwnerFlag = false, true
+	act, rec = apply(t, tp, plan.Network{Loss: &plan.Percent{Percent: 100}, LossBackend: BackendNFT})
+	c, err := nft.Dial(int(tp.target))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ts, _ := c.Tables(unix.NFPROTO_UNSPEC)
+	if len(ts) != 1 || ts[0].Flags&nft.TableFlagOwner != 0 {
+		t.Fatalf("tables %+v, want one table without the owner flag", ts)
+	}
+	if r := udpOneWay(t, tp.target, tgt4, tp.client, cli4, 7803, 200); r.recv != 0 {
+		t.Errorf("100%% loss let %d through", r.recv)
+	}
+	// Agent killed: a plain table outlives the socket; the journal removes it.
+	a := act.(*Active)
+	a.conn.Close()
+	a.conn = nil
+	if left := tp.ourObjects(); len(left) != 1 {
+		t.Fatalf("after the socket closed: %v, want the plain table still there", left)
+	}
+	if err := journal.RecoverEntry(context.Background(), rec.entries[0]); err != nil {
+		t.Fatal(err)
+	}
+	if left := tp.ourObjects(); len(left) > 0 {
+		t.Fatalf("after journal recovery: %v", left)
+	}
+	if _, err := act.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
