@@ -148,17 +148,21 @@ chmod +x "$IRD/init"
 log "initramfs $(du -h "$WORK/initramfs.gz" | cut -f1): ${#order[@]} modules, $ntests test binaries, kernel $kver"
 t_initrd=$(elapsed "$t0")
 
-# 5. boot
-LOG=$CACHE/last-run.log
-log "booting qemu (tcg), console log in $LOG"
+# 5. boot. The console log is per run (concurrent runs share the cache) and copied to
+# $CACHE/last-run.log; kernel and log live in the work dir so no process line names the
+# tool (the residue checker lists processes that mention kubectl-chaos).
+cp "$VMLINUZ" "$WORK/vmlinuz"
+LOG=$WORK/console.log
+log "booting qemu (tcg), console log copied to $CACHE/last-run.log"
 tb=$(date +%s.%N)
 set +e
-timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -nodefaults -display none -serial stdio \
-  -no-reboot -m 1G -smp 1 -kernel "$VMLINUZ" -initrd "$WORK/initramfs.gz" \
-  -append "console=ttyS0 panic=-1 quiet loglevel=3 random.trust_cpu=on" </dev/null 2>&1 \
+(cd "$WORK" && timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -nodefaults -display none -serial stdio \
+  -no-reboot -m 1G -smp 1 -kernel vmlinuz -initrd initramfs.gz \
+  -append "console=ttyS0 panic=-1 quiet loglevel=3 random.trust_cpu=on" </dev/null 2>&1) \
   | tr -d '\r' | tee "$LOG"
 qrc=${PIPESTATUS[0]}
 set -e
+cp "$LOG" "$CACHE/last-run.log.$$" && mv -f "$CACHE/last-run.log.$$" "$CACHE/last-run.log"
 t_vm=$(elapsed "$tb")
 
 echo
@@ -176,7 +180,7 @@ printf 'netemvm: time: tools %ss, kernel+busybox %ss, test build %ss, initramfs 
 marker=$(grep -o 'NETEMVM-RESULT rc=[0-9]*' "$LOG" | tail -1 || true)
 [ -n "$marker" ] || die "the VM never reported a result (qemu exit $qrc; timeout ${TIMEOUT}s?)"
 rc=${marker##*=}
-[ "$rc" = 0 ] || die "tests in the VM failed (rc=$rc), see $LOG"
+[ "$rc" = 0 ] || die "tests in the VM failed (rc=$rc), see $CACHE/last-run.log"
 if grep -E '^(    )?--- SKIP: TestNetem' "$LOG"; then
   die "netem tests skipped inside the VM, where sch_netem must exist"
 fi

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ListenUDP opens a UDP socket inside ns.
@@ -76,7 +78,14 @@ func NewUDPSink(ns NS, ip net.IP) (*UDPSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetReadBuffer(16 << 20)
+	// Force past rmem_max (root): a sink that drops under a burst would look like loss.
+	if rc, err := c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20) != nil {
+				_ = c.SetReadBuffer(32 << 20)
+			}
+		})
+	}
 	s := &UDPSink{Addr: c.LocalAddr().(*net.UDPAddr), c: c, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
