@@ -235,6 +235,24 @@ func (s *session) Running() bool {
 	}
 }
 
+// WaitOutput waits until the CLI's stdout or stderr contains substr.
+func (s *session) WaitOutput(substr string, timeout time.Duration) time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	for {
+		if strings.Contains(s.Output(), substr) {
+			return time.Since(start)
+		}
+		if !s.Running() {
+			s.t.Fatalf("kubectl chaos exited (%d) before printing %q\n%s", s.code, substr, s.Output())
+		}
+		if time.Since(start) > timeout {
+			s.t.Fatalf("kubectl chaos did not print %q within %v\n%s", substr, timeout, s.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Signal sends sig to the CLI process itself (what Ctrl-C in a terminal does to the
 // foreground process; kubectl execs the plugin, so this is the plugin).
 func (s *session) Signal(sig syscall.Signal) time.Time {
@@ -483,9 +501,16 @@ func residue(t *testing.T) []string {
 	}
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l != "" {
-			lines = append(lines, l)
+		if l == "" {
+			continue
 		}
+		// Processes: only the tool's own on the node (the image's /kubectl-chaos: agent,
+		// stress children). Builds, test VMs and CLIs of other work on this shared
+		// machine also match the residue tool's pattern and are not the node's state.
+		if strings.HasPrefix(l, "process ") && !strings.HasPrefix(l, "process /kubectl-chaos") {
+			continue
+		}
+		lines = append(lines, l)
 	}
 	return lines
 }

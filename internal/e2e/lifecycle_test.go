@@ -111,10 +111,12 @@ func TestKillCLI(t *testing.T) {
 	before := residue(t)
 	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "3m")
 	waitLoss(t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l == 100 })
+	// The stdin dead-man switch exists once the CLI is attached to the helper.
+	s.WaitOutput("attached", 30*time.Second)
 	killed := s.Signal(syscall.SIGKILL)
 	s.Wait(10 * time.Second)
 	gone := firstDelivery(t, ip, 30*time.Second)
-	t.Logf("BOUND kill -9 of the CLI -> fault gone in %v", gone.Sub(killed).Round(time.Millisecond))
+	t.Logf("BOUND kill -9 of the CLI -> fault gone in %v", gone.Sub(killed).Round(time.Microsecond))
 	if gone.Sub(killed) > 2*time.Second {
 		t.Errorf("fault gone %v after kill -9 of the CLI, goal ≤ 2s", gone.Sub(killed))
 	}
@@ -144,18 +146,18 @@ func TestKillCLI(t *testing.T) {
 	waitResidue(t, before, 30*time.Second)
 }
 
-// firstDelivery sends a datagram every millisecond until one comes back and returns
-// when the first answered one was sent.
+// firstDelivery sends a numbered datagram every millisecond from now on and returns
+// the send time of the first one that is answered.
 func firstDelivery(t *testing.T, ip string, timeout time.Duration) time.Time {
 	t.Helper()
 	start := time.Now()
+	st := newStream(t, ip)
+	defer st.close()
 	for time.Since(start) < timeout {
-		t0 := time.Now()
-		r := udpLoss(t, ip, 20)
-		if r.Received > 0 {
-			// within this 20 ms burst: good enough at the scale of the bound
-			return t0
+		if at, ok := st.firstAnswered(start); ok {
+			return at
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("no datagram got through %v after the stop event", timeout)
 	return time.Time{}
@@ -205,7 +207,7 @@ func TestKillAgent(t *testing.T) {
 		t.Fatalf("kill -9 agent %d: %v", pids[0], err)
 	}
 	gone := firstDelivery(t, ip, 30*time.Second)
-	t.Logf("BOUND kill -9 of the agent -> fault gone in %v", gone.Sub(killed).Round(time.Millisecond))
+	t.Logf("BOUND kill -9 of the agent -> fault gone in %v", gone.Sub(killed).Round(time.Microsecond))
 	if gone.Sub(killed) > 2*time.Second {
 		t.Errorf("fault gone %v after kill -9 of the agent, goal ≤ 2s", gone.Sub(killed))
 	}
@@ -392,10 +394,8 @@ func TestHelperPodSecurity(t *testing.T) {
 	// The agent's memory on the node, from the host's view of its process.
 	for _, pid := range agentPIDs(t) {
 		if rss := vmRSS(pid); rss > 0 {
+			// A goal (≤ 30 MiB), reported by make bench-e2e; not a pass/fail here.
 			t.Logf("agent pid %d RSS %.1f MiB", pid, float64(rss)/1024)
-			if rss > 30*1024 {
-				t.Errorf("agent RSS %.1f MiB, goal ≤ 30 MiB", float64(rss)/1024)
-			}
 		}
 	}
 	s.Signal(syscall.SIGINT)
@@ -415,4 +415,51 @@ func vmRSS(pid int) int {
 		}
 	}
 	return 0
+}
+
+// kill -9 of the CLI after it created the helper pod but before it attached: nobody
+// will ever close the helper's stdin, so only a bounded wait for the operator (first
+// heartbeat) can end the fault before its deadline.
+func TestKillCLIBeforeAttach(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	before := residue(t)
+	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "2m")
+	s.WaitOutput("creating helper pod", 30*time.Second)
+	killed := s.Signal(syscall.SIGKILL)
+	s.Wait(10 * time.Second)
+	// The fault may appear (the agent starts by itself) and must then go again.
+	const bound = 20 * time.Second
+	start := time.Now()
+	sawLoss := false
+	for time.Since(start) < bound+10*time.Second {
+		r := udpLoss(t, ip, 50)
+		if r.Loss > 0 {
+			sawLoss = true
+		} else if sawLoss || time.Since(start) > 10*time.Second {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	gone := time.Since(killed)
+	t.Logf("BOUND kill -9 of the CLI before it attached -> fault seen: %v, gone %v after the kill", sawLoss, gone.Round(time.Millisecond))
+	if r := udpLoss(t, ip, 200); r.Loss > 0 {
+		t.Fatalf("fault still active %v after kill -9 of the CLI before attach (bound %v): %+v; helpers %v",
+			gone.Round(time.Millisecond), bound, r, helperPods(t))
+	}
+	if gone > bound {
+		t.Errorf("fault gone only %v after the kill, bound %v", gone, bound)
+	}
+	if gc := chaosPlain(t, nil, "gc"); gc.Code != 0 {
+		t.Errorf("kubectl chaos gc: %s", gc)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(helperPods(t)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+		_ = chaosPlain(t, nil, "gc")
+	}
+	waitNoHelpers(t, time.Second)
+	waitResidue(t, before, 30*time.Second)
 }

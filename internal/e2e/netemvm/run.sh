@@ -52,8 +52,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 t_tools=$(elapsed "$t0")
 
-# 2. kernel + busybox, cached
+# 2. kernel + busybox, cached (under a lock: concurrent runs share the cache)
 mkdir -p "$CACHE/debs"
+exec 9>"$CACHE/.lock"
+command -v flock >/dev/null && flock 9
 kdeb=$(ls "$CACHE"/debs/linux-image-[0-9]*-amd64_*.deb 2>/dev/null | sort -V | tail -1 || true)
 bdeb=$(ls "$CACHE"/debs/busybox-static_*.deb 2>/dev/null | tail -1 || true)
 if [ -z "$kdeb" ] || [ -z "$bdeb" ]; then
@@ -88,6 +90,7 @@ if [ ! -x "$BBROOT/bin/busybox" ]; then
   rm -rf "$BBROOT" && mkdir -p "$BBROOT" && dpkg-deb -x "$bdeb" "$BBROOT"
 fi
 BUSYBOX=$BBROOT/bin/busybox
+exec 9>&-
 t_kernel=$(elapsed "$t0")
 
 # 3. test binaries
