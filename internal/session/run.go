@@ -74,7 +74,9 @@ type helper struct {
 
 	injected      map[string]bool
 	recovered     map[string]bool
+	errAt         map[string]time.Time // first error event per target
 	lastRecovered time.Time
+	sawExit       bool // the current container's agent said exit
 }
 
 // attachment is one attach stream to one container instance of a helper.
@@ -86,6 +88,7 @@ type attachment struct {
 	cancel   context.CancelFunc
 	started  time.Time
 	gotEvent bool
+	ended    bool // the stream is gone: stdin no longer reaches this agent
 }
 
 type podUpdate struct {
@@ -93,11 +96,14 @@ type podUpdate struct {
 	deleted bool
 }
 
+// lineEvent is one event line from an attachment, or (end set) the end of that
+// attachment: both travel on one channel so the end comes after the last event.
 type lineEvent struct {
 	h   *helper
 	att *attachment
 	ev  plan.Event
 	at  time.Time
+	end *attachEnd
 }
 
 type attachEnd struct {
@@ -126,7 +132,6 @@ type runner struct {
 
 	podCh   chan podUpdate
 	evCh    chan lineEvent
-	endCh   chan attachEnd
 	retryCh chan *helper
 	watchCh chan error
 	quit    chan struct{}
@@ -170,7 +175,6 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		active:  map[string]bool{},
 		podCh:   make(chan podUpdate, 64),
 		evCh:    make(chan lineEvent, 64),
-		endCh:   make(chan attachEnd, 8),
 		retryCh: make(chan *helper, 8),
 		watchCh: make(chan error, 1),
 		quit:    make(chan struct{}),
@@ -181,7 +185,7 @@ func run(ctx context.Context, o Options) (*Report, error) {
 			p.Namespace = o.Namespace
 		}
 		h := &helper{name: p.Name, node: podNode(p), pod: p, plan: podPlan(p),
-			injected: map[string]bool{}, recovered: map[string]bool{}}
+			injected: map[string]bool{}, recovered: map[string]bool{}, errAt: map[string]time.Time{}}
 		h.report = &NodeReport{Node: h.node, Pod: p.Name}
 		if h.plan != nil {
 			r.targets += len(h.plan.Targets)
@@ -371,9 +375,11 @@ func (r *runner) loop(ctx context.Context) (*Report, error) {
 		case u := <-r.podCh:
 			r.onPod(u)
 		case e := <-r.evCh:
-			r.onEvent(e)
-		case e := <-r.endCh:
-			r.onAttachEnd(e)
+			if e.end != nil {
+				r.onAttachEnd(*e.end)
+			} else {
+				r.onEvent(e)
+			}
 		case h := <-r.retryCh:
 			r.maybeAttach(h)
 		case err := <-r.watchCh:
@@ -451,11 +457,11 @@ func (r *runner) allDone() bool {
 	return true
 }
 
-// allStopped: every agent that was ever attached has exited; helpers that never ran have
-// nothing to wait for.
+// allStopped: every agent our stop line reached has exited. Helpers that never ran, or
+// whose stream is gone, cannot hear it: deleting the pod (SIGTERM) stops them.
 func (r *runner) allStopped() bool {
 	for _, h := range r.helpers {
-		if !h.done && (h.attachedOnce || h.att != nil) {
+		if !h.done && h.att != nil && !h.att.ended {
 			return false
 		}
 	}
@@ -611,7 +617,10 @@ func (r *runner) maybeAttach(h *helper) {
 	}
 	h.attachedOnce = true
 	h.streamLostAt = time.Time{}
+	h.sawExit = false
 
+	// A heartbeat at once: a restarted agent waiting for its operator hears it now.
+	r.send(att, plan.StdinHeartbeat)
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
 	ns := h.pod.Namespace
@@ -663,7 +672,7 @@ func (r *runner) maybeAttach(h *helper) {
 		<-readerDone
 		stdinR.CloseWithError(errors.New("attach stream ended"))
 		select {
-		case r.endCh <- attachEnd{h: h, att: att, err: err}:
+		case r.evCh <- lineEvent{h: h, att: att, end: &attachEnd{h: h, att: att, err: err}}:
 		case <-r.quit:
 		}
 	}()
@@ -722,7 +731,14 @@ func (r *runner) onEvent(e lineEvent) {
 	case plan.EventRecovered:
 		h.recovered[ev.Target] = true
 		h.lastRecovered = e.at
+	case plan.EventExit:
+		if e.att == h.att {
+			h.sawExit = true
+		}
 	case plan.EventError:
+		if _, ok := h.errAt[ev.Target]; !ok {
+			h.errAt[ev.Target] = e.at
+		}
 		what := ev.Target
 		if what == "" {
 			what = "agent"
@@ -733,6 +749,7 @@ func (r *runner) onEvent(e lineEvent) {
 
 func (r *runner) onAttachEnd(e attachEnd) {
 	h := e.h
+	e.att.ended = true
 	r.closeAttachment(e.att)
 	e.att.cancel()
 	if h.att != e.att || h.done || r.phase >= phaseDeleting {
@@ -771,15 +788,15 @@ func (r *runner) onAttachEnd(e attachEnd) {
 		}()
 		return
 	}
-	// The stream is gone while the agent runs: its stdin got EOF, so it recovers and
-	// exits; the result arrives with the pod status.
-	if r.phase == phaseRunning && h.streamLostAt.IsZero() {
+	// The stream ended before the agent said exit: its stdin got EOF (or it crashed),
+	// so it recovers and exits; the result arrives with the pod status.
+	if r.phase == phaseRunning && h.streamLostAt.IsZero() && !h.sawExit {
 		h.streamLostAt = time.Now()
 		msg := "stream ended"
 		if e.err != nil {
 			msg = e.err.Error()
 		}
-		fmt.Fprintf(r.o.Progress, "lost the attach stream to %s (%s): its agent recovers and exits\n", h.name, msg)
+		fmt.Fprintf(r.o.Progress, "the attach stream to %s ended before its agent finished (%s): the agent recovers on stdin EOF\n", h.name, msg)
 	}
 }
 
@@ -809,6 +826,15 @@ func (r *runner) finish() (*Report, error) {
 		if nr.Error == "" && h.result != nil {
 			nr.Error = h.result.Error
 		}
+		// The injected event is lost if the agent injected before the attach was up;
+		// then the result's injectedAt (agent clock) stands in.
+		if nr.InjectLatency == 0 && h.result != nil {
+			for _, tr := range h.result.Targets {
+				if !tr.InjectedAt.IsZero() && (nr.InjectLatency == 0 || tr.InjectedAt.Sub(r.start) < nr.InjectLatency.D()) {
+					nr.InjectLatency = plan.Duration(max(tr.InjectedAt.Sub(r.start), 0))
+				}
+			}
+		}
 		// Recover latency: from the stop request, the lost stream, or the deadline.
 		ref := h.stopAt
 		if ref.IsZero() {
@@ -836,8 +862,12 @@ func (r *runner) finish() (*Report, error) {
 			}
 			injected := h.injected[t] || (tr != nil && tr.Injected)
 			recovered := h.recovered[t] || (tr != nil && tr.Recovered)
+			// An error on a target that was never injected counts as a failure unless it
+			// came after we asked the helper to stop (an apply cut short by the stop).
+			genuine := tr != nil && tr.Error != "" && (tr.Injected || h.stopAt.IsZero() ||
+				(!h.errAt[t].IsZero() && h.errAt[t].Before(h.stopAt)))
 			switch {
-			case tr != nil && tr.Error != "":
+			case genuine:
 				residue = append(residue, fmt.Sprintf("%s (node %s): %s", t, h.node, tr.Error))
 			case injected && !recovered:
 				residue = append(residue, fmt.Sprintf("%s (node %s): injected, recovery not confirmed", t, h.node))
@@ -849,7 +879,7 @@ func (r *runner) finish() (*Report, error) {
 				incomplete = append(incomplete, fmt.Sprintf("%s (node %s): %s", t, h.node, why))
 			}
 		}
-		if h.result != nil && h.result.Error != "" && len(h.result.Targets) == 0 {
+		if h.result != nil && h.result.Error != "" && len(h.result.Targets) == 0 && h.err == "" {
 			residue = append(residue, fmt.Sprintf("node %s: %s", h.node, h.result.Error))
 		}
 	}

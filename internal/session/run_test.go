@@ -1,0 +1,481 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// syncBuffer is a progress writer safe to read while the session writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type eventLog struct {
+	mu  sync.Mutex
+	evs []plan.Event
+}
+
+func (l *eventLog) add(e plan.Event) {
+	l.mu.Lock()
+	l.evs = append(l.evs, e)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) count(typ string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.evs {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func options(c *cluster, pods []*corev1.Pod, log *eventLog, progress *syncBuffer) Options {
+	return Options{Client: c.cs, Attacher: c, Namespace: "kubectl-chaos", Pods: pods,
+		Events: log.add, Progress: progress, StopTimeout: 5 * time.Second, ReadyTimeout: 5 * time.Second,
+		HeartbeatInterval: 50 * time.Millisecond}
+}
+
+func assertAllGone(t *testing.T, c *cluster, pods []*corev1.Pod) {
+	t.Helper()
+	if left := c.remaining(); len(left) != 0 {
+		t.Errorf("helper pods left behind: %v", left)
+	}
+	del := map[string]bool{}
+	for _, d := range c.deletes() {
+		del[d] = true
+	}
+	for _, p := range pods {
+		if !del[p.Name] {
+			t.Errorf("session did not delete helper pod %s (deletes seen: %v)", p.Name, c.deletes())
+		}
+	}
+}
+
+// The experiment runs to its deadline on two nodes: exit 0, both results clean, the
+// pods deleted, heartbeats received by both agents.
+func TestRunDeadline(t *testing.T) {
+	c := newCluster(t)
+	pods := experiment(t, "exp-deadline", 800*time.Millisecond, []string{"node-a", "node-b"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	start := time.Now()
+	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("Run: %v (exit %d)\nprogress:\n%s", err, exit.Code(err), progress.String())
+	}
+	t.Logf("took %s\n%s", took, progress.String())
+	if rep.Reason != ReasonCompleted || len(rep.Nodes) != 2 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, n := range rep.Nodes {
+		if n.Result == nil || !n.Result.OK() || n.Result.Reason != plan.ReasonDeadline {
+			t.Errorf("node %s: result %+v", n.Node, n.Result)
+		}
+		if n.InjectLatency <= 0 || n.InjectLatency.D() > 700*time.Millisecond {
+			t.Errorf("node %s: inject latency %s", n.Node, n.InjectLatency.D())
+		}
+		if n.RecoverLatency.D() > 500*time.Millisecond {
+			t.Errorf("node %s: recover latency %s after the deadline", n.Node, n.RecoverLatency.D())
+		}
+		t.Logf("node %s: inject %s, recover %s after deadline", n.Node, n.InjectLatency.D(), n.RecoverLatency.D())
+		if hb := c.count(c.heartbeats, n.Pod+"#0"); hb < 3 {
+			t.Errorf("agent %s got %d heartbeats in %s at 50ms", n.Pod, hb, took)
+		}
+	}
+	if took < 800*time.Millisecond {
+		t.Errorf("session ended after %s, before the 800ms deadline", took)
+	}
+	// An injected event is only seen when the attach was up before the agent injected
+	// (attach does not replay earlier output); recovered comes at the deadline.
+	if log.count(plan.EventRecovered) != 2 {
+		t.Errorf("events: %d recovered, want 2", log.count(plan.EventRecovered))
+	}
+	if log.count(plan.EventInjected) == 2 && !strings.Contains(progress.String(), "fault active on 2/2 targets") {
+		t.Errorf("progress lacks the active count:\n%s", progress.String())
+	}
+	assertAllGone(t, c, pods)
+}
+
+// Ctrl-C: ctx cancelled once the fault is active everywhere; each agent gets "stop" and
+// EOF, recovers, leaves its result; pods deleted; exit 130.
+func TestRunInterrupt(t *testing.T) {
+	c := newCluster(t)
+	pods := experiment(t, "exp-int", time.Minute, []string{"node-a", "node-b", "node-c"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := options(c, pods, &log, &progress)
+	// Ctrl-C once every agent has injected and the session is attached to each.
+	cancelled := make(chan time.Time, 1)
+	go func() {
+		defer cancel()
+		for _, p := range pods {
+			<-c.container(p.Name).injected
+		}
+		for i := 0; i < 500; i++ {
+			c.mu.Lock()
+			n := len(c.attaches)
+			c.mu.Unlock()
+			if n == len(pods) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancelled <- time.Now()
+	}()
+	rep, err := Run(ctx, o)
+	cancelAt := <-cancelled
+	t.Logf("%s", progress.String())
+	if exit.Code(err) != exit.Interrupted {
+		t.Fatalf("err = %v (exit %d), want exit 130", err, exit.Code(err))
+	}
+	if took := time.Since(cancelAt); took > 3*time.Second {
+		t.Errorf("stop took %s", took)
+	}
+	if rep.Reason != ReasonInterrupted {
+		t.Errorf("reason %q", rep.Reason)
+	}
+	for _, n := range rep.Nodes {
+		if n.Result == nil || !n.Result.OK() || n.Result.Reason != plan.ReasonStopped {
+			t.Errorf("node %s: result %+v", n.Node, n.Result)
+		}
+		if n.RecoverLatency <= 0 || n.RecoverLatency.D() > time.Second {
+			t.Errorf("node %s: recover latency %s", n.Node, n.RecoverLatency.D())
+		}
+		t.Logf("node %s: recovered %s after the stop request", n.Node, n.RecoverLatency.D())
+		if c.count(c.stops, n.Pod+"#0") != 1 {
+			t.Errorf("agent %s got %d stop lines", n.Pod, c.count(c.stops, n.Pod+"#0"))
+		}
+	}
+	if !strings.Contains(progress.String(), "stopping…") {
+		t.Errorf("no stopping line")
+	}
+	assertAllGone(t, c, pods)
+}
+
+// Ctrl-C before any helper runs: nothing to stop, pods deleted, exit 130 at once.
+func TestRunInterruptWhilePending(t *testing.T) {
+	c := newCluster(t)
+	c.behaviors["node-a"] = behavior{stuck: func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }}
+	pods := experiment(t, "exp-pend", time.Minute, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := Run(ctx, options(c, pods, &log, &progress))
+	if exit.Code(err) != exit.Interrupted {
+		t.Fatalf("err = %v (exit %d), want 130", err, exit.Code(err))
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s: waited for a helper that never ran", took)
+	}
+	assertAllGone(t, c, pods)
+}
+
+// The attach stream dies: the agent reads EOF, recovers and exits (operator-gone); the
+// session reports it as a cluster error (exit 2) with a clean result.
+func TestRunStreamLost(t *testing.T) {
+	c := newCluster(t)
+	pods := experiment(t, "exp-eof", time.Minute, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	o := options(c, pods, &log, &progress)
+	o.Events = func(e plan.Event) {
+		log.add(e)
+		if e.Type == plan.EventInjected {
+			close(c.container(pods[0].Name).breakCh)
+		}
+	}
+	start := time.Now()
+	rep, err := Run(context.Background(), o)
+	t.Logf("%s", progress.String())
+	if exit.Code(err) != exit.API || !strings.Contains(err.Error(), "lost the attach stream") {
+		t.Fatalf("err = %v (exit %d), want exit 2 naming the lost stream", err, exit.Code(err))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s", took)
+	}
+	n := rep.Nodes[0]
+	if n.Result == nil || !n.Result.OK() || n.Result.Reason != plan.ReasonEOF {
+		t.Errorf("result %+v, want clean with reason %s", n.Result, plan.ReasonEOF)
+	}
+	assertAllGone(t, c, pods)
+}
+
+// noop with FailApply: the agent reports the failure; exit 3 naming the target.
+func TestRunFailApply(t *testing.T) {
+	c := newCluster(t)
+	pods := experiment(t, "exp-fail", time.Minute, []string{"node-a"}, func(p *plan.Plan) {
+		p.Fault.Noop = &plan.Noop{FailApply: true}
+	})
+	var log eventLog
+	var progress syncBuffer
+	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
+	t.Logf("%s", progress.String())
+	if exit.Code(err) != exit.Fault || !strings.Contains(err.Error(), "default/web-node-a/app") {
+		t.Fatalf("err = %v (exit %d), want exit 3 naming default/web-node-a/app", err, exit.Code(err))
+	}
+	if rep.Reason != ReasonFailed || rep.Nodes[0].Result == nil || rep.Nodes[0].Result.OK() {
+		t.Errorf("report %+v", rep)
+	}
+	if log.count(plan.EventError) == 0 {
+		t.Errorf("no error event streamed")
+	}
+	assertAllGone(t, c, pods)
+}
+
+// Helpers that cannot start fail fast with the cause and the fix; the others are
+// stopped, everything deleted.
+func TestRunStartFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stuck func(p *corev1.Pod)
+		want  []string
+	}{
+		{"image pull", func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodPending
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "agent", State: corev1.ContainerState{
+				Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "pull access denied"}}}}
+		}, []string{`"kubectl-chaos:test"`, "ErrImagePull", "--image", "node-b"}},
+		{"image never pull", func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "agent", State: corev1.ContainerState{
+				Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull"}}}}
+		}, []string{"build/load it", "--image"}},
+		{"unschedulable", func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodPending
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+				Reason: corev1.PodReasonUnschedulable, Message: "0/3 nodes are available: insufficient memory"}}
+		}, []string{"cannot be scheduled", "insufficient memory"}},
+		{"config error", func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "agent", State: corev1.ContainerState{
+				Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: "secret not found"}}}}
+		}, []string{"CreateContainerConfigError", "secret not found"}},
+		{"exited before attach", func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "agent", State: corev1.ContainerState{
+				Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", Message: `{"error":"invalid plan: version 7"}`}}}}
+		}, []string{"exited before the CLI could attach", "exit code 1", "invalid plan: version 7"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t)
+			c.behaviors["node-b"] = behavior{stuck: tc.stuck}
+			pods := experiment(t, "exp-start", time.Minute, []string{"node-a", "node-b"}, nil)
+			var log eventLog
+			var progress syncBuffer
+			start := time.Now()
+			_, err := Run(context.Background(), options(c, pods, &log, &progress))
+			if exit.Code(err) != exit.API {
+				t.Fatalf("err = %v (exit %d), want exit 2\n%s", err, exit.Code(err), progress.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if took := time.Since(start); took > 4*time.Second {
+				t.Errorf("took %s: not fail-fast", took)
+			}
+			assertAllGone(t, c, pods)
+		})
+	}
+}
+
+// A helper that never starts and says nothing: bounded by ReadyTimeout.
+func TestRunReadyTimeout(t *testing.T) {
+	c := newCluster(t)
+	c.behaviors["node-a"] = behavior{stuck: func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }}
+	pods := experiment(t, "exp-slow", time.Minute, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	o := options(c, pods, &log, &progress)
+	o.ReadyTimeout = 300 * time.Millisecond
+	_, err := Run(context.Background(), o)
+	if exit.Code(err) != exit.API || !strings.Contains(err.Error(), "did not start within 300ms") {
+		t.Fatalf("err = %v (exit %d)", err, exit.Code(err))
+	}
+	assertAllGone(t, c, pods)
+}
+
+// RBAC and Pod Security refusals on create: the cause and the fix; pods already
+// created are deleted.
+func TestRunCreateForbidden(t *testing.T) {
+	for _, tc := range []struct {
+		name, msg string
+		want      []string
+	}{
+		{"rbac", `User "dev" cannot create resource "pods" in API group "" in the namespace "kubectl-chaos"`,
+			[]string{"RBAC", "namespace kubectl-chaos", "--helper-namespace", "pods/attach"}},
+		{"psa", `pods "x" is forbidden: violates PodSecurity "baseline:latest": privileged`,
+			[]string{"Pod Security", "pod-security.kubernetes.io/enforce=privileged"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t)
+			n := 0
+			c.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, kruntime.Object, error) {
+				n++
+				if n == 2 {
+					return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "x", errors.New(tc.msg))
+				}
+				return false, nil, nil
+			})
+			pods := experiment(t, "exp-forbid", time.Minute, []string{"node-a", "node-b"}, nil)
+			var log eventLog
+			var progress syncBuffer
+			_, err := Run(context.Background(), options(c, pods, &log, &progress))
+			if exit.Code(err) != exit.API {
+				t.Fatalf("err = %v (exit %d)", err, exit.Code(err))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if d := c.deletes(); len(d) != 1 || d[0] != pods[0].Name {
+				t.Errorf("deletes %v, want the one created pod %s", d, pods[0].Name)
+			}
+			waitGone(t, c)
+		})
+	}
+}
+
+// waitGone waits (bounded) for the fake kubelet to finish graceful deletions.
+func waitGone(t *testing.T, c *cluster) {
+	t.Helper()
+	for i := 0; i < 300 && len(c.remaining()) > 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if left := c.remaining(); len(left) > 0 {
+		t.Errorf("pods left: %v", left)
+	}
+}
+
+// A helper crashes once its fault is active: the kubelet restarts it, the session
+// re-attaches to the new container (heartbeats reach it) and the experiment completes.
+func TestRunRestartReattach(t *testing.T) {
+	c := newCluster(t)
+	c.behaviors["node-a"] = behavior{crashFirst: true}
+	pods := experiment(t, "exp-restart", 1500*time.Millisecond, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
+	t.Logf("%s", progress.String())
+	if err != nil {
+		t.Fatalf("Run: %v (exit %d)", err, exit.Code(err))
+	}
+	name := pods[0].Name
+	c.mu.Lock()
+	attaches := strings.Join(c.attaches, ",")
+	c.mu.Unlock()
+	if attaches != name+"#0,"+name+"#1" {
+		t.Errorf("attaches %q, want one to each container", attaches)
+	}
+	if hb := c.count(c.heartbeats, name+"#1"); hb == 0 {
+		t.Errorf("restarted agent got no heartbeat")
+	}
+	n := rep.Nodes[0]
+	if n.Restarts != 1 || n.Result == nil || !n.Result.OK() {
+		t.Errorf("node report %+v result %+v", n, n.Result)
+	}
+	if !strings.Contains(progress.String(), "restarted (restart 1): re-attaching") {
+		t.Errorf("no re-attach line")
+	}
+	assertAllGone(t, c, pods)
+}
+
+// An attach refused by RBAC stops the session with the fix.
+func TestRunAttachForbidden(t *testing.T) {
+	c := newCluster(t)
+	c.attachHook = func(pod string) error {
+		return apierrors.NewForbidden(schema.GroupResource{Resource: "pods/attach"}, pod, errors.New("cannot create pods/attach"))
+	}
+	pods := experiment(t, "exp-noattach", time.Minute, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	_, err := Run(context.Background(), options(c, pods, &log, &progress))
+	if exit.Code(err) != exit.API || !strings.Contains(err.Error(), "create on pods/attach") {
+		t.Fatalf("err = %v (exit %d)", err, exit.Code(err))
+	}
+	assertAllGone(t, c, pods)
+}
+
+// Detach returns at once and leaves the pods; Stop then ends them and returns each
+// agent's final result.
+func TestRunDetachThenStop(t *testing.T) {
+	c := newCluster(t)
+	pods := experiment(t, "exp-det", time.Minute, []string{"node-a", "node-b"}, func(p *plan.Plan) { p.Detached = true })
+	var log eventLog
+	var progress syncBuffer
+	o := options(c, pods, &log, &progress)
+	o.Detach = true
+	o.Attacher = nil
+	start := time.Now()
+	rep, err := Run(context.Background(), o)
+	if err != nil || rep.Reason != ReasonDetached || rep.Experiment != "exp-det" {
+		t.Fatalf("Run: %v, report %+v", err, rep)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("detach took %s", took)
+	}
+	if len(c.remaining()) != 2 || len(c.deletes()) != 0 {
+		t.Fatalf("pods %v, deletes %v", c.remaining(), c.deletes())
+	}
+	// Wait until both agents have injected, as a user would see in ls.
+	for _, p := range pods {
+		select {
+		case <-c.container(p.Name).injected:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("agent of %s did not inject", p.Name)
+		}
+	}
+	exps, err := List(context.Background(), c.cs)
+	if err != nil || len(exps) != 1 || !exps[0].Detached || len(exps[0].Helpers) != 2 || exps[0].Owner != "tester@kind" {
+		t.Fatalf("List: %v %+v", err, exps)
+	}
+	stopped, err := Stop(context.Background(), c.cs, []string{"exp-det"}, false, 5*time.Second)
+	if err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if len(stopped) != 1 || len(stopped[0].Helpers) != 2 {
+		t.Fatalf("stopped %+v", stopped)
+	}
+	for _, h := range stopped[0].Helpers {
+		if h.Result == nil || !h.Result.OK() || h.Result.Reason != plan.ReasonSignal {
+			t.Errorf("helper %s: result %+v", h.Pod, h.Result)
+		}
+	}
+	if left := c.remaining(); len(left) != 0 {
+		t.Errorf("left %v", left)
+	}
+}
