@@ -47,7 +47,7 @@ func BenchmarkNFQueue(b *testing.B) {
 			"±10% "+verdict(absD(e50) <= asked/10 && absD(e99) <= asked/10 && res.Lost == 0))
 
 		if lat == 50 {
-			for _, pps := range []int{20000, 40000, 60000, 80000} {
+			for _, pps := range []int{20000, 40000, 60000, 80000, 100000, 120000} {
 				sink, err := nfqtest.NewUDPSink(topo.Target, topo.TargetIP4)
 				if err != nil {
 					b.Fatal(err)
