@@ -34,7 +34,9 @@ PAUSE_IMAGE=e2e.local/pause:1
 TIMEOUT_NODE=${E2E_CLUSTER_TIMEOUT:-120}
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet)
 
-log() { printf '%s cluster: %s\n' "$(date +%T)" "$*" >&2; }
+log() { printf '%s cluster: %s\n' "$(date +%T.%3N)" "$*" >&2; }
+# step MSG: a progress line with the time, only with E2E_CLUSTER_VERBOSE=1
+step() { [ "${E2E_CLUSTER_VERBOSE:-}" = 1 ] && log "$*"; return 0; }
 die() { log "ERROR: $*"; exit 1; }
 
 bindir() { "$ROOT/internal/e2e/harness/build.sh" --dir; }
@@ -76,18 +78,25 @@ start() { # NAME BINARY ARGS...
   echo $! >"$(pidfile "$name")"
 }
 
-stop_proc() { # NAME
+# running PID: the process exists and is not a zombie waiting for its reaper.
+running() {
+  local st
+  st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+stop_proc() { # NAME: SIGTERM, up to 2 s, then SIGKILL (the state is wiped anyway)
   local name=$1 f pid i
   f=$(pidfile "$name")
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
   if alive "$name"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-    if [ -d "/proc/$pid" ]; then
-      log "$name ($pid) ignored SIGTERM for 5s: SIGKILL"
+    for i in $(seq 1 40); do running "$pid" || break; sleep 0.05; done
+    if running "$pid"; then
+      step "$name ($pid) still running 2s after SIGTERM: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
-      for i in $(seq 1 20); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+      for i in $(seq 1 40); do running "$pid" || break; sleep 0.05; done
     fi
   fi
   rm -f "$f"
@@ -269,7 +278,8 @@ record_host() {
   mkdir -p "$STATE"
   {
     for p in /var/lib/cni /var/lib/cni/results /run/netns /usr/libexec/kubernetes \
-      /var/lib/kubelet /run/containerd /etc/kubernetes /var/log/containers /var/log/pods; do
+      /var/lib/kubelet /run/containerd /etc/kubernetes /var/log/containers /var/log/pods \
+      /run/kubectl-chaos; do
       [ -e "$p" ] && echo "exists $p"
     done
     for p in net.ipv4.ip_forward vm.overcommit_memory kernel.panic kernel.panic_on_oops \
@@ -405,8 +415,18 @@ down() {
     log "nothing to tear down"
     return 0
   fi
+  # Helper pods of the tool first, through the API, so their agents recover and remove
+  # their journals instead of being killed mid-fault (bounded).
+  if alive kube-apiserver && alive kubelet && [ -f "$KUBECONFIG_FILE" ]; then
+    if [ -n "$(kc get pods -A -l app.kubernetes.io/managed-by=kubectl-chaos -o name 2>/dev/null)" ]; then
+      log "deleting the tool's helper pods"
+      kc delete pods -A -l app.kubernetes.io/managed-by=kubectl-chaos --wait=true --timeout=20s >/dev/null 2>&1 || true
+    fi
+  fi
   # kubelet first, so nothing restarts what we kill next.
+  step "stopping kubelet"
   stop_proc kubelet
+  step "killing containers"
   if alive containerd; then
     local ids
     ids=$(ctr --address "$SOCK" -n k8s.io tasks ls -q 2>/dev/null || true)
@@ -421,7 +441,8 @@ down() {
       ctr --address "$SOCK" -n k8s.io containers delete "$c" >/dev/null 2>&1 || true
     done
   fi
-  for c in kube-scheduler kube-controller-manager containerd kube-apiserver etcd; do stop_proc "$c"; done
+  for c in kube-scheduler kube-controller-manager containerd kube-apiserver etcd; do step "stopping $c"; stop_proc "$c"; done
+  step "shims, mounts, netns, links, cgroups, nft, sysctls, files"
   # Shims outlive containerd: find ours by the socket address on their command line.
   for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $SOCK" || true); do
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-address $SOCK" && kill -KILL "$pid" 2>/dev/null || true
@@ -456,6 +477,11 @@ down() {
   existed /etc/kubernetes || rm -rf /etc/kubernetes
   existed /var/log/containers || rm -rf /var/log/containers
   existed /var/log/pods || rm -rf /var/log/pods
+  # The tool's journal dir, created by the helper pods' hostPath: removed when empty and
+  # not there before; journals left in it are the tool's residue and stay for inspection.
+  if ! existed /run/kubectl-chaos && [ -d /run/kubectl-chaos ]; then
+    rmdir /run/kubectl-chaos 2>/dev/null || log "WARNING: journals left in /run/kubectl-chaos: $(ls /run/kubectl-chaos)"
+  fi
   if ours_mounts | grep -q .; then
     log "WARNING: mounts left under our directories:"; ours_mounts >&2
   fi
