@@ -7,11 +7,11 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // apiAttacher attaches through the API server: pods/NAME/attach, WebSocket first (the
@@ -57,7 +57,9 @@ func (a *apiAttacher) Attach(ctx context.Context, namespace, pod, container stri
 	if err != nil {
 		return fmt.Errorf("attaching to %s/%s: %w", namespace, pod, err)
 	}
-	// WebSocket must be GET (RFC 6455 4.1).
+	// WebSocket must be GET (RFC 6455 4.1). The fallback test uses k8s.io/streaming's
+	// httpstream, the package client-go v0.37 returns its UpgradeFailureError from (the
+	// apimachinery one of the same name never matches).
 	ws, err := remotecommand.NewWebSocketExecutor(a.cfg, "GET", u.String())
 	if err != nil {
 		return fmt.Errorf("attaching to %s/%s: %w", namespace, pod, err)
