@@ -276,7 +276,7 @@ func (o *Options) Prepare(ctx context.Context, c kubernetes.Interface) (*Prepare
 	if o.Owner != nil {
 		owner = o.Owner()
 	}
-	created := now().UTC().Truncate(time.Second)
+	created := now().UTC()
 	p := &Prepared{
 		ID:        newID(),
 		Owner:     owner,
