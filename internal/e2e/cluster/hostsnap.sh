@@ -24,9 +24,13 @@ for r in "$here/../../../../shared/tools/residue" /work/shared/tools/residue; do
   [ -z "$residue" ] && [ -x "$r" ] && residue=$r
 done
 {
-  [ -n "$residue" ] && "$residue" 2>/dev/null | sed 's/^/residue /'
+  # residue's process lines: only the tool's own (the image's /kubectl-chaos); builds and
+  # test VMs of other work on a shared machine match its pattern too.
+  [ -n "$residue" ] && "$residue" 2>/dev/null | grep -v '^process' | sed 's/^/residue /'
+  [ -n "$residue" ] && "$residue" 2>/dev/null | grep '^process /kubectl-chaos' | sed 's/^/residue /'
   awk '{print "mount " $2 " " $3}' /proc/self/mounts
-  find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -type d 2>/dev/null | grep -v '/sys/fs/cgroup/unified/.*\.slice' | sed 's/^/cgroup /'
+  # cgroups; process_api/* are this sandbox's per-command cgroups, not ours
+  find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -type d 2>/dev/null | grep -v '/process_api/' | sed 's/^/cgroup /'
   ip -o link show 2>/dev/null | awk -F': ' '{print "link " $2}' | cut -d@ -f1
   ip -o addr show 2>/dev/null | awk '{print "addr " $2 " " $4}'
   ip route show table all 2>/dev/null | grep -v '^local\|^broadcast\|^multicast' | sed 's/^/route /'
