@@ -425,3 +425,36 @@ func TestLiveRunDetach(t *testing.T) {
 		t.Errorf("%d helper pods after --detach, want 2 left running", n)
 	}
 }
+
+func TestConfirmationPrompt(t *testing.T) {
+	for _, tt := range []struct {
+		answer string
+		code   int
+	}{{"n\n", exit.Usage}, {"\n", exit.Usage}, {"yes\n", exit.OK}} {
+		isolate(t)
+		cs := webCluster()
+		k := newKubelet(t, cs)
+		io, in, out, errOut := ui.Test()
+		io.SetTTY(true, false, true)
+		in.WriteString(tt.answer)
+		f := factory.NewFake(io, cs, time.Now(), nil)
+		f.Now = time.Now
+		f.Attacher = func() (session.Attacher, error) { return k, nil }
+		root := NewRootCmd(f)
+		root.SetArgs([]string{"noop", "deploy/web", "--duration", "1s"})
+		err := root.ExecuteContext(context.Background())
+		if exit.Code(err) != tt.code {
+			t.Errorf("answer %q: exit %d (%v), want %d\n%s%s", tt.answer, exit.Code(err), err, tt.code, out, errOut)
+		}
+		if !strings.Contains(errOut.String(), "Inject noop noop into 3 container(s) on 2 node(s) for 1s? [y/N]") {
+			t.Errorf("prompt missing:\n%s", errOut)
+		}
+		if tt.code == exit.Usage {
+			for _, a := range cs.Actions() {
+				if a.GetVerb() == "create" {
+					t.Errorf("answer %q: a %s was created after the user said no", tt.answer, a.GetResource().Resource)
+				}
+			}
+		}
+	}
+}

@@ -276,26 +276,37 @@ func (o *Options) Prepare(ctx context.Context, c kubernetes.Interface) (*Prepare
 	if o.Owner != nil {
 		owner = o.Owner()
 	}
-	created := now().UTC()
 	p := &Prepared{
 		ID:        newID(),
 		Owner:     owner,
-		CreatedAt: created,
-		Deadline:  created.Add(o.Duration),
 		Selection: sel,
 		Fault:     f,
 	}
-	for _, node := range sel.Nodes {
+	if err := p.Stamp(o, now()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Stamp (re)builds the per-node plans and helper pods with the experiment starting at
+// created, so the fault lasts --duration from when it really starts (after a
+// confirmation prompt, say), not from when the targets were resolved.
+func (p *Prepared) Stamp(o *Options, created time.Time) error {
+	created = created.UTC()
+	p.CreatedAt = created
+	p.Deadline = created.Add(o.Duration)
+	p.Plans, p.Pods = nil, nil
+	for _, node := range p.Selection.Nodes {
 		pl := &plan.Plan{
 			Version:    plan.Version,
 			Experiment: p.ID,
 			Node:       node,
-			Owner:      owner,
+			Owner:      p.Owner,
 			CreatedAt:  created,
 			Deadline:   p.Deadline,
 			Detached:   o.Detach,
-			Fault:      f,
-			Targets:    sel.ByNode[node],
+			Fault:      p.Fault,
+			Targets:    p.Selection.ByNode[node],
 			Runtime:    plan.Runtime{Endpoint: o.RuntimeSocket, Namespace: "k8s.io"},
 			JournalDir: plan.DefaultJournalDir,
 		}
@@ -307,12 +318,19 @@ func (o *Options) Prepare(ctx context.Context, c kubernetes.Interface) (*Prepare
 			RuntimeSocket:   o.RuntimeSocket,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("building the helper pod for node %s: %w", node, err)
+			return fmt.Errorf("building the helper pod for node %s: %w", node, err)
 		}
 		p.Plans = append(p.Plans, pl)
 		p.Pods = append(p.Pods, pod)
 	}
-	return p, nil
+	return nil
+}
+
+func (o *Options) clock() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 // asAPIError keeps an error's exit code if it has one, else marks it as a cluster error.
@@ -345,6 +363,9 @@ func Run(ctx context.Context, o *Options) error {
 		if !ok {
 			return exit.Usagef("aborted: nothing was created")
 		}
+		if err := p.Stamp(o, o.clock()); err != nil {
+			return err
+		}
 	}
 	if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
 		return asAPIError("preparing the helper namespace "+o.HelperNamespace, err)
@@ -355,8 +376,12 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	ev := newEventPrinter(o.IO)
 	progress := o.IO.ErrOut
-	fmt.Fprintf(progress, "experiment %s: %s on %d target(s) on %d node(s) for %s (Ctrl-C stops and recovers)\n",
-		p.ID, p.Fault.Summary(), len(p.Selection.Targets), len(p.Plans), o.Duration)
+	how := "Ctrl-C stops and recovers"
+	if o.Detach {
+		how = "detached: kubectl chaos stop " + p.ID + " ends it early"
+	}
+	fmt.Fprintf(progress, "experiment %s: %s on %d target(s) on %d node(s) for %s (%s)\n",
+		p.ID, p.Fault.Summary(), len(p.Selection.Targets), len(p.Plans), o.Duration, how)
 	rep, runErr := session.Run(ctx, session.Options{
 		Client:    c,
 		Attacher:  att,
