@@ -108,6 +108,10 @@ func printDryRunHuman(io *ui.IOStreams, d *DryRun) error {
 	fmt.Fprintf(w, "%s    %s (deadline %s)\n", st.Bold("Duration:"), d.Duration.D(), d.Deadline.Format(time.RFC3339))
 	fmt.Fprintf(w, "%s   %s; %d running pod(s) matched, mode %s, seed %d\n", st.Bold("Selection:"),
 		plural(len(d.Targets), "target container"), d.Matched, d.Mode, d.Seed)
+	if n := d.Fault.Network; n != nil && n.Partition != nil {
+		fmt.Fprintf(w, "%s       %s -> %s (direction %s)\n", st.Bold("Peers:"), strings.Join(n.Partition.PeerNames, ", "),
+			strings.Join(n.Partition.Peers, ", "), n.Partition.Direction)
+	}
 	if d.Detached {
 		fmt.Fprintf(w, "%s    detached (stop with `kubectl chaos stop %s`)\n", st.Bold("Session:"), d.Experiment)
 	}
