@@ -13,7 +13,11 @@ NS=chaos-demo
 IMAGE=${ECHO_IMAGE:-e2e.local/echo:1}
 SOCKET=${E2E_RUNTIME_SOCKET:-/run/containerd/containerd.sock}
 FAULT=${DEMO_FAULT:-network loss deploy/server --percent 30}
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n== %s\n' "$*"; }
+fi
 
 cleanup() {
   set +e

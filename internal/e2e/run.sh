@@ -38,7 +38,14 @@ fi
 was_up=false
 $CLUSTER status 2>/dev/null && was_up=true
 mkdir -p _out/e2e
-if ! $was_up; then "$SNAP" >_out/e2e/host-before.txt; fi
+if ! $was_up; then
+  # Leftovers of a cluster whose processes were killed (a previous session, a crash):
+  # clear them first, so the snapshot below is the host as it was before any cluster.
+  if [ -d /var/lib/kc-e2e-cluster ] || [ -d /run/kc-e2e-cluster ]; then
+    phase "stale cluster cleanup" $CLUSTER down
+  fi
+  "$SNAP" >_out/e2e/host-before.txt
+fi
 
 finish() {
   local rc=$?
