@@ -79,6 +79,8 @@ func TestVerbFlags(t *testing.T) {
 			plan.Network{Bandwidth: &plan.Bandwidth{Rate: 1_000_000, Limit: 64 << 10, Buffer: 16 << 10}}},
 		{"partition", []string{"deploy/web", "--cidr", "10.0.0.0/24", "--direction", "from"},
 			plan.Network{Partition: &plan.Partition{Direction: "from", Peers: []string{"10.0.0.0/24"}, PeerNames: []string{"10.0.0.0/24"}}}},
+		{"partition", []string{"deploy/web", "--port", "5432", "--protocol", "tcp"},
+			plan.Network{Partition: &plan.Partition{Direction: "both"}, Filter: plan.Filter{Ports: []uint16{5432}, Protocol: "tcp"}}},
 		{"partition", []string{"deploy/web", "--to", "svc/db", "--to", "app=cache"},
 			plan.Network{Partition: &plan.Partition{Direction: "both"}}},
 	}
