@@ -84,7 +84,13 @@ func ApplyConfig(cmd *cobra.Command, c *Config) error {
 		return nil
 	}
 	if c.err != nil {
-		return exit.UsageError(c.err)
+		// Only commands that take configurable flags care about the file.
+		for _, key := range experiment.ConfigurableFlags {
+			if cmd.Flags().Lookup(key) != nil {
+				return exit.UsageError(c.err)
+			}
+		}
+		return nil
 	}
 	for _, key := range experiment.ConfigurableFlags {
 		fl := cmd.Flags().Lookup(key)

@@ -83,6 +83,9 @@ func TestConfigErrorsNameTheSource(t *testing.T) {
 	if exit.Code(r.err) != exit.Usage || !strings.Contains(r.err.Error(), p) {
 		t.Errorf("malformed file: %v, want a usage error naming %s", r.err, p)
 	}
+	if r := runKeepEnv(t, nil, "completion", "bash"); r.err != nil {
+		t.Errorf("completion with a malformed config file: %v", r.err)
+	}
 	// Commands without those flags are unaffected by a bad value for them.
 	isolate(t)
 	t.Setenv("KUBECTL_CHAOS_DURATION", "soon")
