@@ -79,6 +79,8 @@ type container struct {
 	breakCh  chan struct{} // closed by a test to cut the attach stream
 	injected chan struct{}
 	injOnce  sync.Once
+	attached chan struct{} // closed on the first attach
+	attOnce  sync.Once
 }
 
 func (k *container) closeStdin() { k.stdinEOF.Do(func() { k.stdinW.Close() }) }
@@ -254,7 +256,7 @@ func (c *cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	k := &container{pod: p.Name, restart: restart, cancel: cancel, exited: make(chan struct{}),
-		breakCh: make(chan struct{}), injected: make(chan struct{})}
+		breakCh: make(chan struct{}), injected: make(chan struct{}), attached: make(chan struct{})}
 	k.stdinR, k.stdinW = io.Pipe()
 	c.mu.Lock()
 	if c.deleting[p.Name] {
@@ -307,19 +309,28 @@ func (c *cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last
 	}
 	var code int
 	msg := ""
-	if crash {
+	exited := false
+	if crash { // once attached and active, kill -9: the container and its output are gone at once
 		select {
-		case <-k.injected:
-			// kill -9: the container and its output are gone at once.
-			k.outMu.Lock()
-			k.dead = true
-			k.outMu.Unlock()
-			cancel()
-			<-agentDone
-			code = 137
+		case <-k.attached:
 		case code = <-agentDone:
+			exited = true
 		}
-	} else {
+		if !exited {
+			select {
+			case <-k.injected:
+				k.outMu.Lock()
+				k.dead = true
+				k.outMu.Unlock()
+				cancel()
+				<-agentDone
+				code = 137
+			case code = <-agentDone:
+			}
+			exited = true
+		}
+	}
+	if !exited {
 		code = <-agentDone
 	}
 	<-pumpDone
@@ -368,6 +379,7 @@ func (c *cluster) Attach(ctx context.Context, ns, pod, ctr string, stdin io.Read
 	}
 	key := fmt.Sprintf("%s#%d", pod, k.restart)
 	k.setOut(stdout)
+	k.attOnce.Do(func() { close(k.attached) })
 	defer k.setOut(nil)
 	c.wg.Add(1)
 	go func() {

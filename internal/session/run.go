@@ -89,6 +89,13 @@ type attachment struct {
 	started  time.Time
 	gotEvent bool
 	ended    bool // the stream is gone: stdin no longer reaches this agent
+	endedAt  time.Time
+}
+
+// deaf: the stream ended before the stop request, so the stop line never reached the
+// agent; only deleting the pod (SIGTERM) stops it.
+func (a *attachment) deaf(stopAt time.Time) bool {
+	return a == nil || (a.ended && a.endedAt.Before(stopAt))
 }
 
 type podUpdate struct {
@@ -123,12 +130,13 @@ type runner struct {
 	byName  map[string]*helper
 	atts    []*attachment // every attachment made, to end them all
 
-	phase   phase
-	reason  string
-	fatal   []string
-	stopAt  time.Time
-	targets int
-	active  map[string]bool // targets with an injected event
+	phase    phase
+	watching bool // the pod watch runs (else deletions cannot be waited for)
+	reason   string
+	fatal    []string
+	stopAt   time.Time
+	targets  int
+	active   map[string]bool // targets with an injected event
 
 	podCh   chan podUpdate
 	evCh    chan lineEvent
@@ -275,10 +283,7 @@ func createError(h *helper, err error) error {
 // podCh until wctx ends.
 func (r *runner) watchPods(wctx context.Context) {
 	defer r.wg.Done()
-	ns := r.o.Namespace
-	if ns == "" {
-		ns = r.helpers[0].pod.Namespace
-	}
+	ns := r.helpers[0].pod.Namespace
 	sel := labels.Set{plan.LabelManagedBy: plan.ManagedByValue, plan.LabelExperiment: r.exp}.AsSelector()
 	selStr := sel.String()
 	pods := r.o.Client.CoreV1().Pods(ns)
@@ -310,10 +315,41 @@ func (r *runner) watchPods(wctx context.Context) {
 	}
 }
 
+// canWatch checks that the user may list and watch the helper pods.
+func (r *runner) canWatch(ctx context.Context) error {
+	ns := r.helpers[0].pod.Namespace
+	pods := r.o.Client.CoreV1().Pods(ns)
+	sel := labels.Set{plan.LabelExperiment: r.exp}.AsSelector().String()
+	_, err := pods.List(ctx, metav1.ListOptions{LabelSelector: sel, Limit: 1})
+	if err == nil {
+		var w watch.Interface
+		w, err = pods.Watch(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err == nil {
+			w.Stop()
+			return nil
+		}
+	}
+	if ctx.Err() != nil {
+		return nil // interrupted: the loop handles it
+	}
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("you may not list and watch pods in namespace %s (RBAC), which following the helpers needs: ask for get, list, watch on pods there, or pass --helper-namespace: %v", ns, err)
+	}
+	return fmt.Errorf("watching helper pods in %s: %v", ns, err)
+}
+
 func (r *runner) loop(ctx context.Context) (*Report, error) {
 	wctx, stopWatch := context.WithCancel(r.bg)
-	r.wg.Add(1)
-	go r.watchPods(wctx)
+	// The informer retries a refused list/watch forever: ask once first, so missing
+	// RBAC is an error now rather than a ready timeout later.
+	if err := r.canWatch(ctx); err != nil {
+		r.fail(err.Error())
+		r.beginStop()
+	} else {
+		r.watching = true
+		r.wg.Add(1)
+		go r.watchPods(wctx)
+	}
 	defer func() {
 		stopWatch()
 		for _, att := range r.atts {
@@ -418,18 +454,23 @@ func (r *runner) loop(ctx context.Context) (*Report, error) {
 			case phaseStopping:
 				var slow []string
 				for _, h := range r.helpers {
-					if !h.done && h.attachedOnce {
+					if !h.done && !h.att.deaf(r.stopAt) {
 						slow = append(slow, h.name)
 					}
 				}
 				fmt.Fprintf(r.o.Progress, "no result from %s within %s: deleting anyway (the agent recovers on SIGTERM)\n", strings.Join(slow, ", "), r.o.StopTimeout)
 				r.beginDelete()
 			case phaseDeleting:
+				r.recheckGone()
 				var left []string
 				for _, h := range r.helpers {
 					if !h.gone {
 						left = append(left, h.pod.Namespace+"/"+h.name)
 					}
+				}
+				if len(left) == 0 {
+					r.phase = phaseDone
+					continue
 				}
 				r.fail(fmt.Sprintf("helper pods %s still terminating after %s: check with kubectl chaos ls, remove with kubectl chaos gc", strings.Join(left, ", "), r.o.StopTimeout))
 				r.phase = phaseDone
@@ -458,10 +499,11 @@ func (r *runner) allDone() bool {
 }
 
 // allStopped: every agent our stop line reached has exited. Helpers that never ran, or
-// whose stream is gone, cannot hear it: deleting the pod (SIGTERM) stops them.
+// whose stream was gone before the stop, cannot hear it: deleting the pod (SIGTERM)
+// stops them.
 func (r *runner) allStopped() bool {
 	for _, h := range r.helpers {
-		if !h.done && h.att != nil && !h.att.ended {
+		if !h.done && !h.att.deaf(r.stopAt) {
 			return false
 		}
 	}
@@ -513,14 +555,47 @@ func (r *runner) beginDelete() {
 		}
 		h.deleted = true
 		err := r.o.Client.CoreV1().Pods(h.pod.Namespace).Delete(dctx, h.name, metav1.DeleteOptions{})
+		if err == nil && r.watching && h.done {
+			// Already gone (no grace period, or it went before the watch could say)?
+			if _, gerr := r.o.Client.CoreV1().Pods(h.pod.Namespace).Get(dctx, h.name, metav1.GetOptions{}); apierrors.IsNotFound(gerr) {
+				err = gerr
+			}
+		}
 		switch {
 		case err == nil:
+			h.gone = !r.watching
 		case apierrors.IsNotFound(err):
 			h.gone = true
 		default:
 			h.gone = true // nothing more to wait for from here
 			r.fail(fmt.Sprintf("deleting helper pod %s/%s: %v; delete it with kubectl -n %s delete pod %s (or kubectl chaos gc)",
 				h.pod.Namespace, h.name, err, h.pod.Namespace, h.name))
+		}
+	}
+}
+
+// recheckGone asks the API which helper pods remain, in case the watch missed a
+// deletion; their last status still counts.
+func (r *runner) recheckGone() {
+	ctx, cancel := context.WithTimeout(r.bg, 10*time.Second)
+	defer cancel()
+	sel := labels.Set{plan.LabelExperiment: r.exp}.AsSelector().String()
+	l, err := r.o.Client.CoreV1().Pods(r.helpers[0].pod.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return
+	}
+	there := map[string]bool{}
+	for i := range l.Items {
+		there[l.Items[i].Name] = true
+		if h := r.byName[l.Items[i].Name]; h != nil {
+			if res, _ := podResult(&l.Items[i]); res != nil {
+				h.result = res
+			}
+		}
+	}
+	for _, h := range r.helpers {
+		if !there[h.name] {
+			h.gone = true
 		}
 	}
 }
@@ -619,8 +694,15 @@ func (r *runner) maybeAttach(h *helper) {
 	h.streamLostAt = time.Time{}
 	h.sawExit = false
 
-	// A heartbeat at once: a restarted agent waiting for its operator hears it now.
-	r.send(att, plan.StdinHeartbeat)
+	if r.phase == phaseRunning {
+		// A heartbeat at once: an agent waiting for its operator hears it now.
+		r.send(att, plan.StdinHeartbeat)
+	} else {
+		// Restarted while we stop: tell the new agent at once.
+		h.stopAt = time.Now()
+		r.send(att, plan.StdinStop)
+		r.send(att, "")
+	}
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
 	ns := h.pod.Namespace
@@ -750,6 +832,7 @@ func (r *runner) onEvent(e lineEvent) {
 func (r *runner) onAttachEnd(e attachEnd) {
 	h := e.h
 	e.att.ended = true
+	e.att.endedAt = time.Now()
 	r.closeAttachment(e.att)
 	e.att.cancel()
 	if h.att != e.att || h.done || r.phase >= phaseDeleting {

@@ -213,12 +213,12 @@ func TestRunStreamLost(t *testing.T) {
 	var log eventLog
 	var progress syncBuffer
 	o := options(c, pods, &log, &progress)
-	o.Events = func(e plan.Event) {
-		log.add(e)
-		if e.Type == plan.EventInjected {
-			close(c.container(pods[0].Name).breakCh)
-		}
-	}
+	go func() { // cut the stream once attached and active
+		k := c.container(pods[0].Name)
+		<-k.attached
+		<-k.injected
+		close(k.breakCh)
+	}()
 	start := time.Now()
 	rep, err := Run(context.Background(), o)
 	t.Logf("%s", progress.String())
@@ -305,7 +305,7 @@ func TestRunStartFailures(t *testing.T) {
 				}
 			}
 			if took := time.Since(start); took > 4*time.Second {
-				t.Errorf("took %s: not fail-fast", took)
+				t.Errorf("took %s: not fail-fast\n%s", took, progress.String())
 			}
 			assertAllGone(t, c, pods)
 		})
@@ -391,8 +391,11 @@ func TestRunRestartReattach(t *testing.T) {
 	var progress syncBuffer
 	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
 	t.Logf("%s", progress.String())
+	c.mu.Lock()
+	t.Logf("attaches %v heartbeats %v", c.attaches, c.heartbeats)
+	c.mu.Unlock()
 	if err != nil {
-		t.Fatalf("Run: %v (exit %d)", err, exit.Code(err))
+		t.Fatalf("Run: %v (exit %d); result %+v", err, exit.Code(err), rep.Nodes[0].Result)
 	}
 	name := pods[0].Name
 	c.mu.Lock()
@@ -478,4 +481,30 @@ func TestRunDetachThenStop(t *testing.T) {
 	if left := c.remaining(); len(left) != 0 {
 		t.Errorf("left %v", left)
 	}
+}
+
+// A user who may create but not watch pods learns it at once, and the pods go.
+func TestRunWatchForbidden(t *testing.T) {
+	c := newCluster(t)
+	c.cs.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, kruntime.Object, error) {
+		if a.GetNamespace() == "kubectl-chaos" {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("cannot list pods"))
+		}
+		return false, nil, nil
+	})
+	pods := experiment(t, "exp-nowatch", time.Minute, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	start := time.Now()
+	_, err := Run(context.Background(), options(c, pods, &log, &progress))
+	if exit.Code(err) != exit.API || !strings.Contains(err.Error(), "list and watch pods in namespace kubectl-chaos") {
+		t.Fatalf("err = %v (exit %d)", err, exit.Code(err))
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s", took)
+	}
+	if d := c.deletes(); len(d) != 1 {
+		t.Errorf("deletes %v", d)
+	}
+	waitGone(t, c)
 }
