@@ -901,7 +901,7 @@ func (r *runner) reportOf(reason string) *Report {
 
 // finish builds the report and the error that maps to the exit code.
 func (r *runner) finish() (*Report, error) {
-	var residue, incomplete, lost []string
+	var residue, incomplete, lost, early []string
 	for _, h := range r.helpers {
 		nr := h.report
 		nr.Result = h.result
@@ -933,6 +933,8 @@ func (r *runner) finish() (*Report, error) {
 		}
 		if !h.streamLostAt.IsZero() && h.stopAt.IsZero() {
 			lost = append(lost, h.name)
+		} else if h.stopAt.IsZero() && h.result != nil && earlyReasons[h.result.Reason] {
+			early = append(early, fmt.Sprintf("%s on node %s (%s)", h.name, h.node, h.result.Reason))
 		}
 		for _, t := range r.targetsOf(h) {
 			var tr *plan.TargetResult
@@ -967,6 +969,9 @@ func (r *runner) finish() (*Report, error) {
 		}
 	}
 	reason := r.reason
+	if reason == ReasonCompleted && len(early) > 0 {
+		reason = ReasonInterrupted // stopped from elsewhere: pod deleted, kubectl chaos stop
+	}
 	if reason == ReasonCompleted && (len(residue) > 0 || len(incomplete) > 0 || len(r.fatal) > 0) {
 		reason = ReasonFailed
 	}
@@ -979,6 +984,9 @@ func (r *runner) finish() (*Report, error) {
 		return rep, exit.APIError(errors.New(strings.Join(r.fatal, "; ")))
 	case r.reason == ReasonInterrupted:
 		return rep, exit.InterruptedError(fmt.Errorf("experiment %s interrupted; every helper recovered and was removed", r.exp))
+	case len(early) > 0:
+		return rep, exit.InterruptedError(fmt.Errorf("stopped before the deadline from outside this session (helper pod deleted, or kubectl chaos stop): %s; the fault was recovered",
+			strings.Join(early, ", ")))
 	case len(incomplete) > 0:
 		return rep, exit.FaultError(fmt.Errorf("fault not applied on %s", strings.Join(incomplete, "; ")))
 	case len(lost) > 0:
@@ -987,6 +995,10 @@ func (r *runner) finish() (*Report, error) {
 	}
 	return rep, nil
 }
+
+// earlyReasons are agent exit reasons that mean someone ended the helper before its
+// deadline without this session asking.
+var earlyReasons = map[string]bool{plan.ReasonSignal: true, plan.ReasonStopped: true, plan.ReasonNoHeartbeat: true}
 
 // targetsOf names a helper's targets: from its plan, else from its result.
 func (r *runner) targetsOf(h *helper) []string {

@@ -13,6 +13,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stesting "k8s.io/client-go/testing"
@@ -505,6 +506,34 @@ func TestRunWatchForbidden(t *testing.T) {
 	}
 	if d := c.deletes(); len(d) != 1 {
 		t.Errorf("deletes %v", d)
+	}
+	waitGone(t, c)
+}
+
+// Someone deletes a helper pod mid-experiment: its agent recovers on SIGTERM, the
+// session reports an interruption (exit 130) naming it, and removes the rest.
+func TestRunHelperDeletedElsewhere(t *testing.T) {
+	c := newCluster(t)
+	pods := experiment(t, "exp-del", time.Minute, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	go func() {
+		k := c.container(pods[0].Name)
+		<-k.attached
+		<-k.injected
+		_ = c.cs.CoreV1().Pods(pods[0].Namespace).Delete(context.Background(), pods[0].Name, metav1.DeleteOptions{})
+	}()
+	start := time.Now()
+	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
+	t.Logf("%s", progress.String())
+	if exit.Code(err) != exit.Interrupted || !strings.Contains(err.Error(), "exp-del-node-a on node node-a (signal)") {
+		t.Fatalf("err = %v (exit %d)", err, exit.Code(err))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s", took)
+	}
+	if r := rep.Nodes[0].Result; r == nil || !r.OK() || r.Reason != plan.ReasonSignal || rep.Reason != ReasonInterrupted {
+		t.Errorf("report %+v result %+v", rep, r)
 	}
 	waitGone(t, c)
 }
