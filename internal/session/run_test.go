@@ -537,3 +537,31 @@ func TestRunHelperDeletedElsewhere(t *testing.T) {
 	}
 	waitGone(t, c)
 }
+
+// An attach that keeps failing before any output (not RBAC) is retried with backoff,
+// then the session gives up with the cause and removes the helper.
+func TestRunAttachRetries(t *testing.T) {
+	c := newCluster(t)
+	var mu sync.Mutex
+	tries := 0
+	c.attachHook = func(pod string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tries++
+		return errors.New("error dialing backend: dial tcp 10.0.0.1:10250: connect: connection refused")
+	}
+	pods := experiment(t, "exp-retry", time.Minute, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	_, err := Run(context.Background(), options(c, pods, &log, &progress))
+	t.Logf("%s", progress.String())
+	if exit.Code(err) != exit.API || !strings.Contains(err.Error(), "after 3 tries") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v (exit %d)", err, exit.Code(err))
+	}
+	mu.Lock()
+	if tries != maxAttachRetries {
+		t.Errorf("%d attach tries, want %d", tries, maxAttachRetries)
+	}
+	mu.Unlock()
+	assertAllGone(t, c, pods)
+}
