@@ -495,7 +495,7 @@ func residue(t *testing.T) []string {
 	if tool == "" {
 		t.Fatal("shared/tools/residue not found (set E2E_RESIDUE)")
 	}
-	out, err := exec.Command(tool).Output()
+	out, err := exec.Command("bash", tool).Output()
 	if err != nil {
 		t.Fatalf("residue: %v", err)
 	}

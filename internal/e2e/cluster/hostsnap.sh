@@ -21,13 +21,13 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 residue=${RESIDUE:-}
 for r in "$here/../../../../shared/tools/residue" /work/shared/tools/residue; do
-  [ -z "$residue" ] && [ -x "$r" ] && residue=$r
+  [ -z "$residue" ] && [ -f "$r" ] && residue=$r
 done
 {
   # residue's process lines: only the tool's own (the image's /kubectl-chaos); builds and
   # test VMs of other work on a shared machine match its pattern too.
-  [ -n "$residue" ] && "$residue" 2>/dev/null | grep -v '^process' | sed 's/^/residue /'
-  [ -n "$residue" ] && "$residue" 2>/dev/null | grep '^process /kubectl-chaos' | sed 's/^/residue /'
+  [ -n "$residue" ] && bash "$residue" 2>/dev/null | grep -v '^process' | sed 's/^/residue /'
+  [ -n "$residue" ] && bash "$residue" 2>/dev/null | grep '^process /kubectl-chaos' | sed 's/^/residue /'
   awk '{print "mount " $2 " " $3}' /proc/self/mounts
   # cgroups; process_api/* are this sandbox's per-command cgroups, not ours
   find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -type d 2>/dev/null | grep -v '/process_api/' | sed 's/^/cgroup /'
