@@ -249,6 +249,12 @@ func (c *cluster) kubelet(p *corev1.Pod) {
 		}
 		last = term
 	}
+	// Given up (in a real cluster: CrashLoopBackOff until activeDeadlineSeconds).
+	c.update(p.Namespace, p.Name, func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodFailed
+		p.Status.Reason = "DeadlineExceeded"
+		p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: last}
+	})
 }
 
 // runContainer runs one container of a helper: the real agent with the pod's plan.

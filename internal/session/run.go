@@ -873,13 +873,13 @@ func (r *runner) onAttachEnd(e attachEnd) {
 	}
 	// The stream ended before the agent said exit: its stdin got EOF (or it crashed),
 	// so it recovers and exits; the result arrives with the pod status.
+	// A clean end is what attach does when the container exits; the pod status says
+	// how. A broken stream is worth saying at once.
 	if r.phase == phaseRunning && h.streamLostAt.IsZero() && !h.sawExit {
 		h.streamLostAt = time.Now()
-		msg := "stream ended"
 		if e.err != nil {
-			msg = e.err.Error()
+			fmt.Fprintf(r.o.Progress, "the attach stream to %s broke (%v): its agent recovers on stdin EOF\n", h.name, e.err)
 		}
-		fmt.Fprintf(r.o.Progress, "the attach stream to %s ended before its agent finished (%s): the agent recovers on stdin EOF\n", h.name, msg)
 	}
 }
 
@@ -931,9 +931,12 @@ func (r *runner) finish() (*Report, error) {
 				nr.RecoverLatency = plan.Duration(d)
 			}
 		}
-		if !h.streamLostAt.IsZero() && h.stopAt.IsZero() {
+		switch {
+		case !h.stopAt.IsZero():
+		case h.result != nil && h.result.Reason == plan.ReasonEOF,
+			h.result == nil && !h.streamLostAt.IsZero():
 			lost = append(lost, h.name)
-		} else if h.stopAt.IsZero() && h.result != nil && earlyReasons[h.result.Reason] {
+		case h.result != nil && earlyReasons[h.result.Reason]:
 			early = append(early, fmt.Sprintf("%s on node %s (%s)", h.name, h.node, h.result.Reason))
 		}
 		for _, t := range r.targetsOf(h) {

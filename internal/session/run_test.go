@@ -565,3 +565,24 @@ func TestRunAttachRetries(t *testing.T) {
 	mu.Unlock()
 	assertAllGone(t, c, pods)
 }
+
+// The agent cannot recover (noop FailRecover): it exits non-zero, the kubelet restarts
+// it, the session follows each restart, and the end is exit 3 naming the target.
+func TestRunFailRecover(t *testing.T) {
+	c := newCluster(t)
+	pods := experiment(t, "exp-norec", 300*time.Millisecond, []string{"node-a"}, func(p *plan.Plan) {
+		p.Fault.Noop = &plan.Noop{FailRecover: true}
+	})
+	var log eventLog
+	var progress syncBuffer
+	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
+	t.Logf("%s", progress.String())
+	if exit.Code(err) != exit.Fault || !strings.Contains(err.Error(), "default/web-node-a/app") {
+		t.Fatalf("err = %v (exit %d)", err, exit.Code(err))
+	}
+	n := rep.Nodes[0]
+	if n.Result == nil || n.Result.OK() || n.Restarts == 0 {
+		t.Errorf("node report %+v result %+v", n, n.Result)
+	}
+	assertAllGone(t, c, pods)
+}

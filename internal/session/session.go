@@ -29,7 +29,8 @@ type Options struct {
 	Detach    bool             // create and return at once
 	Events    func(plan.Event) // each agent event as it arrives (nil: drop)
 	Progress  io.Writer        // human progress lines (stderr); nil: none
-	// StopTimeout bounds the wait for results after a stop; default 20s.
+	// StopTimeout bounds the wait for results after a stop, and again the wait for the
+	// deleted pods to go; default 20s.
 	StopTimeout time.Duration
 	// ReadyTimeout bounds the wait for helpers to start; default 2m.
 	ReadyTimeout time.Duration
