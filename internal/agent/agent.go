@@ -53,6 +53,9 @@ type Options struct {
 const (
 	DefaultHeartbeatInterval = 5 * time.Second
 	DefaultHeartbeatTimeout  = 10 * time.Second
+	// DefaultAttachTimeout bounds how long a freshly started attached agent waits for
+	// the CLI to attach (its first heartbeat) before it gives up without injecting.
+	DefaultAttachTimeout = 60 * time.Second
 	// recoverTimeout bounds each target's recovery; it runs even after ctx is cancelled.
 	recoverTimeout = 60 * time.Second
 	// lockTimeout bounds the wait for the experiment's lock (a dying predecessor).
@@ -209,6 +212,13 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 			return r.finish(reason, nil)
 		}
 		r.emit(plan.Event{Type: plan.EventNote, Message: "resuming the fault until the deadline"})
+	} else if !p.Detached && r.stdin != nil {
+		// An attached agent injects only once its operator is listening: events written
+		// before the CLI attaches are lost, and an operator that never attaches must
+		// not leave a fault running. The CLI sends a heartbeat as soon as it attaches.
+		if reason := r.waitFirstHeartbeat(ctx); reason != "" {
+			return r.finish(reason, nil)
+		}
 	}
 
 	if !r.o.Now().Before(p.Deadline) {
@@ -272,6 +282,12 @@ func (r *runner) recoverOld(ctx context.Context, paths []string, files []*journa
 	return nil
 }
 
+// waitFirstHeartbeat waits, bounded, for the attached operator's first heartbeat. It
+// returns the stop reason, or "" to go on and inject.
+func (r *runner) waitFirstHeartbeat(ctx context.Context) string {
+	return r.awaitHeartbeat(ctx, max(r.p.HeartbeatTimeout.D(), DefaultAttachTimeout))
+}
+
 // waitOperator decides whether a restarted agent resumes: detached ones do; attached
 // ones only when their operator's heartbeat arrives in time. It returns the stop
 // reason, or "" to resume.
@@ -284,6 +300,12 @@ func (r *runner) waitOperator(ctx context.Context) string {
 		timeout = DefaultHeartbeatTimeout
 	}
 	r.emit(plan.Event{Type: plan.EventNote, Message: fmt.Sprintf("waiting up to %s for the operator's heartbeat on stdin", timeout)})
+	return r.awaitHeartbeat(ctx, timeout)
+}
+
+// awaitHeartbeat waits for a heartbeat line on stdin for at most timeout (and not past
+// the deadline). It returns the stop reason, or "" when the heartbeat came.
+func (r *runner) awaitHeartbeat(ctx context.Context, timeout time.Duration) string {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	dl := time.NewTimer(r.p.Deadline.Sub(r.o.Now()))

@@ -133,6 +133,11 @@ func start(t *testing.T, p *plan.Plan, mod func(*Options)) *run {
 		defer close(r.done)
 		r.res, r.err = Run(ctx, o)
 	}()
+	// Like the CLI on attach: a first heartbeat, without which an attached agent does
+	// not inject. A restarted agent (journal present) is left to its own tests.
+	if files, _ := journal.List(o.JournalDir, p.Experiment); !p.Detached && len(files) == 0 {
+		go io.WriteString(pw, plan.StdinHeartbeat+"\n")
+	}
 	t.Cleanup(func() { cancel(); pw.Close(); <-r.done })
 	return r
 }

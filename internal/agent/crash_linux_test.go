@@ -282,6 +282,7 @@ func injectAndKill(t *testing.T) *crashSetup {
 	s.before = residue(t, s.keys...)
 
 	a := startAgent(t, s.p, []string{"POD_UID=" + s.c.PodUID}, "--journal-dir", s.dir, "--termination-log", "")
+	io.WriteString(a.stdin, plan.StdinHeartbeat+"\n") // the operator attached
 	res := a.waitEvent(t, plan.EventResolved)
 	if !strings.Contains(res.Message, fmt.Sprintf("pid %d", s.c.PID)) {
 		t.Fatalf("resolved %q, want pid %d", res.Message, s.c.PID)
@@ -442,6 +443,7 @@ func TestCrashAgentSIGTERM(t *testing.T) {
 	p, network := crashPlan(t, c, "term-"+nstest.RandomHex(4))
 	tlog := filepath.Join(t.TempDir(), "termination-log")
 	a := startAgent(t, p, nil, "--journal-dir", dir, "--termination-log", tlog)
+	io.WriteString(a.stdin, plan.StdinHeartbeat+"\n") // the operator attached
 	a.waitEvent(t, plan.EventInjected)
 	if network && len(kernelObjects(t, c)) == 0 {
 		t.Fatal("nothing injected")

@@ -65,10 +65,11 @@ func TestRunExitCodes(t *testing.T) {
 		{"no plan", "", "", exit.Usage, ""},
 		{"bad json", "{", "", exit.Usage, ""},
 		{"bad version", `{"version":99,"experiment":"e","deadline":"2030-01-01T00:00:00Z","fault":{"kind":"noop"}}`, "", exit.Usage, plan.ReasonFailed},
-		{"noop EOF", noopPlan(plan.Noop{}, false, time.Minute), "", exit.OK, plan.ReasonEOF},
+		{"noop EOF", noopPlan(plan.Noop{}, false, time.Minute), "heartbeat\n", exit.OK, plan.ReasonEOF},
 		{"noop stop", noopPlan(plan.Noop{}, false, time.Minute), "heartbeat\nstop\n", exit.OK, plan.ReasonStopped},
-		{"apply fails: nothing left, no restart", noopPlan(plan.Noop{FailApply: true}, false, time.Minute), "", exit.OK, plan.ReasonFailed},
-		{"recover fails: restart", noopPlan(plan.Noop{FailRecover: true}, false, time.Minute), "", exit.Fault, plan.ReasonEOF},
+		{"apply fails: nothing left, no restart", noopPlan(plan.Noop{FailApply: true}, false, time.Minute), "heartbeat\n", exit.OK, plan.ReasonFailed},
+		{"recover fails: restart", noopPlan(plan.Noop{FailRecover: true}, false, time.Minute), "heartbeat\n", exit.Fault, plan.ReasonEOF},
+		{"no operator: EOF before the first heartbeat, nothing injected", noopPlan(plan.Noop{FailApply: true}, false, time.Minute), "", exit.OK, plan.ReasonEOF},
 		{"detached ignores stdin", noopPlan(plan.Noop{}, true, 300*time.Millisecond), "stop\n", exit.OK, plan.ReasonDeadline},
 	}
 	for _, c := range cases {
