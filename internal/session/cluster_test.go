@@ -41,6 +41,8 @@ type behavior struct {
 	// crashFirst kills the first container once its fault is active (exit 137), so
 	// the kubelet restarts it.
 	crashFirst bool
+	// crashOnStop kills the first container when the stop line reaches it.
+	crashOnStop bool
 }
 
 type cluster struct {
@@ -81,6 +83,8 @@ type container struct {
 	injOnce  sync.Once
 	attached chan struct{} // closed on the first attach
 	attOnce  sync.Once
+	stopped  chan struct{} // closed when a stop line arrives
+	stopOnce sync.Once
 }
 
 func (k *container) closeStdin() { k.stdinEOF.Do(func() { k.stdinW.Close() }) }
@@ -229,7 +233,14 @@ func (c *cluster) kubelet(p *corev1.Pod) {
 		if del {
 			return
 		}
-		code, msg := c.runContainer(p, pl, restart, last, b.crashFirst && restart == 0)
+		var crashOn func(k *container) <-chan struct{}
+		switch {
+		case b.crashFirst && restart == 0:
+			crashOn = func(k *container) <-chan struct{} { return k.injected }
+		case b.crashOnStop && restart == 0:
+			crashOn = func(k *container) <-chan struct{} { return k.stopped }
+		}
+		code, msg := c.runContainer(p, pl, restart, last, crashOn)
 		term := &corev1.ContainerStateTerminated{ExitCode: int32(code), Message: msg, Reason: "Completed", FinishedAt: metav1.Now()}
 		if code != 0 {
 			term.Reason = "Error"
@@ -258,11 +269,11 @@ func (c *cluster) kubelet(p *corev1.Pod) {
 }
 
 // runContainer runs one container of a helper: the real agent with the pod's plan.
-func (c *cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last *corev1.ContainerStateTerminated, crash bool) (int, string) {
+func (c *cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last *corev1.ContainerStateTerminated, crashOn func(*container) <-chan struct{}) (int, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	k := &container{pod: p.Name, restart: restart, cancel: cancel, exited: make(chan struct{}),
-		breakCh: make(chan struct{}), injected: make(chan struct{}), attached: make(chan struct{})}
+		breakCh: make(chan struct{}), injected: make(chan struct{}), attached: make(chan struct{}), stopped: make(chan struct{})}
 	k.stdinR, k.stdinW = io.Pipe()
 	c.mu.Lock()
 	if c.deleting[p.Name] {
@@ -316,7 +327,7 @@ func (c *cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last
 	var code int
 	msg := ""
 	exited := false
-	if crash { // once attached and active, kill -9: the container and its output are gone at once
+	if crashOn != nil { // once attached and crashOn fires, kill -9: the container and its output are gone at once
 		select {
 		case <-k.attached:
 		case code = <-agentDone:
@@ -324,7 +335,7 @@ func (c *cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last
 		}
 		if !exited {
 			select {
-			case <-k.injected:
+			case <-crashOn(k):
 				k.outMu.Lock()
 				k.dead = true
 				k.outMu.Unlock()
@@ -400,6 +411,7 @@ func (c *cluster) Attach(ctx context.Context, ns, pod, ctr string, stdin io.Read
 				c.heartbeats[key]++
 			case plan.StdinStop:
 				c.stops[key]++
+				k.stopOnce.Do(func() { close(k.stopped) })
 			}
 			c.mu.Unlock()
 			if _, err := io.WriteString(k.stdinW, line+"\n"); err != nil {

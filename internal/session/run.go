@@ -682,6 +682,10 @@ func (r *runner) maybeAttach(h *helper) {
 		fmt.Fprintf(r.o.Progress, "helper %s on node %s restarted (restart %d): re-attaching\n", h.name, h.node, st.RestartCount)
 		r.closeAttachment(h.att)
 		h.att.cancel()
+		// The new container's events and final result speak for the targets now (it
+		// recovers what its predecessor left, from the journal).
+		h.injected, h.recovered, h.errAt = map[string]bool{}, map[string]bool{}, map[string]time.Time{}
+		h.lastRecovered = time.Time{}
 	}
 	actx, cancel := context.WithCancel(r.bg)
 	att := &attachment{restart: st.RestartCount, cmds: make(chan string, 8), cancel: cancel, started: time.Now()}

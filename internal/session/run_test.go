@@ -586,3 +586,40 @@ func TestRunFailRecover(t *testing.T) {
 	}
 	assertAllGone(t, c, pods)
 }
+
+// The agent dies just as the stop line reaches it: the kubelet restarts it while the
+// session stops, and the session tells the new container to stop at once.
+func TestRunRestartWhileStopping(t *testing.T) {
+	c := newCluster(t)
+	c.behaviors["node-a"] = behavior{crashOnStop: true}
+	pods := experiment(t, "exp-rs", time.Minute, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		k := c.container(pods[0].Name)
+		<-k.attached
+		<-k.injected
+		cancel()
+	}()
+	start := time.Now()
+	rep, err := Run(ctx, options(c, pods, &log, &progress))
+	t.Logf("%s", progress.String())
+	if exit.Code(err) != exit.Interrupted {
+		t.Fatalf("err = %v (exit %d)", err, exit.Code(err))
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("took %s: the restarted agent was not told to stop", took)
+	}
+	name := pods[0].Name
+	if n := c.count(c.stops, name+"#1"); n != 1 {
+		t.Errorf("restarted agent got %d stop lines, want 1", n)
+	}
+	// The new agent was stopped before it applied anything: no error, reason stopped.
+	if n := rep.Nodes[0]; n.Restarts != 1 || n.Result == nil || n.Result.Reason != plan.ReasonStopped ||
+		n.Result.Error != "" || len(n.Result.Targets) != 1 || n.Result.Targets[0].Error != "" {
+		t.Errorf("node report %+v result %+v", n, n.Result)
+	}
+	assertAllGone(t, c, pods)
+}
