@@ -55,7 +55,7 @@ const (
 	DefaultHeartbeatTimeout  = 10 * time.Second
 	// DefaultAttachTimeout bounds how long a freshly started attached agent waits for
 	// the CLI to attach (its first heartbeat) before it gives up without injecting.
-	DefaultAttachTimeout = 60 * time.Second
+	DefaultAttachTimeout = 30 * time.Second
 	// recoverTimeout bounds each target's recovery; it runs even after ctx is cancelled.
 	recoverTimeout = 60 * time.Second
 	// lockTimeout bounds the wait for the experiment's lock (a dying predecessor).
