@@ -158,3 +158,58 @@ func TestBandwidth(t *testing.T) {
 	waitNoHelpers(t, 30*time.Second)
 	waitResidue(t, before, 30*time.Second)
 }
+
+// Delay: the round trip a real client measures grows by the latency asked (netem where
+// the node has it, else the userspace NFQUEUE backend, as on this machine), for UDP and
+// for TCP; back to normal after Ctrl-C.
+func TestDelay(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	before := residue(t)
+	base := udpLoss(t, ip, 200)
+	t.Logf("before: UDP p50 %.2f ms", base.P50Ms)
+
+	s := startChaos(t, "network", "delay", "deploy/web", "-n", ns, "--latency", "100ms", "--duration", "3m")
+	start := time.Now()
+	for {
+		r, err := probe.UDP(ip+":9000", 20, 5*time.Millisecond, 400*time.Millisecond)
+		if err == nil && r.Received > 0 && r.P50Ms >= 90 {
+			break
+		}
+		if time.Since(start) > 60*time.Second {
+			t.Fatalf("no delay 60s after the command (last %+v)\n%s", r, s.Output())
+		}
+	}
+	r, err := probe.UDP(ip+":9000", 300, 5*time.Millisecond, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("during --latency 100ms: UDP %+v", r)
+	if r.Loss > 0 || r.P50Ms < 100 || r.P50Ms > 110 {
+		t.Errorf("UDP round trip p50 %.2f ms (loss %.1f%%), want 100-110 ms and no loss", r.P50Ms, r.Loss)
+	}
+	var tcp []time.Duration
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		if rep := probe.TCP(ip+":7000", 1, 2*time.Second); rep.OK != 1 {
+			t.Fatalf("TCP echo during the delay: %+v", rep)
+		}
+		tcp = append(tcp, time.Since(t0))
+	}
+	p50 := probe.Percentile(tcp, 50)
+	t.Logf("during --latency 100ms: TCP connect + echo round trip p50 %.1f ms", p50)
+	if p50 < 200 || p50 > 260 {
+		t.Errorf("TCP connect+echo p50 %.1f ms, want 2 round trips of ≈100 ms (200-260 ms)", p50)
+	}
+	s.Signal(syscall.SIGINT)
+	if code := s.Wait(60 * time.Second); code != 130 && code != 0 {
+		t.Errorf("exit code after Ctrl-C = %d\n%s", code, s.Output())
+	}
+	if r := udpLoss(t, ip, 200); r.Loss > 0 || r.P50Ms > 10 {
+		t.Errorf("after recovery: %+v", r)
+	}
+	waitNoHelpers(t, 30*time.Second)
+	waitResidue(t, before, 30*time.Second)
+}
