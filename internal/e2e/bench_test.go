@@ -207,6 +207,17 @@ func TestBench(t *testing.T) {
 			fmt.Sprintf("| fault active after command start, %2d pod(s) | %-26s | ≤ 1000 ms (1 pod) |", n, durs(rs, func(b benchRun) time.Duration { return b.active })),
 			fmt.Sprintf("| fault gone after Ctrl-C, %2d pod(s)          | %-26s | ≤ 300 ms |", n, durs(rs, func(b benchRun) time.Duration { return b.gone })))
 	}
+	// kill -9 of the CLI (attached) and of the agent, 1 pod: fault gone after the kill.
+	ips := deployEcho(t, ns, "web", 1)
+	for _, who := range []string{"CLI", "agent"} {
+		var rs []benchRun
+		for i := 0; i < runs; i++ {
+			d := benchKill(t, ns, ips[0], who)
+			t.Logf("kill -9 of the %s, run %d: fault gone after %v", who, i+1, d)
+			rs = append(rs, benchRun{gone: d})
+		}
+		rows = append(rows, fmt.Sprintf("| fault gone after kill -9 of the %-5s, 1 pod | %-26s | ≤ 2000 ms |", who, durs(rs, func(b benchRun) time.Duration { return b.gone })))
+	}
 	rows = append(rows, fmt.Sprintf("| helper (agent) RSS during a network fault    | %-26s | ≤ 30 MiB |", fmt.Sprintf("%.1f MiB", float64(rss)/1024)))
 	root, _ := filepath.Abs("../..")
 	if fi, err := os.Stat(filepath.Join(root, "_out/images/agent.tar")); err == nil {
@@ -223,4 +234,61 @@ func TestBench(t *testing.T) {
 	fmt.Println(table)
 	_ = os.MkdirAll(filepath.Join(root, "_out/e2e"), 0o755)
 	_ = os.WriteFile(filepath.Join(root, "_out/e2e/bench.md"), []byte(table+"\n"), 0o644)
+}
+
+// benchKill starts a 100% loss on deploy/web, kills the CLI (once attached) or the agent
+// with SIGKILL, and returns the time from the kill to the first answered datagram.
+func benchKill(t *testing.T, ns, ip, who string) time.Duration {
+	t.Helper()
+	st := newStream(t, ip)
+	defer st.close()
+	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "2m")
+	s.WaitOutput("attached", 60*time.Second)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, ok := st.firstLost(s.Started); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fault not active 60s after the command\n%s", s.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	var killed time.Time
+	switch who {
+	case "CLI":
+		killed = s.Signal(syscall.SIGKILL)
+	default:
+		pids := agentPIDs(t)
+		if len(pids) != 1 {
+			t.Fatalf("want one agent process, found %v", pids)
+		}
+		killed = time.Now()
+		if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var gone time.Duration
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		if at, ok := st.firstAnswered(killed); ok {
+			gone = at.Sub(killed)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fault still there 30s after kill -9 of the %s\n%s", who, s.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.Running() {
+		s.Signal(syscall.SIGINT)
+		s.Wait(60 * time.Second)
+	}
+	_ = chaosPlain(t, nil, "gc")
+	if len(helperPods(t)) > 0 {
+		_ = run(t, time.Minute, nil, "kubectl", "delete", "pods", "-A", "-l", "app.kubernetes.io/managed-by=kubectl-chaos", "--wait=true", "--timeout=50s")
+	}
+	waitNoHelpers(t, 60*time.Second)
+	return gone
 }
