@@ -304,7 +304,7 @@ up() {
   local t0 bin
   t0=$(date +%s%N)
   if cluster_ready; then
-    log "already up (node $NODE Ready); kubeconfig: $KUBECONFIG_FILE"
+    log "already up (node $NODE Ready); kubeconfig: $OUT/kubeconfig"
     publish
     return 0
   fi
