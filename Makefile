@@ -35,6 +35,12 @@ vet:
 test-unit:
 	$(GO) test -count=1 -p 1 ./...
 
+# Go benchmarks of the CLI and agent hot paths (root for the network ones). The NFQUEUE
+# delay and the end-to-end figures have their own tables: make bench-nfqueue, bench-e2e.
+bench:
+	$(GO) test -count=1 -run '^$$' -bench . -benchmem ./internal/target/ ./internal/app/ \
+		./internal/agent/journal/ ./internal/fault/network/
+
 cross:
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
