@@ -13,6 +13,7 @@ NS=chaos-demo
 IMAGE=${ECHO_IMAGE:-e2e.local/echo:1}
 SOCKET=${E2E_RUNTIME_SOCKET:-/run/containerd/containerd.sock}
 FAULT=${DEMO_FAULT:-network loss deploy/server --percent 30}
+PULL=${DEMO_PULL_POLICY:-IfNotPresent}   # make demo: Never (images are loaded, no registry)
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
   say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 else
@@ -67,7 +68,7 @@ say "BEFORE: 5 seconds without a fault"
 sleep 5
 say "DURING: kubectl chaos $FAULT   (Ctrl-C after 8 seconds)"
 # shellcheck disable=SC2086
-kubectl chaos $FAULT -n "$NS" --runtime-socket "$SOCKET" --yes --duration 1m >/tmp/chaos-demo.out 2>&1 &
+kubectl chaos $FAULT -n "$NS" --runtime-socket "$SOCKET" --image-pull-policy "$PULL" --yes --duration 1m >/tmp/chaos-demo.out 2>&1 &
 chaos_pid=$!
 sleep 8
 say "Ctrl-C (SIGINT) to kubectl chaos"

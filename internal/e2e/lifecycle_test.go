@@ -471,3 +471,39 @@ func TestKillCLIBeforeAttach(t *testing.T) {
 	waitNoHelpers(t, 30*time.Second)
 	waitResidue(t, before, 30*time.Second)
 }
+
+// Two experiments on the same pod at once: the second must fail cleanly (non-zero
+// exit, a clear message), the first must stay intact, and once both are over nothing
+// is left on the node. Pending (E2E_PENDING=1): today the second one's journal stays in
+// /run/kubectl-chaos until the next agent on the node sweeps it, and its error reads
+// "fault could not be recovered" although it created nothing.
+func TestSecondExperimentSameTarget(t *testing.T) {
+	needCluster(t)
+	if os.Getenv("E2E_PENDING") != "1" {
+		t.Skip("pending a fix (see the comment and the e2e README); run with E2E_PENDING=1")
+	}
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ip := deployEcho(t, ns, "web", 1)[0]
+	before := residue(t)
+	first := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "2m")
+	waitLoss(t, ip, 60*time.Second, "first experiment's loss", func(l float64) bool { return l == 100 })
+	first.WaitOutput("attached", 30*time.Second)
+	second := chaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "30", "--duration", "1m")
+	t.Logf("second experiment on the same pod: %s", second)
+	if second.Code == 0 {
+		t.Errorf("a second experiment on the same target succeeded")
+	}
+	if strings.Contains(second.Stderr, "could not be recovered") {
+		t.Errorf("the second experiment reports a recovery failure although it created nothing:\n%s", second.Stderr)
+	}
+	if r := udpLoss(t, ip, 200); r.Loss != 100 {
+		t.Errorf("the first experiment's fault changed: %+v", r)
+	}
+	first.Signal(syscall.SIGINT)
+	first.Wait(60 * time.Second)
+	waitLoss(t, ip, 10*time.Second, "no loss after both", func(l float64) bool { return l == 0 })
+	_ = chaosPlain(t, nil, "gc")
+	waitNoHelpers(t, 60*time.Second)
+	waitResidue(t, before, 30*time.Second)
+}

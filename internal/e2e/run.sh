@@ -82,7 +82,7 @@ case $mode in
     ;;
   demo)
     phase "install plugin" make -s install VERSION="$VERSION"
-    phase "demo" internal/e2e/demo.sh
+    phase "demo" env DEMO_PULL_POLICY=Never internal/e2e/demo.sh
     ;;
   *) echo "run.sh: unknown mode $mode (test|demo|bench)" >&2; exit 2 ;;
 esac
