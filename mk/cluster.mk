@@ -10,7 +10,7 @@ MKIMAGE := $(GO) run ./$(E2E_DIR)/tools/mkimage
 
 TEST_TARGETS += test-e2e
 
-.PHONY: cluster-build cluster-up cluster-down cluster-status image images images-load \
+.PHONY: cluster-build cluster-up cluster-down cluster-status cluster-check image images images-load \
 	test-e2e demo bench-e2e
 
 # Kubernetes server binaries + etcd + kubectl, built once into ~/.cache (4-8 min cold).
@@ -56,3 +56,8 @@ demo: build
 bench-e2e: build
 	VERSION=$(VERSION) AGENT_IMAGE=$(AGENT_IMAGE) ECHO_IMAGE=$(ECHO_IMAGE) \
 		$(E2E_DIR)/run.sh bench
+
+# The harness alone, without kubectl-chaos: up, a plain pod and a privileged hostPID
+# pod, down, host compared with the snapshot before.
+cluster-check: images
+	$(E2E_DIR)/cluster/check.sh
