@@ -213,3 +213,49 @@ func TestDelay(t *testing.T) {
 	waitNoHelpers(t, 30*time.Second)
 	waitResidue(t, before, 30*time.Second)
 }
+
+// --mode one with a label selector over three replicas: exactly one pod is hit, the
+// other two see nothing; all clean after Ctrl-C.
+func TestModeOneOfThree(t *testing.T) {
+	needCluster(t)
+	cleanupHelpers(t)
+	ns := namespace(t)
+	ips := deployEcho(t, ns, "web", 3)
+	before := residue(t)
+	s := startChaos(t, "network", "loss", "-l", "app=web", "-n", ns, "--mode", "one", "--seed", "7", "--percent", "100", "--duration", "3m")
+	s.WaitOutput("attached", 60*time.Second)
+	var hit []string
+	start := time.Now()
+	for len(hit) == 0 && time.Since(start) < 30*time.Second {
+		hit = hit[:0]
+		for _, ip := range ips {
+			if udpLoss(t, ip, 40).Loss == 100 {
+				hit = append(hit, ip)
+			}
+		}
+	}
+	losses := map[string]float64{}
+	hit = hit[:0]
+	for _, ip := range ips {
+		l := udpLoss(t, ip, 200).Loss
+		losses[ip] = l
+		if l == 100 {
+			hit = append(hit, ip)
+		} else if l != 0 {
+			t.Errorf("pod %s: %.1f%% loss, want 0 or 100", ip, l)
+		}
+	}
+	t.Logf("--mode one over 3 pods: loss per pod %v", losses)
+	if len(hit) != 1 {
+		t.Errorf("--mode one hit %d pods (%v), want exactly 1", len(hit), hit)
+	}
+	s.Signal(syscall.SIGINT)
+	s.Wait(60 * time.Second)
+	for _, ip := range ips {
+		if r := udpLoss(t, ip, 100); r.Loss != 0 {
+			t.Errorf("pod %s after recovery: %+v", ip, r)
+		}
+	}
+	waitNoHelpers(t, 30*time.Second)
+	waitResidue(t, before, 30*time.Second)
+}
