@@ -1,0 +1,78 @@
+// Package percent is the shared shape of the network verbs that act on a percentage of
+// packets (`loss`, `duplicate`, `corrupt`): the same flags, checks and plan, differing
+// only in the words and the field of plan.Network they set.
+package percent
+
+import (
+	"context"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/spf13/cobra"
+)
+
+// Verb describes one percentage verb.
+type Verb struct {
+	Name    string // "loss"
+	Short   string
+	Long    string // heredoc text
+	Example string
+	// LossBackend adds --loss-backend (loss only).
+	LossBackend bool
+	// Set puts the percentage into the network spec.
+	Set func(n *plan.Network, p *plan.Percent)
+}
+
+// Options of a percentage verb.
+type Options struct {
+	Experiment  *experiment.Options
+	Net         experiment.NetworkFlags
+	Percent     float64
+	Correlation float64
+
+	verb Verb
+}
+
+// NewCmd returns the command for v; runF replaces the run (tests).
+func NewCmd(f *factory.Factory, v Verb, runF func(*Options) error) *cobra.Command {
+	opts := &Options{Experiment: experiment.NewOptions(f), verb: v}
+	cmd := &cobra.Command{
+		Use:               v.Name + " TARGET... --percent P",
+		Short:             v.Short,
+		Long:              heredoc.Doc(v.Long),
+		Example:           cmdutil.Examples(v.Example),
+		ValidArgsFunction: cmdutil.TargetArgs(f),
+	}
+	cmd.RunE = cmdutil.FaultRunE(opts.Experiment, opts.build, func(ctx context.Context) error {
+		if runF != nil {
+			return runF(opts)
+		}
+		return experiment.Run(ctx, opts.Experiment)
+	})
+	experiment.AddFlags(cmd, opts.Experiment)
+	experiment.AddNetworkFlags(cmd, &opts.Net, "", false, v.LossBackend)
+	fl := cmd.Flags()
+	fl.Float64Var(&opts.Percent, "percent", 0, "Percentage of packets, in (0, 100] (required)")
+	fl.Float64Var(&opts.Correlation, "correlation", 0, "Correlation with the previous packet, percent 0-100")
+	_ = cmd.MarkFlagRequired("percent")
+	return cmd
+}
+
+func (o *Options) build() error {
+	if err := experiment.CheckPercent("--percent", o.Percent); err != nil {
+		return err
+	}
+	if err := experiment.CheckCorrelation("--correlation", o.Correlation); err != nil {
+		return err
+	}
+	n := &plan.Network{}
+	o.verb.Set(n, &plan.Percent{Percent: o.Percent, Correlation: o.Correlation})
+	if err := o.Net.Apply(n, false); err != nil {
+		return err
+	}
+	o.Experiment.Fault = plan.Fault{Kind: plan.KindNetwork, Action: o.verb.Name, Network: n}
+	return nil
+}
