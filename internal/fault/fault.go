@@ -24,6 +24,9 @@ type Target struct {
 	NetnsInode uint64
 	// CgroupPath is the container's cgroup directory (for stress faults), if known.
 	CgroupPath string
+	// Experiment is the plan's experiment ID. Injectors name the objects they own after it
+	// (with the target), so two experiments on one target never share an object name.
+	Experiment string
 }
 
 // Recorder writes a journal entry durably. Injectors call it before creating the object.

@@ -1,6 +1,8 @@
 package nft
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -40,6 +42,31 @@ func TableName(id string) string {
 		}
 	}
 	return Prefix + b.String()
+}
+
+// ExperimentTableName names the table an experiment owns on one target: Prefix, kind
+// (e.g. "delay", may be empty, cut to 8 bytes), the experiment ID (readable, cut to 24
+// bytes) and a 12-hex-digit hash of the full experiment ID and target, which decides. Two experiments on the same target get two names, so
+// each can own its table (an owned table of another socket cannot be replaced), and the
+// same experiment on two targets in one netns too. At most 14+8+1+24+1+12 = 60 bytes
+// (the kernel allows 256), and within TableName's 48-byte cut so the hash is never lost.
+func ExperimentTableName(kind, experiment, target string) string {
+	sum := sha256.Sum256([]byte(experiment + "\x00" + target))
+	exp := experiment
+	if exp == "" {
+		exp = "x"
+	}
+	if len(exp) > 24 {
+		exp = exp[:24]
+	}
+	id := exp + "_" + hex.EncodeToString(sum[:6])
+	if kind != "" {
+		if len(kind) > 8 {
+			kind = kind[:8]
+		}
+		id = kind + "_" + id
+	}
+	return TableName(id)
 }
 
 // Conn is one NETLINK_NETFILTER socket opened inside a network namespace. Owned tables

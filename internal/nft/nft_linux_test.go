@@ -241,3 +241,78 @@ func TestQueueVerdictOneWorks(t *testing.T) {
 		t.Fatal("neither the native queue expression nor the NFQUEUE compat target was accepted")
 	}
 }
+
+// TestExperimentTableName: two experiments on one target, and one experiment on two
+// targets, get distinct names; names keep our prefix, stay short and are stable.
+func TestExperimentTableName(t *testing.T) {
+	long := "chaos-abcdefghijklmnopqrstuvwxyz0123456789"
+	names := map[string]string{}
+	for _, c := range []struct{ kind, exp, target string }{
+		{"", "chaos-aaaaaaaa", "ns_web_c/4026532000"},
+		{"", "chaos-bbbbbbbb", "ns_web_c/4026532000"},
+		{"", "chaos-aaaaaaaa", "ns_db_c/4026532001"},
+		{"delay", "chaos-aaaaaaaa", "ns_web_c/4026532000"},
+		{"delay", "chaos-bbbbbbbb", "ns_web_c/4026532000"},
+		{"", long + "1", "t"},
+		{"", long + "2", "t"}, // same first 24 bytes: the hash tells them apart
+		{"verylongkindname", "", "t"},
+	} {
+		n := ExperimentTableName(c.kind, c.exp, c.target)
+		if len(n) > 64 || len(n) <= len(Prefix) || n[:len(Prefix)] != Prefix {
+			t.Errorf("%+v: name %q (len %d): want prefix %s and at most 64 bytes", c, n, len(n), Prefix)
+		}
+		key := c.kind + "|" + c.exp + "|" + c.target
+		if prev, dup := names[n]; dup {
+			t.Errorf("%q and %q both named %q", prev, key, n)
+		}
+		names[n] = key
+		if again := ExperimentTableName(c.kind, c.exp, c.target); again != n {
+			t.Errorf("%+v: not stable: %q then %q", c, n, again)
+		}
+	}
+}
+
+// TestOwnedTableOfAnotherSocketIsRefused: what a second experiment would have hit with a
+// shared name. Creating a table that another socket owns fails (the kernel answers
+// EPERM here, measured; EEXIST for an unowned one), the owner's table is untouched, and deleting it
+// through the other socket is refused with EPERM: a create that failed this way must
+// never be "recovered" by deleting the name.
+func TestOwnedTableOfAnotherSocketIsRefused(t *testing.T) {
+	ns := newNetns(t)
+	first, err := Dial(int(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := Dial(int(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	tbl := Table{Family: FamilyNetdev, Name: TableName("shared"), Owner: true}
+	var b Batch
+	b.AddTable(tbl)
+	if err := first.Send(&b); err != nil {
+		t.Fatal(err)
+	}
+	var b2 Batch
+	b2.AddTable(tbl)
+	err = second.Send(&b2)
+	if err == nil {
+		t.Fatal("a second socket created a table another socket owns")
+	}
+	if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.EPERM) {
+		t.Errorf("second create: %v, want EEXIST or EPERM", err)
+	}
+	t.Logf("second create of an owned table: %v", err)
+	if err := second.DeleteTable(tbl); !errors.Is(err, unix.EPERM) {
+		t.Errorf("delete through a foreign socket: %v, want EPERM", err)
+	}
+	ti := findTable(t, first, tbl.Name)
+	if ti == nil || ti.Owner != first.PortID() {
+		t.Fatalf("the owner's table changed: %+v (owner port %d)", ti, first.PortID())
+	}
+	if err := first.DeleteTable(tbl); err != nil {
+		t.Fatal(err)
+	}
+}
