@@ -2,6 +2,8 @@ package network
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
@@ -52,6 +55,11 @@ type qdiscData struct {
 	IfName  string `json:"ifname"`
 	Parent  string `json:"parent"` // "root"
 	Handle  uint32 `json:"handle"`
+	// Kind is the root qdisc's type (tbf, netem, htb): recovery leaves a root with our
+	// handle but another type alone. Empty in journals of older agents.
+	Kind string `json:"kind,omitempty"`
+	// Nonce names this entry; see neverCreated.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // tableData is the journal record of an nft table.
@@ -61,6 +69,33 @@ type tableData struct {
 	// PID owns the table through its netlink socket; the kernel deletes the table when
 	// that socket closes.
 	PID int `json:"pid"`
+	// Nonce names this entry; see neverCreated.
+	Nonce string `json:"nonce,omitempty"`
+}
+
+// neverCreated holds the nonces of journal entries whose object this process tried to
+// create and the kernel refused (EEXIST, EPERM, ...: a root qdisc add and an nft batch
+// are all-or-nothing, so a refused create left nothing of ours). Recovering such an entry
+// must remove nothing: the object with that name or handle, if any, belongs to someone
+// else (another experiment on the same pod). The journal has no way to drop an entry, so
+// the recoverers consult this set; the agent recovers a failed apply's journal in the
+// same process right away.
+var neverCreated sync.Map // nonce → struct{}
+
+func newNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func markNeverCreated(nonce string) { neverCreated.Store(nonce, struct{}{}) }
+
+func wasNeverCreated(nonce string) bool {
+	if nonce == "" {
+		return false
+	}
+	_, ok := neverCreated.Load(nonce)
+	return ok
 }
 
 // netemMissing caches, per netns inode, that creating a netem qdisc failed with ENOENT.
@@ -166,25 +201,8 @@ func (a *Active) apply(ctx context.Context, t fault.Target, n *plan.Network, lin
 		}
 	}
 	if want.any() || n.Bandwidth != nil {
-		for i, l := range links {
-			err := a.applyTC(l, n, want, t, rec)
-			if errors.Is(err, errNoNetem) && i == 0 {
-				netemMissing.Store(a.ino, true)
-				if ferr := a.netemFallback(n, &want); ferr != nil {
-					return ferr
-				}
-				if want.any() || n.Bandwidth != nil {
-					err = a.applyTC(l, n, want, t, rec)
-				} else {
-					err = nil
-				}
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if want.any() {
-			netemMissing.Store(a.ino, false)
+		if err := a.applyAllTC(ctx, links, n, &want, t, rec); err != nil {
+			return err
 		}
 	}
 	if n.Loss != nil && !want.loss {
@@ -204,6 +222,133 @@ func (a *Active) apply(ctx context.Context, t fault.Target, n *plan.Network, lin
 	}
 	return nil
 }
+
+// applyAllTC creates the root qdiscs of every link, after checking that none of them
+// already has a root qdisc that ours would collide with.
+//
+// Why this is safe against another experiment on the same pod: our root qdisc has a
+// fixed handle (4b43:), so from the kernel alone a recoverer cannot tell our instance
+// from another experiment's. Three things keep one experiment from ever deleting
+// another's:
+//  1. The check-journal-create sequence runs under an exclusive flock on the target's
+//     netns inode (lockNetns), taken by every kubectl-chaos agent on the node, so no
+//     other agent creates a root qdisc between our check and our create.
+//  2. The check (checkRootsFree) refuses, before anything is journaled or created, when
+//     any link already has our handle (another experiment) or any non-default root
+//     qdisc (ours would have to replace it; the kernel refuses that too).
+//  3. A create that fails anyway (EEXIST from a tool outside kubectl-chaos racing us)
+//     marks the entry never-created, and journal recovery in this process removes
+//     nothing for it; recovery also leaves a root with our handle but another qdisc
+//     type alone.
+//
+// What is left: the agent killed in the microseconds between the journal fsync and the
+// qdisc add (so nothing was created), then another experiment creating a root of the
+// same type on that link before this experiment's journal is recovered (by its
+// restarted agent, within seconds). That recovery would remove the other's qdisc.
+func (a *Active) applyAllTC(ctx context.Context, links []netlink.Link, n *plan.Network, want *netemWant, t fault.Target, rec fault.Recorder) error {
+	unlock, err := lockNetns(ctx, a.ns, a.ino)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if !skipCollisionCheck {
+		if err := checkRootsFree(a.h, links, t, a.ino); err != nil {
+			return err
+		}
+	}
+	for i, l := range links {
+		err := a.applyTC(l, n, *want, t, rec)
+		if errors.Is(err, errNoNetem) && i == 0 {
+			netemMissing.Store(a.ino, true)
+			if ferr := a.netemFallback(n, want); ferr != nil {
+				return ferr
+			}
+			if want.any() || n.Bandwidth != nil {
+				err = a.applyTC(l, n, *want, t, rec)
+			} else {
+				err = nil
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if want.any() {
+		netemMissing.Store(a.ino, false)
+	}
+	return nil
+}
+
+// checkRootsFree refuses when a link already has a non-default root qdisc: ours (another
+// kubectl-chaos experiment on this pod) or anyone's (ours would have to replace it).
+// Default qdiscs (handle 0: noqueue, pfifo_fast, mq, ...) are replaced by ours and come
+// back when ours is deleted.
+func checkRootsFree(h *netlink.Handle, links []netlink.Link, t fault.Target, ino uint64) error {
+	for _, l := range links {
+		qs, err := h.QdiscList(l)
+		if err != nil {
+			return fmt.Errorf("listing the qdiscs of %s in net:[%d]: %w", l.Attrs().Name, ino, err)
+		}
+		for _, q := range qs {
+			at := q.Attrs()
+			if at.Parent != netlink.HANDLE_ROOT || at.Handle == 0 {
+				continue
+			}
+			if at.Handle>>16 == RootHandleMajor {
+				return fmt.Errorf("%s in pod %s already has a kubectl-chaos qdisc (%s %s root; another experiment is active on this pod): stop it first",
+					l.Attrs().Name, podName(t), q.Type(), netlink.HandleStr(at.Handle))
+			}
+			return fmt.Errorf("%s in pod %s already has a root qdisc %s %s that is not kubectl-chaos's; refusing to replace it",
+				l.Attrs().Name, podName(t), q.Type(), netlink.HandleStr(at.Handle))
+		}
+	}
+	return nil
+}
+
+func podName(t fault.Target) string {
+	if t.Pod == "" {
+		return "(unnamed target)"
+	}
+	if t.Namespace == "" {
+		return t.Pod
+	}
+	return t.Namespace + "/" + t.Pod
+}
+
+// lockNetns takes an exclusive flock on the network namespace's nsfs inode: every open
+// of that namespace (/proc/<pid>/ns/net, /run/netns/x) shares the inode, so all agents on
+// the node contend for the same lock, and the kernel drops it when the holder dies. It
+// is held for milliseconds (list, journal, create), so waiting is short; the wait gives
+// up after lockWait.
+func lockNetns(ctx context.Context, ns *os.File, ino uint64) (func(), error) {
+	// A separate open file description, so two injections in one process exclude each
+	// other too (flock locks belong to the description).
+	f, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", ns.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("reopening net:[%d] to lock it: %w", ino, err)
+	}
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("locking net:[%d]: %w", ino, err)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			f.Close()
+			return nil, fmt.Errorf("locking net:[%d]: another kubectl-chaos agent held it for more than %s", ino, lockWait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+const lockWait = 10 * time.Second
 
 var errNoNetem = errors.New("sch_netem is not available")
 
@@ -248,7 +393,8 @@ func (a *Active) applyTC(l netlink.Link, n *plan.Network, want netemWant, t faul
 		return nil
 	}
 	name := l.Attrs().Name
-	root := qdiscData{IfIndex: l.Attrs().Index, IfName: name, Parent: "root", Handle: netlink.MakeHandle(RootHandleMajor, 0)}
+	root := qdiscData{IfIndex: l.Attrs().Index, IfName: name, Parent: "root", Handle: netlink.MakeHandle(RootHandleMajor, 0),
+		Kind: setup.steps[0].qdisc.Type(), Nonce: newNonce()}
 	data, _ := json.Marshal(root)
 	obj := setup.steps[0].obj
 	obj.Netns = netnsName(a.ino)
@@ -266,8 +412,13 @@ func (a *Active) applyTC(l netlink.Link, n *plan.Network, want netemWant, t faul
 			err = a.h.FilterAdd(s.filter)
 		}
 		if err != nil {
+			if i == 0 {
+				// The root qdisc add is all or nothing: nothing of ours exists, and whatever
+				// has that handle now is someone else's.
+				markNeverCreated(root.Nonce)
+			}
 			if i == 0 && errors.Is(err, unix.EEXIST) {
-				return fmt.Errorf("interface %s already has a root qdisc with handle %x: (another kubectl-chaos fault on this pod?): %w", name, RootHandleMajor, err)
+				return fmt.Errorf("%s in pod %s already has a root qdisc (another experiment is active on this pod?): stop it first: %w", name, podName(t), err)
 			}
 			if i == setup.netemAt && errors.Is(err, unix.ENOENT) {
 				// Remove what this interface got so far; the caller retries without netem.
@@ -299,6 +450,11 @@ var (
 	forceNoOwnerFlag  bool
 )
 
+// skipCollisionCheck is a test hook: skip the checks that refuse a colliding create
+// before it is journaled, to exercise what happens when the kernel refuses it instead
+// (the race those checks and the netns lock exist to prevent).
+var skipCollisionCheck bool
+
 // nftVariant is one way to build the nft part, best first.
 type nftVariant struct {
 	owner      bool // NFT_TABLE_F_OWNER
@@ -316,11 +472,9 @@ type nftVariant struct {
 // owned tables (< 5.12) the tables are plain and only the journal removes them after a
 // crash. Each attempt is one atomic batch, so a refused attempt leaves nothing.
 func (a *Active) applyNFT(t fault.Target, n *plan.Network, links []netlink.Link, rec fault.Recorder) error {
-	id := t.Pod
-	if id == "" {
-		id = "target"
-	}
-	name := nft.TableName(fmt.Sprintf("%s_%x", id, a.ino))
+	// One table per experiment and pod netns: another experiment on the same pod gets its
+	// own table (nft faults compose), and an owned table can only ever be ours.
+	name := nft.ExperimentTableName("", t.Experiment, fmt.Sprintf("%s/%s/%d", t.Namespace, t.Pod, a.ino))
 	var ingress, egress bool
 	remote := append([]string{}, n.Filter.CIDRs...)
 	var verdict []expr.Any
@@ -421,6 +575,14 @@ func (a *Active) applyNFT(t fault.Target, n *plan.Network, links []netlink.Link,
 	if err != nil {
 		return err
 	}
+	// Refuse before journaling if the name is taken: only this experiment uses it, so this
+	// experiment is already active on the target (a second agent of it?).
+	if !skipCollisionCheck {
+		if err := checkTableFree(c, name, t, a.ino); err != nil {
+			c.Close()
+			return err
+		}
+	}
 	var variants []nftVariant
 	for _, owner := range []bool{true, false} {
 		if owner && forceNoOwnerFlag {
@@ -443,14 +605,27 @@ func (a *Active) applyNFT(t fault.Target, n *plan.Network, links []netlink.Link,
 			c.Close()
 			return err
 		}
+		var nonces []string
 		for i, tbl := range tables {
-			data, _ := json.Marshal(tableData{Family: nft.FamilyName(tbl.Family), Table: tbl.Name, PID: os.Getpid()})
+			nonce := newNonce()
+			nonces = append(nonces, nonce)
+			data, _ := json.Marshal(tableData{Family: nft.FamilyName(tbl.Family), Table: tbl.Name, PID: os.Getpid(), Nonce: nonce})
 			if err := rec.Record(journal.Entry{Type: EntryNFTTable, NetnsInode: a.ino, Data: data, Object: objs[i]}); err != nil {
+				for _, n := range nonces[:i] {
+					markNeverCreated(n)
+				}
 				c.Close()
 				return fmt.Errorf("journaling table %s: %w", tbl.Name, err)
 			}
 		}
 		err = c.Send(b)
+		if err != nil {
+			// One transaction: a refused batch created nothing. A table of that name, if
+			// any, is not ours to delete.
+			for _, n := range nonces {
+				markNeverCreated(n)
+			}
+		}
 		if err == nil {
 			a.conn, a.tables, a.tableObjs = c, tables, objs[:len(tables)]
 			a.objs = append(a.objs, objs...)
@@ -471,6 +646,21 @@ func (a *Active) applyNFT(t fault.Target, n *plan.Network, links []netlink.Link,
 	}
 	c.Close()
 	return fmt.Errorf("creating table %s in net:[%d]: %w", name, a.ino, firstErr)
+}
+
+// checkTableFree refuses when a table named name exists in the netns already.
+func checkTableFree(c *nft.Conn, name string, t fault.Target, ino uint64) error {
+	ts, err := c.Tables(unix.NFPROTO_UNSPEC)
+	if err != nil {
+		return fmt.Errorf("listing the nft tables of net:[%d]: %w", ino, err)
+	}
+	for _, ti := range ts {
+		if ti.Name == name {
+			return fmt.Errorf("table %s %s already exists in the netns of pod %s (owner port %d): experiment %s is already active on this pod",
+				nft.FamilyName(ti.Family), name, podName(t), ti.Owner, t.Experiment)
+		}
+	}
+	return nil
 }
 
 // Active is an applied network fault. It keeps the nft socket open: the owned table
@@ -586,6 +776,9 @@ func deleteOurRoot(h *netlink.Handle, q qdiscData) error {
 	}
 	for _, x := range qs {
 		if x.Attrs().Parent == netlink.HANDLE_ROOT && x.Attrs().Handle == q.Handle {
+			if q.Kind != "" && x.Type() != q.Kind {
+				return nil // our handle, but not the qdisc we made: not ours to delete
+			}
 			err := h.QdiscDel(x)
 			if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
 				return fmt.Errorf("deleting root qdisc %s on %s: %w", netlink.HandleStr(q.Handle), l.Attrs().Name, err)
@@ -605,11 +798,21 @@ func recoverQdisc(ctx context.Context, e journal.Entry) error {
 	if q.Handle>>16 != RootHandleMajor && q.Handle>>16 != ChildHandleMajor {
 		return fmt.Errorf("tc-qdisc entry with handle %s: not a handle kubectl-chaos owns; left alone", netlink.HandleStr(q.Handle))
 	}
+	if wasNeverCreated(q.Nonce) {
+		return nil // the create was refused: the qdisc with that handle is another's
+	}
 	f, err := openNetns(e.NetnsInode)
 	if err != nil || f == nil {
 		return err // gone: its qdiscs went with it
 	}
 	defer f.Close()
+	// Under the netns lock, so the delete never falls between another agent's check and
+	// create.
+	unlock, err := lockNetns(ctx, f, e.NetnsInode)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	h, err := netlink.NewHandleAt(netns.NsHandle(f.Fd()), unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink handle in net:[%d]: %w", e.NetnsInode, err)
@@ -624,6 +827,9 @@ func recoverTable(ctx context.Context, e journal.Entry) error {
 	var d tableData
 	if err := json.Unmarshal(e.Data, &d); err != nil {
 		return fmt.Errorf("nft-table entry: %w", err)
+	}
+	if wasNeverCreated(d.Nonce) {
+		return nil // the create was refused: a table of that name is not ours
 	}
 	fam := nft.FamilyNetdev
 	if d.Family == "inet" {

@@ -33,7 +33,7 @@ const (
 	maxIfName  = 15              // IFNAMSIZ-1
 	condNetem  = "if sch_netem is available"
 	condNoNet  = "if sch_netem is missing (fallback)"
-	ownedTable = "kubectl_chaos_<target>"
+	ownedTable = "kubectl_chaos_<experiment>_<hash>" // one per experiment and pod
 )
 
 // Backends.

@@ -4,6 +4,8 @@ package nfqdelay
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +40,19 @@ type entryData struct {
 	// PID is the agent process that owns the table (the kernel removes the table when
 	// that process's netlink socket closes).
 	PID int `json:"pid"`
+	// Nonce names this entry: a create this process saw refused is never recovered (the
+	// table of that name, if any, is another's).
+	Nonce string `json:"nonce,omitempty"`
+}
+
+// neverCreated holds the nonces of entries whose table create was refused (the batch is
+// one transaction, so nothing of ours exists).
+var neverCreated sync.Map
+
+func newNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Active is an applied userspace delay.
@@ -79,7 +94,9 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 	}
 	defer nsf.Close()
 
-	table := nft.Table{Family: nft.FamilyINet, Name: nft.TableName("delay_" + t.ID()), Owner: true}
+	// Named per experiment and pod netns, so another experiment's table on the same pod
+	// never has this name (see nft.ExperimentTableName).
+	table := nft.Table{Family: nft.FamilyINet, Name: tableName(t), Owner: true}
 	a := &Active{table: table, loops: map[uint16]*loop{}, maxDelay: maxDelay(d, f)}
 	var queues []uint16
 	factors := map[uint16]int{}
@@ -89,7 +106,8 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 		}
 		factors[r.Queue()] = r.Factor
 	}
-	data, _ := json.Marshal(entryData{Family: "inet", Table: table.Name, Queues: queues, PID: os.Getpid()})
+	nonce := newNonce()
+	data, _ := json.Marshal(entryData{Family: "inet", Table: table.Name, Queues: queues, PID: os.Getpid(), Nonce: nonce})
 	netns := fmt.Sprintf("net:[%d]", t.NetnsInode)
 	a.key = journalKey(t.NetnsInode, table.Name)
 
@@ -107,6 +125,9 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 			MaxLen: queueMaxLen, Flags: queueFlags, ReadBuffer: queueReadBuffer,
 		})
 		if err != nil {
+			if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EEXIST) {
+				return nil, fmt.Errorf("delay: nfqueue %d in netns %s is already bound (another delay experiment is active on this pod?): stop it first: %w", q, netns, err)
+			}
 			return nil, fmt.Errorf("delay: bind nfqueue %d in netns %s: %w", q, netns, err)
 		}
 		a.loops[q] = startLoop(nq, newSampler(d, factors[q], uint64(time.Now().UnixNano())+uint64(q)))
@@ -160,6 +181,8 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 		break
 	}
 	if lastErr != nil {
+		// Every attempt was one refused transaction: nothing of ours exists.
+		neverCreated.Store(nonce, struct{}{})
 		return nil, fmt.Errorf("delay: create table %s in netns %s (neither the nft queue expression nor the xt NFQUEUE target was accepted): %w", table.Name, netns, lastErr)
 	}
 	a.objs = objs
@@ -289,6 +312,11 @@ func (a *Active) teardown() error {
 	return errors.Join(errs...)
 }
 
+// tableName is the delay's table for t: one per experiment and pod netns.
+func tableName(t fault.Target) string {
+	return nft.ExperimentTableName("delay", t.Experiment, fmt.Sprintf("%s/%s/%d", t.Namespace, t.Pod, t.NetnsInode))
+}
+
 func journalKey(inode uint64, table string) string { return fmt.Sprintf("%d/%s", inode, table) }
 
 // recoverEntry removes a delay from its journal entry. A delay of this process is
@@ -298,6 +326,9 @@ func recoverEntry(ctx context.Context, e journal.Entry) error {
 	var d entryData
 	if err := json.Unmarshal(e.Data, &d); err != nil {
 		return fmt.Errorf("delay: decode journal entry: %w", err)
+	}
+	if _, refused := neverCreated.Load(d.Nonce); d.Nonce != "" && refused {
+		return nil // the create was refused: a table of that name is not ours
 	}
 	activeMu.Lock()
 	a := actives[journalKey(e.NetnsInode, d.Table)]

@@ -118,9 +118,10 @@ func layout(f plan.Filter) []hookRule {
 }
 
 // Describe lists the objects Apply creates for a target (table name shown with the
-// placeholder <target>) and how each is removed.
+// placeholders <experiment>_<hash>, one table per experiment and pod) and how each is
+// removed.
 func Describe(d plan.Delay, f plan.Filter) []plan.Object {
-	return describe("kubectl_chaos_delay_<target>", d, f, "")
+	return describe("kubectl_chaos_delay_<experiment>_<hash>", d, f, "")
 }
 
 func describe(table string, d plan.Delay, f plan.Filter, queueExpr string) []plan.Object {

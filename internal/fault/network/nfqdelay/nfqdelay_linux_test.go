@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -299,7 +300,7 @@ func TestKill9LeavesNothing(t *testing.T) {
 	}
 	// The journal recoverer of another process must not (and cannot) remove a table a
 	// live agent owns: it says so.
-	data, _ := json.Marshal(entryData{Family: "inet", Table: nft.TableName("delay_test_helper_c"), Queues: []uint16{QueueBase}, PID: child.Process.Pid})
+	data, _ := json.Marshal(entryData{Family: "inet", Table: tableName(fault.Target{Target: plan.Target{Namespace: "test", Pod: "helper", Container: "c"}, NetnsInode: topo.Target.Inode()}), Queues: []uint16{QueueBase}, PID: child.Process.Pid})
 	entry := journal.Entry{Type: EntryType, NetnsInode: topo.Target.Inode(), Data: data}
 	if err := journal.RecoverEntry(context.Background(), entry); err == nil || !strings.Contains(err.Error(), "still owned") {
 		t.Errorf("journal recovery while the owner lives: %v, want a 'still owned' error", err)
@@ -466,4 +467,50 @@ func TestMain(m *testing.M) {
 		os.Exit(helperMain(l, os.Getenv("NFQDELAY_HELPER_INODE")))
 	}
 	os.Exit(m.Run())
+}
+
+// TestSecondDelayOnPodRefused: a delay of a second experiment on the same pod finds the
+// queue bound and is refused before it journals or creates anything; the first's delay
+// is untouched. The table names of the two differ (one per experiment).
+func TestSecondDelayOnPodRefused(t *testing.T) {
+	topo := nfqtest.New(t)
+	before := tables(t, topo.Target)
+	ta, tb := target(topo), target(topo)
+	ta.Experiment, tb.Experiment = "chaos-aaaaaaaa", "chaos-bbbbbbbb"
+	rec := &memRecorder{}
+	first, err := Apply(context.Background(), ta, plan.Delay{Latency: ms(50)}, plan.Filter{}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Recover(context.Background())
+	withFirst := tables(t, topo.Target)
+	rec2 := &memRecorder{}
+	_, err = Apply(context.Background(), tb, plan.Delay{Latency: ms(20)}, plan.Filter{}, rec2)
+	if err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("second delay on the pod: %v, want a refusal", err)
+	}
+	t.Logf("refused: %v", err)
+	if len(rec2.entries) != 0 {
+		t.Errorf("the refused delay journaled %d entries", len(rec2.entries))
+	}
+	if got := tables(t, topo.Target); fmt.Sprint(got) != fmt.Sprint(withFirst) {
+		t.Errorf("tables after the refusal %v, want %v", got, withFirst)
+	}
+	res := rtt(t, topo, "ip4", 50)
+	if p50 := nfqtest.Percentile(res.RTTs, 50); p50 < 50*time.Millisecond || res.Lost > 0 {
+		t.Errorf("first delay after the refusal: RTT p50 %s, lost %d; want ≥ 50ms, none lost", p50, res.Lost)
+	}
+	if _, err := first.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := journal.RecoverEntry(context.Background(), rec.entries[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := tables(t, topo.Target); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("tables after recovery %v, before %v", got, before)
+	}
+	na, nb := tableName(ta), tableName(tb)
+	if na == nb || !slices.Contains(withFirst, na) {
+		t.Errorf("table names %q and %q; tables with the first active: %v", na, nb, withFirst)
+	}
 }
