@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/e2e/probe"
 )
 
 // experimentOf returns the experiment ID label of the helper pod ns/name.
@@ -468,38 +470,63 @@ func TestKillCLIBeforeAttach(t *testing.T) {
 	waitResidue(t, before, 30*time.Second)
 }
 
-// Two experiments on the same pod at once: the second must fail cleanly (non-zero
-// exit, a clear message), the first must stay intact, and once both are over nothing
-// is left on the node. Pending (E2E_PENDING=1): today the second one's journal stays in
-// /run/kubectl-chaos until the next agent on the node sweeps it, and its error reads
-// "fault could not be recovered" although it created nothing.
+// Two experiments on the same pod at once. nftables faults compose: each experiment
+// owns its own table, and stopping one leaves the other intact. tc faults do not: the
+// root qdisc is one per interface, so a second one is refused before anything is
+// created, with a clear message, and the first keeps working. Once both are over,
+// nothing is left on the node.
 func TestSecondExperimentSameTarget(t *testing.T) {
 	needCluster(t)
-	if os.Getenv("E2E_PENDING") != "1" {
-		t.Skip("pending a fix (see the comment and the e2e README); run with E2E_PENDING=1")
-	}
 	cleanupHelpers(t)
 	ns := namespace(t)
 	ip := deployEcho(t, ns, "web", 1)[0]
 	before := residue(t)
+
+	// nft + nft: both active, the second stops cleanly without touching the first.
 	first := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "2m")
 	waitLoss(t, ip, 60*time.Second, "first experiment's loss", func(l float64) bool { return l == 100 })
 	first.WaitOutput("attached", 30*time.Second)
-	second := chaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "30", "--duration", "1m")
-	t.Logf("second experiment on the same pod: %s", second)
-	if second.Code == 0 {
-		t.Errorf("a second experiment on the same target succeeded")
+	second := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "30", "--duration", "1m")
+	second.WaitOutput("fault active", 60*time.Second)
+	second.Signal(syscall.SIGINT)
+	if code := second.Wait(60 * time.Second); code != 130 {
+		t.Errorf("second loss experiment: exit %d, want 130 (interrupted after a clean recovery)\n%s", code, second.Output())
 	}
-	if strings.Contains(second.Stderr, "could not be recovered") {
-		t.Errorf("the second experiment reports a recovery failure although it created nothing:\n%s", second.Stderr)
+	if out := second.Output(); strings.Contains(out, "could not be recovered") {
+		t.Errorf("the second experiment reports a recovery failure:\n%s", out)
 	}
 	if r := udpLoss(t, ip, 200); r.Loss != 100 {
-		t.Errorf("the first experiment's fault changed: %+v", r)
+		t.Errorf("the first experiment's fault changed when the second stopped: %+v", r)
 	}
 	first.Signal(syscall.SIGINT)
 	first.Wait(60 * time.Second)
 	waitLoss(t, ip, 10*time.Second, "no loss after both", func(l float64) bool { return l == 0 })
-	_ = chaosPlain(t, nil, "gc")
+	waitNoHelpers(t, 60*time.Second)
+
+	// tc + tc: the second bandwidth limit is refused, the first one still limits.
+	bw := startChaos(t, "network", "bandwidth", "deploy/web", "-n", ns, "--rate", "10mbit", "--duration", "2m")
+	bw.WaitOutput("fault active", 60*time.Second)
+	refused := chaos(t, "network", "bandwidth", "deploy/web", "-n", ns, "--rate", "1mbit", "--duration", "1m")
+	t.Logf("second bandwidth experiment on the same pod: %s", refused)
+	if refused.Code == 0 {
+		t.Errorf("a second tc fault on the same interface succeeded")
+	}
+	if !strings.Contains(refused.Stderr, "already has a kubectl-chaos qdisc") {
+		t.Errorf("the refusal does not say why:\n%s", refused.Stderr)
+	}
+	if strings.Contains(refused.Stderr, "could not be recovered") {
+		t.Errorf("the refused experiment reports a recovery failure although it created nothing:\n%s", refused.Stderr)
+	}
+	r, err := probe.Download(ip+":7002", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("download with the first limit (10mbit) after the refusal: %.2f Mbit/s", r.Mbps)
+	if r.Mbps < 8.5 || r.Mbps > 11 {
+		t.Errorf("the first experiment's limit changed: %.2f Mbit/s, want 10mbit ± 15%%", r.Mbps)
+	}
+	bw.Signal(syscall.SIGINT)
+	bw.Wait(60 * time.Second)
 	waitNoHelpers(t, 60*time.Second)
 	waitResidue(t, before, 30*time.Second)
 }
