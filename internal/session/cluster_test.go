@@ -43,6 +43,9 @@ type behavior struct {
 	crashFirst bool
 	// crashOnStop kills the first container when the stop line reaches it.
 	crashOnStop bool
+	// runningAfter delays the Running status of each container (kubelet's PLEG relist):
+	// the container runs, and can be attached to, while the pod still says Pending.
+	runningAfter time.Duration
 }
 
 type cluster struct {
@@ -60,6 +63,7 @@ type cluster struct {
 	heartbeats map[string]int        // "pod#restart" -> heartbeat lines received
 	stops      map[string]int        // "pod#restart" -> stop lines received
 	attachHook func(pod string) error
+	runningAt  map[string]time.Time // "pod#restart" -> when its status said Running
 
 	wg        sync.WaitGroup
 	stopWatch context.CancelFunc
@@ -111,6 +115,7 @@ func newCluster(t *testing.T) *cluster {
 		t: t, cs: fake.NewSimpleClientset(), dir: t.TempDir(), procFS: t.TempDir(),
 		cur: map[string]*container{}, active: map[string]bool{}, deleting: map[string]bool{},
 		behaviors: map[string]behavior{}, heartbeats: map[string]int{}, stops: map[string]int{},
+		runningAt: map[string]time.Time{},
 	}
 	// Graceful deletion: while the kubelet still runs the pod, a delete sends SIGTERM and
 	// the pod goes away once the container has exited (and its status was written).
@@ -240,7 +245,7 @@ func (c *cluster) kubelet(p *corev1.Pod) {
 		case b.crashOnStop && restart == 0:
 			crashOn = func(k *container) <-chan struct{} { return k.stopped }
 		}
-		code, msg := c.runContainer(p, pl, restart, last, crashOn)
+		code, msg := c.runContainer(p, pl, restart, last, crashOn, b.runningAfter)
 		term := &corev1.ContainerStateTerminated{ExitCode: int32(code), Message: msg, Reason: "Completed", FinishedAt: metav1.Now()}
 		if code != 0 {
 			term.Reason = "Error"
@@ -269,7 +274,7 @@ func (c *cluster) kubelet(p *corev1.Pod) {
 }
 
 // runContainer runs one container of a helper: the real agent with the pod's plan.
-func (c *cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last *corev1.ContainerStateTerminated, crashOn func(*container) <-chan struct{}) (int, string) {
+func (c *cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last *corev1.ContainerStateTerminated, crashOn func(*container) <-chan struct{}, runningAfter time.Duration) (int, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	k := &container{pod: p.Name, restart: restart, cancel: cancel, exited: make(chan struct{}),
@@ -316,6 +321,15 @@ func (c *cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last
 		}
 		agentDone <- code
 	}()
+	if runningAfter > 0 {
+		select {
+		case <-time.After(runningAfter):
+		case <-ctx.Done():
+		}
+	}
+	c.mu.Lock()
+	c.runningAt[fmt.Sprintf("%s#%d", p.Name, restart)] = time.Now()
+	c.mu.Unlock()
 	if !c.update(p.Namespace, p.Name, func(p *corev1.Pod) {
 		p.Status.Phase = corev1.PodRunning
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: helperpod.ContainerName, RestartCount: restart, Ready: true,

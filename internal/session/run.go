@@ -44,6 +44,32 @@ const (
 // output came through (API server hiccup); after that the session stops.
 const maxAttachRetries = 3
 
+// Early attach. Kubelet reports a started container in the pod status only after its
+// next PLEG relist (about 1 s), but its attach handler finds the container through the
+// runtime, so an attach succeeds as soon as the container runs. While the status still
+// says the pod is pending, the session therefore tries to attach on its own (a "probe"),
+// every earlyAttachInterval at first and then backing off, at most earlyAttachTries
+// times per helper; a probe that fails before any output means "not yet" and costs no
+// attach retry. The watch keeps its say: a start failure it reports ends the session,
+// and once it shows the container running the usual attach takes over.
+const (
+	earlyAttachDelay    = 150 * time.Millisecond // first probe after the pod was created
+	earlyAttachInterval = 120 * time.Millisecond
+	earlyAttachFast     = 10 // probes at earlyAttachInterval before backing off
+	earlyAttachTries    = 16 // ≈ 6 s of probing in all, then only the watch
+)
+
+// probeDelay is the wait before probe number n (0-based) of one helper.
+func probeDelay(n int) time.Duration {
+	if n == 0 {
+		return earlyAttachDelay
+	}
+	if n < earlyAttachFast {
+		return earlyAttachInterval
+	}
+	return min(earlyAttachInterval<<(n-earlyAttachFast+1), time.Second)
+}
+
 type phase int
 
 const (
@@ -62,6 +88,7 @@ type helper struct {
 
 	att          *attachment // current attachment
 	attachedOnce bool
+	probes       int // early attach attempts made
 	attachErrs   int
 	streamLostAt time.Time // attach stream ended while the agent was still running
 
@@ -90,6 +117,10 @@ type attachment struct {
 	gotEvent bool
 	ended    bool // the stream is gone: stdin no longer reaches this agent
 	endedAt  time.Time
+	// probe: started before the pod status showed the container running (early
+	// attach); until it carries an event it may not have reached any agent, and its
+	// failure then only means "not yet".
+	probe bool
 }
 
 // deaf: the stream ended before the stop request, so the stop line never reached the
@@ -141,6 +172,7 @@ type runner struct {
 	podCh   chan podUpdate
 	evCh    chan lineEvent
 	retryCh chan *helper
+	probeCh chan *helper
 	watchCh chan error
 	quit    chan struct{}
 	wg      sync.WaitGroup
@@ -184,6 +216,7 @@ func run(ctx context.Context, o Options) (*Report, error) {
 		podCh:   make(chan podUpdate, 64),
 		evCh:    make(chan lineEvent, 64),
 		retryCh: make(chan *helper, 8),
+		probeCh: make(chan *helper, 8),
 		watchCh: make(chan error, 1),
 		quit:    make(chan struct{}),
 	}
@@ -349,6 +382,11 @@ func (r *runner) loop(ctx context.Context) (*Report, error) {
 		r.watching = true
 		r.wg.Add(1)
 		go r.watchPods(wctx)
+		for _, h := range r.helpers {
+			if h.pod.Spec.NodeName != "" { // attach needs the node; helpers are bound at creation
+				r.after(probeDelay(0), r.probeCh, h)
+			}
+		}
 	}
 	defer func() {
 		stopWatch()
@@ -418,6 +456,8 @@ func (r *runner) loop(ctx context.Context) (*Report, error) {
 			}
 		case h := <-r.retryCh:
 			r.maybeAttach(h)
+		case h := <-r.probeCh:
+			r.probe(h)
 		case err := <-r.watchCh:
 			if r.phase < phaseDeleting {
 				r.fail(err.Error())
@@ -675,6 +715,12 @@ func (r *runner) maybeAttach(h *helper) {
 	if st == nil || st.State.Running == nil {
 		return
 	}
+	if a := h.att; a != nil && a.probe && a.restart < 0 && !a.ended && st.RestartCount == 0 {
+		// An early attach is under way or up: it can only have reached this container.
+		a.restart = 0
+		r.attached(h)
+		return
+	}
 	if h.att != nil && h.att.restart >= st.RestartCount {
 		return
 	}
@@ -687,14 +733,59 @@ func (r *runner) maybeAttach(h *helper) {
 		h.injected, h.recovered, h.errAt = map[string]bool{}, map[string]bool{}, map[string]time.Time{}
 		h.lastRecovered = time.Time{}
 	}
-	actx, cancel := context.WithCancel(r.bg)
-	att := &attachment{restart: st.RestartCount, cmds: make(chan string, 8), cancel: cancel, started: time.Now()}
-	h.att = att
-	r.atts = append(r.atts, att)
+	r.startAttach(h, st.RestartCount, false)
+	r.attached(h)
+}
+
+// attached marks the helper as attached once (says so the first time).
+func (r *runner) attached(h *helper) {
 	if !h.attachedOnce {
 		fmt.Fprintf(r.o.Progress, "helper %s on node %s is running: attached\n", h.name, h.node)
 	}
 	h.attachedOnce = true
+}
+
+// probe is one early attach attempt: while the pod status does not yet show the
+// container running, attach anyway (see earlyAttachTries).
+func (r *runner) probe(h *helper) {
+	if h.done || r.phase != phaseRunning || h.att != nil || h.attachedOnce {
+		return
+	}
+	if st := agentStatus(h.pod); st != nil && st.State.Running != nil {
+		r.maybeAttach(h) // the watch was faster
+		return
+	}
+	if ph := h.pod.Status.Phase; ph != "" && ph != corev1.PodPending {
+		return
+	}
+	h.probes++
+	r.startAttach(h, -1, true)
+}
+
+// after sends h on ch after d, unless the session ends first.
+func (r *runner) after(d time.Duration, ch chan<- *helper, h *helper) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			select {
+			case ch <- h:
+			case <-r.quit:
+			}
+		case <-r.quit:
+		}
+	}()
+}
+
+// startAttach attaches to the helper's container (restart -1: not known yet, a probe).
+func (r *runner) startAttach(h *helper, restart int32, probe bool) {
+	actx, cancel := context.WithCancel(r.bg)
+	att := &attachment{restart: restart, cmds: make(chan string, 8), cancel: cancel, started: time.Now(), probe: probe}
+	h.att = att
+	r.atts = append(r.atts, att)
 	h.streamLostAt = time.Time{}
 	h.sawExit = false
 
@@ -794,6 +885,14 @@ func (r *runner) closeAttachment(att *attachment) {
 func (r *runner) onEvent(e lineEvent) {
 	h := e.h
 	e.att.gotEvent = true
+	if e.att.probe && e.att.restart < 0 {
+		// The early attach reached an agent: the first container's, as only the first
+		// is probed for (restarts are followed through the status).
+		e.att.restart = 0
+		if e.att == h.att {
+			r.attached(h)
+		}
+	}
 	ev := e.ev
 	if ev.Node == "" {
 		ev.Node = h.node
@@ -839,6 +938,20 @@ func (r *runner) onAttachEnd(e attachEnd) {
 	e.att.endedAt = time.Now()
 	r.closeAttachment(e.att)
 	e.att.cancel()
+	if e.att.probe && h.att == e.att && !e.att.gotEvent && (e.err == nil || !isForbidden(e.err)) {
+		// An early attach that reached no agent: not yet. Nothing listens on it, so a
+		// stop has nobody to reach here either.
+		h.att = nil
+		if h.done || r.phase != phaseRunning {
+			return
+		}
+		if st := agentStatus(h.pod); st != nil && st.State.Running != nil {
+			r.maybeAttach(h) // the status says running now: the usual attach
+		} else if h.probes < earlyAttachTries {
+			r.after(probeDelay(h.probes), r.probeCh, h)
+		}
+		return
+	}
 	if h.att != e.att || h.done || r.phase >= phaseDeleting {
 		return
 	}
@@ -858,21 +971,7 @@ func (r *runner) onAttachEnd(e attachEnd) {
 		}
 		fmt.Fprintf(r.o.Progress, "attach to %s failed (%v): retrying\n", h.name, e.err)
 		h.att = nil
-		backoff := time.Duration(h.attachErrs) * 500 * time.Millisecond
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			t := time.NewTimer(backoff)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				select {
-				case r.retryCh <- h:
-				case <-r.quit:
-				}
-			case <-r.quit:
-			}
-		}()
+		r.after(time.Duration(h.attachErrs)*500*time.Millisecond, r.retryCh, h)
 		return
 	}
 	// The stream ended before the agent said exit: its stdin got EOF (or it crashed),

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -620,6 +622,68 @@ func TestRunRestartWhileStopping(t *testing.T) {
 	if n := rep.Nodes[0]; n.Restarts != 1 || n.Result == nil || n.Result.Reason != plan.ReasonStopped ||
 		n.Result.Error != "" || len(n.Result.Targets) != 1 || n.Result.Targets[0].Error != "" {
 		t.Errorf("node report %+v result %+v", n, n.Result)
+	}
+	assertAllGone(t, c, pods)
+}
+
+// The container runs but its pod status still says Pending (kubelet reports it only
+// after its next PLEG relist): the session attaches early, takes "not found" answers as
+// not yet, and the fault is active before the status ever says Running. When the status
+// catches up, the session keeps the attachment it has (no second attach).
+func TestRunEarlyAttach(t *testing.T) {
+	c := newCluster(t)
+	const pleg = 1500 * time.Millisecond
+	c.behaviors["node-a"] = behavior{runningAfter: pleg}
+	var mu sync.Mutex
+	tries := 0
+	c.attachHook = func(pod string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tries++
+		if tries <= 3 {
+			return fmt.Errorf("container %s not found in pod %s_kubectl-chaos", helperpod.ContainerName, pod)
+		}
+		return nil
+	}
+	pods := experiment(t, "exp-early", 3*time.Second, []string{"node-a"}, nil)
+	var log eventLog
+	var progress syncBuffer
+	start := time.Now()
+	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
+	out := progress.String()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("Run: %v (exit %d)", err, exit.Code(err))
+	}
+	name := pods[0].Name
+	c.mu.Lock()
+	running := c.runningAt[name+"#0"]
+	hb := c.heartbeats[name+"#0"]
+	c.mu.Unlock()
+	n := rep.Nodes[0]
+	active := start.Add(n.InjectLatency.D())
+	t.Logf("fault active %v after start, status Running %v after start", n.InjectLatency.D(), running.Sub(start))
+	if n.InjectLatency == 0 || running.IsZero() || !active.Before(running) {
+		t.Errorf("fault active %v after start, status Running %v after start: no early attach", n.InjectLatency.D(), running.Sub(start))
+	}
+	if n.Result == nil || !n.Result.OK() || n.Restarts != 0 {
+		t.Errorf("node report %+v result %+v", n, n.Result)
+	}
+	if hb == 0 {
+		t.Errorf("the agent got no heartbeat")
+	}
+	mu.Lock()
+	if tries < 4 || tries > earlyAttachTries {
+		t.Errorf("%d attach attempts, want 4 (3 refused, then up) and never more than %d", tries, earlyAttachTries)
+	}
+	mu.Unlock()
+	if k := strings.Count(out, "is running: attached"); k != 1 {
+		t.Errorf("%d attached lines, want 1", k)
+	}
+	for _, bad := range []string{"retrying", "re-attaching", "error"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("progress says %q: the early attach failures were not taken as not yet", bad)
+		}
 	}
 	assertAllGone(t, c, pods)
 }
