@@ -5,7 +5,8 @@ package agent
 // /proc/<pid>/status) idle under a noop plan and during a network fault (tbf bandwidth +
 // nft loss on a stand-in pod container found through the /proc scan), while it gets a
 // heartbeat every 500ms like the CLI sends. Run it with `make bench-agent`;
-// AGENT_RSS_HOLD (a Go duration, default 10s) is how long each fault is held.
+// AGENT_RSS_HOLD (a Go duration, default 10s) is how long each fault is held;
+// AGENT_RSS_BIN measures a given binary instead of building one.
 
 import (
 	"bufio"
@@ -77,8 +78,8 @@ func releaseBinary(b *testing.B) string {
 
 // runHeld starts the agent on p, waits for its injected event, sends heartbeats every
 // 500ms for hold while sampling its memory, then stops it. It returns the memory right
-// after injection and the peak (by VmRSS) while the fault was held.
-func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first, peak memStatus) {
+// after injection, the peak (by VmRSS) while the fault was held and the last sample.
+func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first, peak, last memStatus) {
 	b.Helper()
 	enc, err := p.Encode()
 	if err != nil {
@@ -148,6 +149,7 @@ func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first,
 		if m.RSS > peak.RSS {
 			peak = m
 		}
+		last = m
 	}
 	io.WriteString(stdin, plan.StdinStop+"\n")
 	select {
@@ -159,7 +161,7 @@ func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first,
 	case <-time.After(30 * time.Second):
 		b.Fatalf("agent did not exit within 30s of stop; stderr:\n%s", stderr.String())
 	}
-	return first, peak
+	return first, peak, last
 }
 
 func BenchmarkAgentRSS(b *testing.B) {
@@ -175,7 +177,10 @@ func BenchmarkAgentRSS(b *testing.B) {
 		}
 		hold = d
 	}
-	bin := releaseBinary(b)
+	bin := os.Getenv("AGENT_RSS_BIN") // a binary to measure instead (comparisons)
+	if bin == "" {
+		bin = releaseBinary(b)
+	}
 	st, err := os.Stat(bin)
 	if err != nil {
 		b.Fatal(err)
@@ -199,32 +204,27 @@ func BenchmarkAgentRSS(b *testing.B) {
 		Loss:      &plan.Percent{Percent: 30},
 	}}
 
-	var idleFirst, idlePeak, netFirst, netPeak memStatus
+	var idleFirst, idlePeak, idleLast, netFirst, netPeak, netLast memStatus
 	for b.Loop() {
-		idleFirst, idlePeak = runHeld(b, bin, &idle, hold)
-		netFirst, netPeak = runHeld(b, bin, &network, hold)
+		idleFirst, idlePeak, idleLast = runHeld(b, bin, &idle, hold)
+		netFirst, netPeak, netLast = runHeld(b, bin, &network, hold)
 	}
 	b.ReportMetric(float64(st.Size())/1e6, "binary-MB")
 	b.ReportMetric(mib(idlePeak.RSS), "idle-RSS-MiB")
 	b.ReportMetric(mib(netPeak.RSS), "net-RSS-MiB")
 	b.ReportMetric(mib(netPeak.Anon), "net-anon-MiB")
 	b.ReportMetric(mib(netPeak.File), "net-file-MiB")
-	fmt.Printf("\n| agent (%s held %s)        | binary     | RSS        | anon       | file       |\n", runtimeVersion(), hold)
-	fmt.Printf("|------------------------------------------|------------|------------|------------|------------|\n")
+	b.ReportMetric(mib(netLast.RSS), "net-end-RSS-MiB")
+	fmt.Printf("\n| %-42s | binary     | RSS        | anon       | file       |\n", "agent, fault held "+hold.String())
+	fmt.Printf("|--------------------------------------------|------------|------------|------------|------------|\n")
 	row := func(name string, m memStatus) {
-		fmt.Printf("| %-40s | %7.1f MB | %6.1f MiB | %6.1f MiB | %6.1f MiB |\n", name, float64(st.Size())/1e6, mib(m.RSS), mib(m.Anon), mib(m.File))
+		fmt.Printf("| %-42s | %7.1f MB | %6.1f MiB | %6.1f MiB | %6.1f MiB |\n", name, float64(st.Size())/1e6, mib(m.RSS), mib(m.Anon), mib(m.File))
 	}
 	row("noop, right after inject", idleFirst)
 	row("noop, peak while held", idlePeak)
+	row("noop, at the end", idleLast)
 	row("network (tbf+nft loss), right after inject", netFirst)
 	row("network (tbf+nft loss), peak while held", netPeak)
+	row("network (tbf+nft loss), at the end", netLast)
 	fmt.Println()
-}
-
-func runtimeVersion() string {
-	out, err := exec.Command("go", "env", "GOVERSION").Output()
-	if err != nil {
-		return "go"
-	}
-	return strings.TrimSpace(string(out))
 }

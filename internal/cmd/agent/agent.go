@@ -87,6 +87,9 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return exit.UsageError(err)
 	}
+	// Once injected, the agent only waits: give back the pages init touched (issue 5).
+	stdout := newPageDropper(o.Stdout)
+	defer stdout.stop()
 	var stdin io.Reader
 	if !p.Detached {
 		stdin = o.Stdin
@@ -94,7 +97,7 @@ func Run(ctx context.Context, o *Options) error {
 	_, err = agent.Run(ctx, agent.Options{
 		Plan:           p,
 		Stdin:          stdin,
-		Stdout:         o.Stdout,
+		Stdout:         stdout,
 		TerminationLog: o.TerminationLog,
 		JournalDir:     o.JournalDir,
 		PodUID:         o.Getenv(journal.EnvPodUID),

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package agent
+
+// dropExecPages is Linux-only (the agent runs on Linux only).
+func dropExecPages() int { return 0 }
