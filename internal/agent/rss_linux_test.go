@@ -79,7 +79,8 @@ func releaseBinary(b *testing.B) string {
 // runHeld starts the agent on p, waits for its injected event, sends heartbeats every
 // 500ms for hold while sampling its memory, then stops it. It returns the memory right
 // after injection, the peak (by VmRSS) while the fault was held and the last sample.
-func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first, peak, last memStatus) {
+// took is the time from starting the process to its injected event.
+func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first, peak, last memStatus, took time.Duration) {
 	b.Helper()
 	enc, err := p.Encode()
 	if err != nil {
@@ -97,6 +98,7 @@ func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first,
 	if err != nil {
 		b.Fatal(err)
 	}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -132,6 +134,7 @@ func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first,
 	case <-time.After(30 * time.Second):
 		b.Fatalf("no injected event within 30s; stderr:\n%s", stderr.String())
 	}
+	took = time.Since(started)
 	pid := cmd.Process.Pid
 	if first, err = readMem(pid); err != nil {
 		b.Fatal(err)
@@ -161,7 +164,7 @@ func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first,
 	case <-time.After(30 * time.Second):
 		b.Fatalf("agent did not exit within 30s of stop; stderr:\n%s", stderr.String())
 	}
-	return first, peak, last
+	return first, peak, last, took
 }
 
 func BenchmarkAgentRSS(b *testing.B) {
@@ -205,9 +208,10 @@ func BenchmarkAgentRSS(b *testing.B) {
 	}}
 
 	var idleFirst, idlePeak, idleLast, netFirst, netPeak, netLast memStatus
+	var idleTook, netTook time.Duration
 	for b.Loop() {
-		idleFirst, idlePeak, idleLast = runHeld(b, bin, &idle, hold)
-		netFirst, netPeak, netLast = runHeld(b, bin, &network, hold)
+		idleFirst, idlePeak, idleLast, idleTook = runHeld(b, bin, &idle, hold)
+		netFirst, netPeak, netLast, netTook = runHeld(b, bin, &network, hold)
 	}
 	b.ReportMetric(float64(st.Size())/1e6, "binary-MB")
 	b.ReportMetric(mib(idlePeak.RSS), "idle-RSS-MiB")
@@ -226,5 +230,5 @@ func BenchmarkAgentRSS(b *testing.B) {
 	row("network (tbf+nft loss), right after inject", netFirst)
 	row("network (tbf+nft loss), peak while held", netPeak)
 	row("network (tbf+nft loss), at the end", netLast)
-	fmt.Println()
+	fmt.Printf("process start → injected event: noop %s, network %s\n\n", idleTook.Round(time.Millisecond), netTook.Round(time.Millisecond))
 }

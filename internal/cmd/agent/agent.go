@@ -87,7 +87,9 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return exit.UsageError(err)
 	}
-	// Once injected, the agent only waits: give back the pages init touched (issue 5).
+	// Give back the executable's pages that package inits touched, and again those of
+	// the inject path once injected: then the agent only waits (issue 5: RSS).
+	dropExecPages()
 	stdout := newPageDropper(o.Stdout)
 	defer stdout.stop()
 	var stdin io.Reader
