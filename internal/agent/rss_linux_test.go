@@ -79,8 +79,9 @@ func releaseBinary(b *testing.B) string {
 // runHeld starts the agent on p, waits for its injected event, sends heartbeats every
 // 500ms for hold while sampling its memory, then stops it. It returns the memory right
 // after injection, the peak (by VmRSS) while the fault was held and the last sample.
-// took is the time from starting the process to its injected event.
-func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first, peak, last memStatus, took time.Duration) {
+// took is the time from starting the process to its injected event, stop the time from
+// writing "stop" to its recovered event (the recover path runs after the page drop).
+func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first, peak, last memStatus, took, stop time.Duration) {
 	b.Helper()
 	enc, err := p.Encode()
 	if err != nil {
@@ -104,6 +105,7 @@ func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first,
 	}
 	done := make(chan error, 1)
 	injected := make(chan plan.Event, 1)
+	recovered := make(chan time.Time, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -111,6 +113,12 @@ func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first,
 			if json.Unmarshal(sc.Bytes(), &ev) == nil && (ev.Type == plan.EventInjected || ev.Type == plan.EventError) {
 				select {
 				case injected <- ev:
+				default:
+				}
+			}
+			if ev.Type == plan.EventRecovered {
+				select {
+				case recovered <- time.Now():
 				default:
 				}
 			}
@@ -154,6 +162,7 @@ func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first,
 		}
 		last = m
 	}
+	stopAt := time.Now()
 	io.WriteString(stdin, plan.StdinStop+"\n")
 	select {
 	case err := <-done:
@@ -164,7 +173,13 @@ func runHeld(b *testing.B, bin string, p *plan.Plan, hold time.Duration) (first,
 	case <-time.After(30 * time.Second):
 		b.Fatalf("agent did not exit within 30s of stop; stderr:\n%s", stderr.String())
 	}
-	return first, peak, last, took
+	select {
+	case at := <-recovered:
+		stop = at.Sub(stopAt)
+	default:
+		b.Fatalf("no recovered event after stop; stderr:\n%s", stderr.String())
+	}
+	return first, peak, last, took, stop
 }
 
 func BenchmarkAgentRSS(b *testing.B) {
@@ -208,10 +223,10 @@ func BenchmarkAgentRSS(b *testing.B) {
 	}}
 
 	var idleFirst, idlePeak, idleLast, netFirst, netPeak, netLast memStatus
-	var idleTook, netTook time.Duration
+	var idleTook, netTook, idleStop, netStop time.Duration
 	for b.Loop() {
-		idleFirst, idlePeak, idleLast, idleTook = runHeld(b, bin, &idle, hold)
-		netFirst, netPeak, netLast, netTook = runHeld(b, bin, &network, hold)
+		idleFirst, idlePeak, idleLast, idleTook, idleStop = runHeld(b, bin, &idle, hold)
+		netFirst, netPeak, netLast, netTook, netStop = runHeld(b, bin, &network, hold)
 	}
 	b.ReportMetric(float64(st.Size())/1e6, "binary-MB")
 	b.ReportMetric(mib(idlePeak.RSS), "idle-RSS-MiB")
@@ -230,5 +245,6 @@ func BenchmarkAgentRSS(b *testing.B) {
 	row("network (tbf+nft loss), right after inject", netFirst)
 	row("network (tbf+nft loss), peak while held", netPeak)
 	row("network (tbf+nft loss), at the end", netLast)
-	fmt.Printf("process start → injected event: noop %s, network %s\n\n", idleTook.Round(time.Millisecond), netTook.Round(time.Millisecond))
+	fmt.Printf("process start → injected event: noop %s, network %s\n", idleTook.Round(time.Millisecond), netTook.Round(time.Millisecond))
+	fmt.Printf("\"stop\" → recovered event:      noop %s, network %s\n\n", idleStop.Round(100*time.Microsecond), netStop.Round(100*time.Microsecond))
 }
