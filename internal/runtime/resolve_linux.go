@@ -14,6 +14,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -28,14 +31,20 @@ func DefaultProcRoot() string {
 
 var hexID = regexp.MustCompile(`^[0-9a-f]{12,128}$`)
 
-// Resolve finds t's container: from containerd's task state (the runc shim's init.pid
-// next to the socket) first, then the /proc scan.
+// Resolve finds t's container: containerd first, then the /proc scan.
 func (r *Resolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, error) {
 	id := t.RuntimeID()
 	if !hexID.MatchString(id) {
 		return fault.Target{}, fmt.Errorf("container ID %q of %s: want 12-128 lowercase hex digits (from the pod status)", t.ContainerID, t)
 	}
-	pid, cerr := r.containerdPID(id)
+	pid, cerr := r.containerdPID(ctx, id)
+	if cerr == nil {
+		// Trust it only if the PID is visible and really in that container here
+		// (the agent must run with hostPID).
+		if b, err := os.ReadFile(filepath.Join(r.o.ProcRoot, strconv.Itoa(pid), "cgroup")); err != nil || !bytes.Contains(b, []byte(id)) {
+			cerr = fmt.Errorf("containerd says pid %d, not visible as that container under %s", pid, r.o.ProcRoot)
+		}
+	}
 	if cerr != nil {
 		var err error
 		pid, err = ScanPID(r.o.ProcRoot, id)
@@ -67,46 +76,32 @@ func Inode(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// containerdPID reads the container's PID from containerd's task state: the runc shim
-// (runtime v2, containerd 1.5 and later) writes <state>/io.containerd.runtime.v2.task/
-// <namespace>/<id>/init.pid, and the state directory is the socket's directory
-// (/run/containerd/containerd.sock, /run/k3s/containerd/containerd.sock) or its
-// "containerd" subdirectory (socket at <run>/containerd.sock, state <run>/containerd).
-// Both are inside the socket directory the helper pod mounts. The PID is trusted only if
-// it is visible under ProcRoot as a process of that container (the agent runs with
-// hostPID). This replaces a gRPC client of containerd, which made the agent's binary
-// and memory almost twice as large for the same answer.
-func (r *Resolver) containerdPID(id string) (int, error) {
+func (r *Resolver) containerdPID(ctx context.Context, id string) (int, error) {
 	if r.o.Endpoint == "-" {
 		return 0, errors.New("disabled")
 	}
-	dir := filepath.Dir(r.o.Endpoint)
-	var errs []error
-	for _, state := range []string{dir, filepath.Join(dir, "containerd")} {
-		pid, err := StatePID(state, r.o.Namespace, id, r.o.ProcRoot)
-		if err == nil {
-			return pid, nil
-		}
-		errs = append(errs, err)
+	if _, err := os.Stat(r.o.Endpoint); err != nil {
+		return 0, fmt.Errorf("socket %s: %w", r.o.Endpoint, err)
 	}
-	return 0, errors.Join(errs...)
-}
-
-// StatePID returns the PID recorded in containerd's task state directory state for the
-// container id in namespace ns, if procRoot shows that PID in a cgroup of the container.
-func StatePID(state, ns, id, procRoot string) (int, error) {
-	path := filepath.Join(state, "io.containerd.runtime.v2.task", ns, id, "init.pid")
-	b, err := os.ReadFile(path)
+	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	c, err := client.New(r.o.Endpoint, client.WithTimeout(r.o.Timeout), client.WithDefaultNamespace(r.o.Namespace))
 	if err != nil {
-		return 0, fmt.Errorf("reading the task's pid: %w", err)
+		return 0, fmt.Errorf("connecting to %s: %w", r.o.Endpoint, err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a pid", path, bytes.TrimSpace(b))
+	defer c.Close()
+	ctx = namespaces.WithNamespace(ctx, r.o.Namespace)
+	ctr, err := c.LoadContainer(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("loading container %s: %w", short(id), err)
 	}
-	cg, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cgroup"))
-	if err != nil || !bytes.Contains(cg, []byte(id)) {
-		return 0, fmt.Errorf("%s says pid %d, not visible as container %s under %s", path, pid, short(id), procRoot)
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("loading the task of container %s: %w", short(id), err)
+	}
+	pid := int(task.Pid())
+	if pid <= 0 {
+		return 0, fmt.Errorf("container %s has no running task", short(id))
 	}
 	return pid, nil
 }
