@@ -13,8 +13,11 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/target"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -101,57 +104,39 @@ func names(cmd *cobra.Command, f *factory.Factory, kind, prefix string) []string
 	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 	defer cancel()
 	ns := namespaceOf(cmd, f)
+	ref, err := target.ParseRef(kind + "/x")
+	if err != nil {
+		return nil
+	}
 	lo := metav1.ListOptions{}
+	var list runtime.Object
+	switch ref.Kind {
+	case target.KindPod:
+		list, err = c.CoreV1().Pods(ns).List(ctx, lo)
+	case target.KindDeployment:
+		list, err = c.AppsV1().Deployments(ns).List(ctx, lo)
+	case target.KindStatefulSet:
+		list, err = c.AppsV1().StatefulSets(ns).List(ctx, lo)
+	case target.KindDaemonSet:
+		list, err = c.AppsV1().DaemonSets(ns).List(ctx, lo)
+	case target.KindReplicaSet:
+		list, err = c.AppsV1().ReplicaSets(ns).List(ctx, lo)
+	case target.KindJob:
+		list, err = c.BatchV1().Jobs(ns).List(ctx, lo)
+	case target.KindService:
+		list, err = c.CoreV1().Services(ns).List(ctx, lo)
+	}
+	if err != nil || list == nil {
+		return nil
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil
+	}
 	var all []string
-	switch strings.ToLower(kind) {
-	case "pod", "pods", "po":
-		l, err := c.CoreV1().Pods(ns).List(ctx, lo)
-		if err == nil {
-			for _, x := range l.Items {
-				all = append(all, x.Name)
-			}
-		}
-	case "deploy", "deployment", "deployments":
-		l, err := c.AppsV1().Deployments(ns).List(ctx, lo)
-		if err == nil {
-			for _, x := range l.Items {
-				all = append(all, x.Name)
-			}
-		}
-	case "sts", "statefulset", "statefulsets":
-		l, err := c.AppsV1().StatefulSets(ns).List(ctx, lo)
-		if err == nil {
-			for _, x := range l.Items {
-				all = append(all, x.Name)
-			}
-		}
-	case "ds", "daemonset", "daemonsets":
-		l, err := c.AppsV1().DaemonSets(ns).List(ctx, lo)
-		if err == nil {
-			for _, x := range l.Items {
-				all = append(all, x.Name)
-			}
-		}
-	case "rs", "replicaset", "replicasets":
-		l, err := c.AppsV1().ReplicaSets(ns).List(ctx, lo)
-		if err == nil {
-			for _, x := range l.Items {
-				all = append(all, x.Name)
-			}
-		}
-	case "job", "jobs":
-		l, err := c.BatchV1().Jobs(ns).List(ctx, lo)
-		if err == nil {
-			for _, x := range l.Items {
-				all = append(all, x.Name)
-			}
-		}
-	case "svc", "service", "services":
-		l, err := c.CoreV1().Services(ns).List(ctx, lo)
-		if err == nil {
-			for _, x := range l.Items {
-				all = append(all, x.Name)
-			}
+	for _, it := range items {
+		if a, err := meta.Accessor(it); err == nil {
+			all = append(all, a.GetName())
 		}
 	}
 	var out []string
