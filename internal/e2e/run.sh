@@ -74,7 +74,15 @@ export E2E_BIN=$ROOT/bin/kubectl-chaos
 
 case $mode in
   test)
-    phase "go test -tags e2e" go test -tags e2e -count=1 -p 1 -v -timeout 40m ./internal/e2e/
+    e2e_tests() {
+      go test -tags e2e -count=1 -p 1 -v -timeout 40m ./internal/e2e/ 2>&1 | tee _out/e2e/go-test.log
+    }
+    test_rc=0
+    phase "go test -tags e2e" e2e_tests || test_rc=$?
+    # The count of top-level tests, as the plain closing line CI and people read.
+    count() { grep -c "^--- $1:" _out/e2e/go-test.log || true; }
+    echo "e2e: $(count PASS) passed, $(count FAIL) failed, $(count SKIP) skipped"
+    [ "$test_rc" = 0 ] || exit "$test_rc"
     ;;
   bench)
     phase "bench" go test -tags e2e -count=1 -v -timeout 20m -run 'TestBench' ./internal/e2e/ \
