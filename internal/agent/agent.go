@@ -362,6 +362,9 @@ func (r *runner) apply(ctx context.Context, inj fault.Injector) ([]*activeTarget
 		}
 		ft.Experiment = p.Experiment
 		msg := fmt.Sprintf("container %s: pid %d, netns %s (inode %d)", short(t.RuntimeID()), ft.PID, ft.NetnsPath, ft.NetnsInode)
+		if ft.ResolvedBy != "" {
+			msg += ", found via " + ft.ResolvedBy
+		}
 		if ft.PID == 0 {
 			msg = fmt.Sprintf("container %s not found on this host; the %s fault needs none", short(t.RuntimeID()), p.Fault.Kind)
 		}

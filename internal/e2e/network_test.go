@@ -44,6 +44,11 @@ func TestLossCtrlC(t *testing.T) {
 	if r := udpLoss(t, ip, 500); r.Loss != 0 {
 		t.Errorf("loss after recovery: %+v", r)
 	}
+	// The agent asks the node's containerd first (--runtime-socket); the /proc scan is
+	// only its fallback.
+	if out := s.Output(); !strings.Contains(out, "found via containerd") {
+		t.Errorf("the agent did not find the container through containerd:\n%s", out)
+	}
 	t.Logf("helper pods gone %v after the CLI exited", waitNoHelpers(t, 30*time.Second))
 	t.Logf("node residue back to the snapshot within %v", waitResidue(t, before, 30*time.Second))
 }

@@ -27,6 +27,8 @@ type Target struct {
 	// Experiment is the plan's experiment ID. Injectors name the objects they own after it
 	// (with the target), so two experiments on one target never share an object name.
 	Experiment string
+	// ResolvedBy says how the PID was found ("containerd", "/proc scan"), for the events.
+	ResolvedBy string
 }
 
 // Recorder writes a journal entry durably. Injectors call it before creating the object.

@@ -37,6 +37,7 @@ func (r *Resolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, er
 	if !hexID.MatchString(id) {
 		return fault.Target{}, fmt.Errorf("container ID %q of %s: want 12-128 lowercase hex digits (from the pod status)", t.ContainerID, t)
 	}
+	by := "containerd"
 	pid, cerr := r.containerdPID(ctx, id)
 	if cerr == nil {
 		// Trust it only if the PID is visible and really in that container here
@@ -51,8 +52,11 @@ func (r *Resolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, er
 		if err != nil {
 			return fault.Target{}, fmt.Errorf("finding container %s of %s: containerd: %v; /proc scan: %w", short(id), t, cerr, err)
 		}
+		by = "/proc scan"
 	}
-	return r.describe(t, pid, id)
+	ft, err := r.describe(t, pid, id)
+	ft.ResolvedBy = by
+	return ft, err
 }
 
 func (r *Resolver) describe(t plan.Target, pid int, id string) (fault.Target, error) {

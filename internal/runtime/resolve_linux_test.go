@@ -68,6 +68,9 @@ func TestResolveRealProcess(t *testing.T) {
 	if ft.CgroupPath != c.CgroupDir {
 		t.Fatalf("cgroup %q, want %q", ft.CgroupPath, c.CgroupDir)
 	}
+	if ft.ResolvedBy != "/proc scan" {
+		t.Fatalf("resolved by %q, want the /proc scan (no containerd here)", ft.ResolvedBy)
+	}
 	t.Logf("resolved pid %d netns inode %d cgroup %s via /proc scan in %s", ft.PID, ft.NetnsInode, ft.CgroupPath, el)
 }
 
