@@ -39,7 +39,7 @@ test-unit:
 # delay and the end-to-end figures have their own tables: make bench-nfqueue, bench-e2e.
 bench:
 	$(GO) test -count=1 -run '^$$' -bench . -benchmem ./internal/target/ ./internal/app/ \
-		./internal/agent/journal/ ./internal/fault/network/
+		./internal/fault/journal/ ./internal/fault/network/
 
 cross:
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...

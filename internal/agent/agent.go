@@ -14,10 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/container"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/runtime"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/version"
 )
 
@@ -151,7 +151,7 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
 	}
 	if r.o.Resolver == nil {
-		r.o.Resolver = runtime.New(runtime.Options{
+		r.o.Resolver = container.New(container.Options{
 			Endpoint: p.Runtime.Endpoint, Namespace: p.Runtime.Namespace, ProcRoot: r.o.ProcRoot,
 		})
 		if p.Fault.Kind == plan.KindNoop {

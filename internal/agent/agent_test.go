@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/noop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )

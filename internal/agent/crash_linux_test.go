@@ -24,8 +24,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil/nstest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 

@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/agent"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 
 	// Fault kinds register themselves (network does so in its Linux files).

@@ -20,8 +20,8 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nft"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )

@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 

@@ -16,8 +16,8 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nfqueue"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nft"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nfqueue/nfqtest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nft"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"

@@ -1,8 +1,8 @@
-// Package runtime turns a container ID from the plan into what the agent needs on the
+// Package container turns a container ID from the plan into what the agent needs on the
 // node: the container's PID (host PID namespace), its network namespace (path and
 // inode) and its cgroup directory. It asks containerd first and falls back to a scan of
 // /proc/*/cgroup, which works for CRI-O, any containerd socket and cgroup v1 or v2.
-package runtime
+package container
 
 import (
 	"time"
