@@ -9,9 +9,13 @@ import (
 	"strings"
 
 	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	agentcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/agent"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/completion"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
@@ -22,8 +26,6 @@ import (
 	versioncmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/version"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 // Execute runs the command line args with the process's streams and returns the error
@@ -81,8 +83,8 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		f.ConfigFlags.AddFlags(pf)
 	}
 	pf.CountVarP(&verbosity, "verbose", "v", "More logs on stderr (-v info, -vv debug, also from client-go)")
-	_ = root.RegisterFlagCompletionFunc("namespace", cmdutil.Namespaces(f))
-	_ = root.RegisterFlagCompletionFunc("context", cmdutil.Contexts(f))
+	_ = root.RegisterFlagCompletionFunc("namespace", complete.Namespaces(f))
+	_ = root.RegisterFlagCompletionFunc("context", complete.Contexts(f))
 	normalizeFlags(pf)
 
 	root.AddGroup(

@@ -57,6 +57,19 @@ func InterruptedError(err error) error {
 	return &Error{Code: Interrupted, Err: err}
 }
 
+// AsAPIError keeps an error's exit code if it has one, else marks it as a cluster error
+// (exit 2) saying what was being done.
+func AsAPIError(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return APIError(fmt.Errorf("%s: %w", what, err))
+}
+
 // Code returns the exit code for err: 0 for nil, the code of the outermost *Error in
 // the chain, else 1 for anything else that reached main (treated as usage: cobra flag
 // errors arrive unwrapped).

@@ -13,6 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
@@ -22,10 +27,6 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/target"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/version"
-	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Defaults and bounds of the common flags.
@@ -237,7 +238,7 @@ func (o *Options) Prepare(ctx context.Context, c kubernetes.Interface) (*Prepare
 	}
 	sel, err := target.Resolve(ctx, c, o.Target)
 	if err != nil {
-		return nil, asAPIError("resolving targets", err)
+		return nil, exit.AsAPIError("resolving targets", err)
 	}
 	if sel == nil || len(sel.Targets) == 0 {
 		return nil, exit.Usagef("no running pod matches the target (TYPE/NAME, -l, --field-selector, -n): nothing to do")
@@ -249,7 +250,7 @@ func (o *Options) Prepare(ctx context.Context, c kubernetes.Interface) (*Prepare
 		if p := n.Partition; p != nil && len(o.PartitionTo) > 0 {
 			cidrs, names, err := target.Peers(ctx, c, o.Target.Namespace, o.PartitionTo)
 			if err != nil {
-				return nil, asAPIError("resolving --to peers", err)
+				return nil, exit.AsAPIError("resolving --to peers", err)
 			}
 			cp := *p
 			cp.Peers = append(append([]string{}, p.Peers...), cidrs...)
@@ -333,15 +334,6 @@ func (o *Options) clock() time.Time {
 	return time.Now()
 }
 
-// asAPIError keeps an error's exit code if it has one, else marks it as a cluster error.
-func asAPIError(what string, err error) error {
-	var ee *exit.Error
-	if errors.As(err, &ee) {
-		return err
-	}
-	return exit.APIError(fmt.Errorf("%s: %w", what, err))
-}
-
 // Run resolves, then prints the plan (--dry-run) or runs the session.
 func Run(ctx context.Context, o *Options) error {
 	c, err := o.KubeClient()
@@ -368,7 +360,7 @@ func Run(ctx context.Context, o *Options) error {
 		}
 	}
 	if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
-		return asAPIError("preparing the helper namespace "+o.HelperNamespace, err)
+		return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
 	}
 	att, err := o.Attacher()
 	if err != nil {

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
-	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Options of gc.
@@ -66,5 +67,5 @@ func gcRun(ctx context.Context, o *Options) error {
 			fmt.Fprintln(o.IO.ErrOut, "nothing to collect")
 		}
 	}
-	return cmdutil.AsAPIError("collecting expired helpers", err)
+	return exit.AsAPIError("collecting expired helpers", err)
 }

@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/listing"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
-	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Options of ls.
@@ -54,7 +56,7 @@ func lsRun(ctx context.Context, o *Options) error {
 	}
 	exps, err := session.List(ctx, c)
 	if err != nil {
-		return cmdutil.AsAPIError("listing experiments", err)
+		return exit.AsAPIError("listing experiments", err)
 	}
 	if exps == nil {
 		exps = []session.Experiment{}
@@ -66,5 +68,5 @@ func lsRun(ctx context.Context, o *Options) error {
 		fmt.Fprintln(o.IO.ErrOut, "no experiments found")
 		return nil
 	}
-	return cmdutil.ExperimentTable(o.IO.Out, ui.NewStyles(o.IO.Out, o.IO.ColorEnabled()), o.Now(), exps)
+	return listing.ExperimentTable(o.IO.Out, ui.NewStyles(o.IO.Out, o.IO.ColorEnabled()), o.Now(), exps)
 }

@@ -5,11 +5,13 @@ package noop
 import (
 	"context"
 
+	"github.com/spf13/cobra"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/spf13/cobra"
 )
 
 // Options of noop.
@@ -26,7 +28,7 @@ func NewCmdNoop(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		Use:               "noop TARGET...",
 		Short:             "A fault that changes nothing (tests the session loop)",
 		Hidden:            true,
-		ValidArgsFunction: cmdutil.TargetArgs(f),
+		ValidArgsFunction: complete.TargetArgs(f),
 	}
 	cmd.RunE = cmdutil.FaultRunE(opts.Experiment, opts.build, func(ctx context.Context) error {
 		if runF != nil {

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/listing"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
-	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Options of status.
@@ -32,7 +35,7 @@ func NewCmdStatus(f *factory.Factory, runF func(*Options) error) *cobra.Command 
 		Short:             "Show an experiment: its helpers, their phase and results",
 		Args:              cobra.ExactArgs(1),
 		GroupID:           cmdutil.GroupExperiments,
-		ValidArgsFunction: cmdutil.ExperimentIDs(f),
+		ValidArgsFunction: complete.ExperimentIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ID = args[0]
 			if err := ui.ValidateFormat(opts.Output); err != nil {
@@ -56,7 +59,7 @@ func statusRun(ctx context.Context, o *Options) error {
 	}
 	e, err := session.Get(ctx, c, o.ID)
 	if err != nil {
-		return cmdutil.AsAPIError("getting experiment "+o.ID, err)
+		return exit.AsAPIError("getting experiment "+o.ID, err)
 	}
 	if o.Output != ui.FormatHuman {
 		return ui.Print(o.IO.Out, o.Output, e)
@@ -68,8 +71,8 @@ func statusRun(ctx context.Context, o *Options) error {
 	fmt.Fprintf(w, "%s      %s\n", st.Bold("Fault:"), e.Fault)
 	fmt.Fprintf(w, "%s   %v\n", st.Bold("Detached:"), e.Detached)
 	if !e.Deadline.IsZero() {
-		fmt.Fprintf(w, "%s   %s (%s left)\n", st.Bold("Deadline:"), e.Deadline.Format(time.RFC3339), cmdutil.Remaining(o.Now(), e.Deadline))
+		fmt.Fprintf(w, "%s   %s (%s left)\n", st.Bold("Deadline:"), e.Deadline.Format(time.RFC3339), listing.Remaining(o.Now(), e.Deadline))
 	}
 	fmt.Fprintln(w)
-	return cmdutil.HelperTable(w, st, e.Helpers)
+	return listing.HelperTable(w, st, e.Helpers)
 }

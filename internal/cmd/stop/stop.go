@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
-	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Options of stop.
@@ -32,7 +34,7 @@ func NewCmdStop(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		Use:               "stop ID... | --all",
 		Short:             "Stop experiments: their agents recover and the helper pods are deleted",
 		GroupID:           cmdutil.GroupExperiments,
-		ValidArgsFunction: cmdutil.ExperimentIDs(f),
+		ValidArgsFunction: complete.ExperimentIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IDs = args
 			if len(args) == 0 && !opts.All {
@@ -81,5 +83,5 @@ func stopRun(ctx context.Context, o *Options) error {
 			fmt.Fprintln(o.IO.ErrOut, "no experiments to stop")
 		}
 	}
-	return cmdutil.AsAPIError("stopping experiments", err)
+	return exit.AsAPIError("stopping experiments", err)
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 
 	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/spf13/cobra"
 )
 
 // Options of network bandwidth.
@@ -36,7 +38,7 @@ func NewCmdBandwidth(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 			kubectl chaos network bandwidth deploy/web --rate 1mbit
 			kubectl chaos network bandwidth pod/web-0 --rate 10mbit --limit 64kb --buffer 16kb
 		`),
-		ValidArgsFunction: cmdutil.TargetArgs(f),
+		ValidArgsFunction: complete.TargetArgs(f),
 	}
 	cmd.RunE = cmdutil.FaultRunE(opts.Experiment, opts.build, func(ctx context.Context) error {
 		if runF != nil {

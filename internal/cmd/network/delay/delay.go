@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/spf13/cobra"
 )
 
 // Options of network delay.
@@ -44,7 +46,7 @@ func NewCmdDelay(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 			# 50ms ± 10ms, only towards the database port, show the plan first
 			kubectl chaos network delay -l app=api --latency 50ms --jitter 10ms --port 5432 --dry-run
 		`),
-		ValidArgsFunction: cmdutil.TargetArgs(f),
+		ValidArgsFunction: complete.TargetArgs(f),
 	}
 	cmd.RunE = cmdutil.FaultRunE(opts.Experiment, opts.build, func(ctx context.Context) error {
 		if runF != nil {

@@ -7,11 +7,13 @@ import (
 	"strings"
 
 	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/spf13/cobra"
 )
 
 // Options of network partition.
@@ -42,7 +44,7 @@ func NewCmdPartition(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 			# nothing reaches the cache pods from 10.0.0.0/8
 			kubectl chaos network partition -l app=cache --cidr 10.0.0.0/8 --direction from
 		`),
-		ValidArgsFunction: cmdutil.TargetArgs(f),
+		ValidArgsFunction: complete.TargetArgs(f),
 	}
 	cmd.RunE = cmdutil.FaultRunE(opts.Experiment, opts.build, func(ctx context.Context) error {
 		if runF != nil {
@@ -56,7 +58,7 @@ func NewCmdPartition(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 	fl.StringArrayVar(&opts.To, "to", nil, "Peer to cut off: pod/NAME, svc/NAME, deploy/NAME… or a label selector k=v (repeatable)")
 	fl.StringVar(&opts.Direction, "direction", "both", "Which traffic is dropped: to (target -> peers), from (peers -> target) or both")
 	_ = cmd.RegisterFlagCompletionFunc("direction", cobra.FixedCompletions([]string{"to", "from", "both"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("to", cmdutil.TargetArgs(f))
+	_ = cmd.RegisterFlagCompletionFunc("to", complete.TargetArgs(f))
 	return cmd
 }
 

@@ -7,11 +7,13 @@ import (
 	"context"
 
 	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/spf13/cobra"
 )
 
 // Verb describes one percentage verb.
@@ -44,7 +46,7 @@ func NewCmd(f *factory.Factory, v Verb, runF func(*Options) error) *cobra.Comman
 		Short:             v.Short,
 		Long:              heredoc.Doc(v.Long),
 		Example:           cmdutil.Examples(v.Example),
-		ValidArgsFunction: cmdutil.TargetArgs(f),
+		ValidArgsFunction: complete.TargetArgs(f),
 	}
 	cmd.RunE = cmdutil.FaultRunE(opts.Experiment, opts.build, func(ctx context.Context) error {
 		if runF != nil {

@@ -1,28 +1,16 @@
-package cmdutil
+// Package listing prints experiments and their helper pods as tables, for ls, status
+// and stop.
+package listing
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 )
-
-// AsAPIError keeps an error's exit code if it has one, else marks it a cluster error.
-func AsAPIError(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *exit.Error
-	if errors.As(err, &ee) {
-		return err
-	}
-	return exit.APIError(fmt.Errorf("%s: %w", what, err))
-}
 
 // Remaining is a human "time left" until deadline.
 func Remaining(now, deadline time.Time) string {
