@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/container"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/version"
@@ -146,6 +147,10 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	if err := journal.ValidName(p.Experiment); err != nil {
 		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
 	}
+	// The same check the CLI ran: this plan may not come from our CLI.
+	if err := catalog.Validate(p.Fault); err != nil {
+		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
+	}
 	inj, err := fault.New(p.Fault)
 	if err != nil {
 		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
@@ -154,9 +159,9 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 		r.o.Resolver = container.New(container.Options{
 			Endpoint: p.Runtime.Endpoint, Namespace: p.Runtime.Namespace, ProcRoot: r.o.ProcRoot,
 		})
-		if p.Fault.Kind == plan.KindNoop {
-			// The noop fault touches nothing: a container that cannot be found on this
-			// host (session tests with made-up IDs) is no reason to fail it.
+		if co, ok := inj.(fault.ContainerOptional); ok && co.ContainerOptional() {
+			// A fault that touches no container (noop) does not fail for one that
+			// cannot be found on this host (session tests with made-up IDs).
 			r.o.Resolver = lenientResolver{r.o.Resolver}
 		}
 	}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
@@ -61,8 +61,6 @@ type Options struct {
 
 	Target target.Options
 	Fault  plan.Fault
-	// PartitionTo are `--to` peers of a partition, resolved to CIDRs at run time.
-	PartitionTo []string
 
 	Duration        time.Duration
 	MaxDuration     time.Duration
@@ -164,7 +162,7 @@ func (o *Options) validate() error {
 	if o.Detach && o.DryRun {
 		return fmt.Errorf("--detach and --dry-run exclude each other: --dry-run creates nothing to detach from")
 	}
-	return validateFault(o.Fault, len(o.PartitionTo) > 0)
+	return catalog.Validate(o.Fault)
 }
 
 // fmtDur prints a duration without trailing zero units: 1h, 1h30m, 90s.
@@ -177,27 +175,6 @@ func fmtDur(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
-}
-
-func validateFault(f plan.Fault, hasPartitionTo bool) error {
-	switch f.Kind {
-	case plan.KindNoop:
-		return nil
-	case plan.KindNetwork:
-		if f.Network == nil {
-			return fmt.Errorf("network fault without a spec")
-		}
-		n := *f.Network
-		if p := n.Partition; p != nil && hasPartitionTo && len(p.Peers) == 0 {
-			// --to peers become CIDRs only once the cluster is asked; stand in a
-			// documentation address (RFC 5737) so the rest of the spec is checked now.
-			cp := *p
-			cp.Peers = []string{"192.0.2.1/32"}
-			n.Partition = &cp
-		}
-		return network.Validate(&n)
-	}
-	return fmt.Errorf("unknown fault kind %q", f.Kind)
 }
 
 // base32 alphabet in lower case, so IDs are valid label values and DNS labels.
@@ -243,26 +220,17 @@ func (o *Options) Prepare(ctx context.Context, c kubernetes.Interface) (*Prepare
 	if sel == nil || len(sel.Targets) == 0 {
 		return nil, exit.Usagef("no running pod matches the target (TYPE/NAME, -l, --field-selector, -n): nothing to do")
 	}
-	f := o.Fault
-	if f.Network != nil {
-		n := *f.Network
-		f.Network = &n
-		if p := n.Partition; p != nil && len(o.PartitionTo) > 0 {
-			cidrs, names, err := target.Peers(ctx, c, o.Target.Namespace, o.PartitionTo)
-			if err != nil {
-				return nil, exit.AsAPIError("resolving --to peers", err)
-			}
-			cp := *p
-			cp.Peers = append(append([]string{}, p.Peers...), cidrs...)
-			cp.PeerNames = append(append([]string{}, p.PeerNames...), names...)
-			n.Partition = &cp
-			if len(cp.Peers) == 0 {
-				return nil, exit.Usagef("--to %s: the peers have no IP address yet (no running pods, or a headless service without endpoints)", strings.Join(o.PartitionTo, ","))
-			}
-		}
-		if err := network.Validate(f.Network); err != nil {
-			return nil, exit.UsageError(err)
-		}
+	entry, err := catalog.For(o.Fault)
+	if err != nil {
+		return nil, exit.UsageError(err)
+	}
+	// The kind's completion step works on the engine's own copy of the spec.
+	f := o.Fault.Clone()
+	if err := entry.Complete(ctx, c, o.Target.Namespace, f); err != nil {
+		return nil, exit.AsAPIError("completing the "+f.Kind+" fault", err)
+	}
+	if err := entry.Validate(f); err != nil {
+		return nil, exit.UsageError(err)
 	}
 
 	now := time.Now

@@ -5,8 +5,9 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/spf13/cobra"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
 // NetworkFlags are the traffic filters and backend choices shared by every network verb.

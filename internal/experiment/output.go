@@ -8,11 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
-	corev1 "k8s.io/api/core/v1"
 )
 
 // DryRun is the machine form (-o json|yaml) of --dry-run: everything that would be
@@ -37,7 +38,9 @@ type DryRun struct {
 	Helpers         []DryRunHelper `json:"helpers"`
 	Objects         []plan.Object  `json:"objects"`
 	ObjectsScope    string         `json:"objectsScope"`
-	Teardown        []string       `json:"teardown"`
+	// Details are the kind's own header lines (e.g. a partition's resolved peers).
+	Details  []catalog.Detail `json:"details,omitempty"`
+	Teardown []string         `json:"teardown"`
 }
 
 // DryRunHelper is the helper pod for one node, exactly as it would be created.
@@ -79,12 +82,10 @@ func NewDryRun(p *Prepared, o *Options) *DryRun {
 	for i, pod := range p.Pods {
 		d.Helpers = append(d.Helpers, DryRunHelper{Node: p.Plans[i].Node, Pod: pod, Plan: p.Plans[i]})
 	}
-	switch {
-	case p.Fault.Network != nil:
-		d.Objects = append(d.Objects, network.Describe(p.Fault.Network)...)
-		d.ObjectsScope = "created in each target pod's network namespace"
-	case p.Fault.Kind == plan.KindNoop:
-		d.ObjectsScope = "noop creates no kernel object"
+	if e, err := catalog.For(p.Fault); err == nil {
+		d.Objects = append(d.Objects, e.Describe(p.Fault)...)
+		d.ObjectsScope = e.Scope()
+		d.Details = e.Details(p.Fault)
 	}
 	return d
 }
@@ -108,9 +109,8 @@ func printDryRunHuman(io *ui.IOStreams, d *DryRun) error {
 	fmt.Fprintf(w, "%s    %s (deadline %s)\n", st.Bold("Duration:"), d.Duration.D(), d.Deadline.Format(time.RFC3339))
 	fmt.Fprintf(w, "%s   %s; %d running pod(s) matched, mode %s, seed %d\n", st.Bold("Selection:"),
 		plural(len(d.Targets), "target container"), d.Matched, d.Mode, d.Seed)
-	if n := d.Fault.Network; n != nil && n.Partition != nil {
-		fmt.Fprintf(w, "%s       %s -> %s (direction %s)\n", st.Bold("Peers:"), strings.Join(n.Partition.PeerNames, ", "),
-			strings.Join(n.Partition.Peers, ", "), n.Partition.Direction)
+	for _, dt := range d.Details {
+		fmt.Fprintf(w, "%s%s %s\n", st.Bold(dt.Name+":"), strings.Repeat(" ", max(1, 11-len(dt.Name))), dt.Value)
 	}
 	if d.Detached {
 		fmt.Fprintf(w, "%s    detached (stop with `kubectl chaos stop %s`)\n", st.Bold("Session:"), d.Experiment)

@@ -57,6 +57,12 @@ type Notes interface {
 	Notes() []string
 }
 
+// ContainerOptional is optional: an Injector whose fault touches no container (noop)
+// says so, and a target the node cannot find is then no reason to fail.
+type ContainerOptional interface {
+	ContainerOptional() bool
+}
+
 // Factory builds the Injector for a plan's fault.
 type Factory func(f plan.Fault) (Injector, error)
 

@@ -13,11 +13,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
 // DefaultNamespace is where helper pods live unless --helper-namespace says otherwise.
@@ -195,6 +197,10 @@ func Build(o Options) (*corev1.Pod, error) {
 	if !filepath.IsAbs(journal) {
 		return nil, fmt.Errorf("helper pod: journal directory %q is not an absolute path", journal)
 	}
+	kind, err := catalog.For(p.Fault)
+	if err != nil {
+		return nil, fmt.Errorf("helper pod for experiment %s: %w", p.Experiment, err)
+	}
 	env, err := p.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("encoding the plan for node %s: %w", p.Node, err)
@@ -273,6 +279,13 @@ func Build(o Options) (*corev1.Pod, error) {
 				hostPathVolume("runtime", socketDir, &dirOrCreate),
 			},
 		},
+	}
+	// The kind's own host paths (cgroup filesystem, /dev/fuse, …), at the same path.
+	c := &pod.Spec.Containers[0]
+	for _, m := range kind.HostMounts() {
+		typ := m.Type
+		pod.Spec.Volumes = append(pod.Spec.Volumes, hostPathVolume(m.Name, m.Path, &typ))
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: m.Name, MountPath: m.Path, ReadOnly: m.ReadOnly})
 	}
 	if p.Owner != "" {
 		pod.Annotations[plan.AnnotationOwner] = p.Owner

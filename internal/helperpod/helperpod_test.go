@@ -14,6 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	// The kinds the golden pods use register themselves with the catalog.
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -5,6 +5,9 @@ import (
 	"strings"
 )
 
+// KindNetwork is the network fault family (tc, nftables, the userspace delay).
+const KindNetwork = "network"
+
 // Network is a network fault. Several of Delay/Loss/Duplicate/Corrupt/Reorder/Bandwidth
 // may be set at once (they combine into one netem [+ tbf] setup); Partition stands alone.
 type Network struct {
@@ -61,6 +64,10 @@ type Partition struct {
 	Peers []string `json:"peers,omitempty"`
 	// PeerNames are what the user asked for, for display.
 	PeerNames []string `json:"peerNames,omitempty"`
+	// To are the --to peers as the user gave them (pod/NAME, svc/NAME, a selector…).
+	// The CLI resolves them into Peers before any plan leaves it; an agent refuses a
+	// plan that still has them.
+	To []string `json:"to,omitempty"`
 }
 
 // Filter narrows which traffic a fault hits. Empty fields match everything.

@@ -9,6 +9,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -96,13 +97,10 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9.-]`)
 
 func sanitize(s string) string { return unsafeChars.ReplaceAllString(s, "-") }
 
-// Fault kinds.
-const (
-	KindNoop    = "noop"
-	KindNetwork = "network"
-)
-
-// Fault is the fault spec. Kind selects which of the sub-specs is set.
+// Fault is the fault spec: Kind names the family, and exactly one pointer field (the
+// one whose JSON name is Kind) holds that family's spec. A new family adds one field
+// here and its spec type in plan/<kind>.go; Spec finds which one is set, and nothing
+// else in the program looks at the fields by hand.
 type Fault struct {
 	Kind string `json:"kind"`
 	// Action is the verb the user ran, e.g. "delay" for `network delay`; informative.
@@ -111,25 +109,95 @@ type Fault struct {
 	Network *Network `json:"network,omitempty"`
 }
 
-// Noop is a fault that changes nothing; it exists to test the session and agent loop.
-// FailApply / FailRecover make it fail on purpose, for exit-code tests.
-type Noop struct {
-	FailApply   bool `json:"failApply,omitempty"`
-	FailRecover bool `json:"failRecover,omitempty"`
+// Summarizer is a spec that can say what it does in a few words ("delay 100ms").
+type Summarizer interface {
+	Summary() string
+}
+
+// Spec returns the family spec that is set. It is an error when none or several are
+// set, or when the one set is not the one Kind names.
+func (f Fault) Spec() (any, error) {
+	v := reflect.ValueOf(f)
+	var names []string
+	var spec any
+	for _, sf := range specFields {
+		fv := v.Field(sf.index)
+		if fv.IsNil() {
+			continue
+		}
+		names = append(names, sf.kind)
+		spec = fv.Interface()
+	}
+	switch {
+	case len(names) == 0:
+		if f.Kind == "" {
+			return nil, fmt.Errorf("fault: no kind and no spec")
+		}
+		return nil, fmt.Errorf("fault: kind %q without its %q spec", f.Kind, f.Kind)
+	case len(names) > 1:
+		return nil, fmt.Errorf("fault: several specs set (%s); one fault has one kind", strings.Join(names, ", "))
+	case names[0] != f.Kind:
+		return nil, fmt.Errorf("fault: kind %q but the %q spec is set", f.Kind, names[0])
+	}
+	return spec, nil
+}
+
+// Kinds lists the fault kinds the plan format knows (the JSON names of Fault's specs).
+func Kinds() []string {
+	out := make([]string, len(specFields))
+	for i, sf := range specFields {
+		out[i] = sf.kind
+	}
+	return out
+}
+
+type specField struct {
+	index int
+	kind  string
+}
+
+// specFields are Fault's pointer fields with their JSON names, found once.
+var specFields = func() []specField {
+	var out []specField
+	t := reflect.TypeOf(Fault{})
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if sf.Type.Kind() != reflect.Pointer {
+			continue
+		}
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		out = append(out, specField{index: i, kind: name})
+	}
+	return out
+}()
+
+// Clone returns a deep copy of f (through its JSON form, which is the wire contract).
+func (f Fault) Clone() Fault {
+	b, err := json.Marshal(f)
+	if err != nil {
+		panic(fmt.Sprintf("plan: fault does not marshal: %v", err))
+	}
+	var out Fault
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(fmt.Sprintf("plan: fault does not unmarshal: %v", err))
+	}
+	return out
 }
 
 // Summary is a one-line human description of the fault, e.g. "network delay 100ms".
 func (f Fault) Summary() string {
-	switch {
-	case f.Network != nil:
-		return "network " + f.Network.Summary()
-	case f.Kind != "":
-		if f.Action != "" {
-			return f.Kind + " " + f.Action
+	if spec, err := f.Spec(); err == nil {
+		if s, ok := spec.(Summarizer); ok {
+			return f.Kind + " " + s.Summary()
 		}
-		return f.Kind
 	}
-	return "(empty fault)"
+	switch {
+	case f.Kind == "":
+		return "(empty fault)"
+	case f.Action != "":
+		return f.Kind + " " + f.Action
+	}
+	return f.Kind
 }
 
 // Duration is a time.Duration that marshals as a Go duration string ("100ms").

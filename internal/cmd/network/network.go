@@ -2,6 +2,8 @@
 package network
 
 import (
+	"github.com/spf13/cobra"
+
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/bandwidth"
@@ -11,7 +13,9 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/loss"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/partition"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/reorder"
-	"github.com/spf13/cobra"
+
+	// The kind these verbs build registers itself with the fault catalog.
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 )
 
 // NewCmdNetwork returns the network group with its verbs.

@@ -12,6 +12,9 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+
+	// The kind these verbs build registers itself with the fault catalog.
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/noop"
 )
 
 // Options of noop.

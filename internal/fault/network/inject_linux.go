@@ -43,6 +43,9 @@ func init() {
 		if err := Validate(f.Network); err != nil {
 			return nil, err
 		}
+		if p := f.Network.Partition; p != nil && len(p.To) > 0 {
+			return nil, fmt.Errorf("partition peers %s were not resolved to addresses by the CLI", strings.Join(p.To, ","))
+		}
 		return &Injector{N: *f.Network}, nil
 	})
 	journal.RegisterRecoverer(EntryQdisc, recoverQdisc)

@@ -158,7 +158,7 @@ func Validate(n *plan.Network) error {
 		if err := cidrs("--to/--cidr", p.Peers); err != nil {
 			return err
 		}
-		if len(p.Peers) == 0 && len(f.CIDRs) == 0 && len(f.Ports) == 0 {
+		if len(p.Peers) == 0 && len(p.To) == 0 && len(f.CIDRs) == 0 && len(f.Ports) == 0 {
 			return fmt.Errorf("partition needs at least one peer (--to pod/…|svc/…|-l …|--cidr …) or --port")
 		}
 	}

@@ -78,6 +78,9 @@ func (i *Injector) Apply(ctx context.Context, t fault.Target, rec fault.Recorder
 	return &active{obj: obj, failRecover: i.spec.FailRecover}, nil
 }
 
+// ContainerOptional: noop changes nothing, so it needs no container.
+func (i *Injector) ContainerOptional() bool { return true }
+
 // Notes tells the operator this fault does nothing.
 func (i *Injector) Notes() []string {
 	return []string{"noop fault: nothing is changed on the target"}

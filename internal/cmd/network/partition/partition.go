@@ -80,7 +80,7 @@ func (o *Options) build() error {
 	if err := o.Net.Apply(n, true); err != nil {
 		return err
 	}
-	o.Experiment.PartitionTo = append([]string(nil), o.To...)
+	n.Partition.To = append([]string(nil), o.To...)
 	o.Experiment.Fault = plan.Fault{Kind: plan.KindNetwork, Action: "partition", Network: n}
 	return nil
 }
