@@ -397,19 +397,16 @@ func udpLoss(t *testing.T, ip string, count int) probe.UDPReport {
 	return r
 }
 
+// lossOf is the measurement of most network tests: UDP round trips to ip's echo port.
+func lossOf(t *testing.T, ip string, count int) func() probe.UDPReport {
+	return func() probe.UDPReport { return udpLoss(t, ip, count) }
+}
+
 // waitLoss polls until the measured loss satisfies ok, and returns how long it took.
 func waitLoss(t *testing.T, ip string, timeout time.Duration, what string, ok func(float64) bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	var last probe.UDPReport
-	for time.Since(start) < timeout {
-		last = udpLoss(t, ip, 40)
-		if ok(last.Loss) {
-			return time.Since(start)
-		}
-	}
-	t.Fatalf("%s: not within %v; last probe of %s: %+v", what, timeout, ip, last)
-	return 0
+	_, took := until(t, what+" (UDP to "+ip+")", timeout, lossOf(t, ip, 40), func(r probe.UDPReport) bool { return ok(r.Loss) })
+	return took
 }
 
 // helperPods lists the helper pods of the tool (all experiments) as name=phase.
@@ -466,8 +463,15 @@ func cleanupHelpers(t *testing.T) {
 			return
 		}
 		t.Logf("cleanup: deleting leftover helper pods %v", helperPods(t))
-		_ = run(t, time.Minute, nil, "kubectl", "delete", "pods", "-A", "-l", "app.kubernetes.io/managed-by=kubectl-chaos", "--wait=true", "--timeout=50s")
+		deleteHelpers(t)
 	})
+}
+
+// deleteHelpers deletes every helper pod of the tool, if any, and waits (bounded) for them.
+func deleteHelpers(t *testing.T) {
+	if len(helperPods(t)) > 0 {
+		_ = run(t, time.Minute, nil, "kubectl", "delete", "pods", "-A", "-l", "app.kubernetes.io/managed-by=kubectl-chaos", "--wait=true", "--timeout=50s")
+	}
 }
 
 // ---------------------------------------------------------------- residue
@@ -540,9 +544,16 @@ func diffLines(before, after []string) (added, removed []string) {
 // sandbox netns takes a moment to go) and returns the time taken.
 func waitResidue(t *testing.T, before []string, timeout time.Duration) time.Duration {
 	t.Helper()
+	return waitSame(t, before, func() []string { return residue(t) }, timeout)
+}
+
+// waitSame waits until snap() equals before (as multisets of lines) and returns the
+// time taken; after timeout it fails the test naming what was left behind and gone.
+func waitSame(t *testing.T, before []string, snap func() []string, timeout time.Duration) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for {
-		added, removed := diffLines(before, residue(t))
+		added, removed := diffLines(before, snap())
 		if len(added) == 0 && len(removed) == 0 {
 			return time.Since(start)
 		}
