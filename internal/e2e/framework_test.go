@@ -505,18 +505,56 @@ func residue(t *testing.T) []string {
 	}
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l == "" {
-			continue
+		if l != "" && onNode(l) {
+			lines = append(lines, l)
 		}
-		// Processes: only the tool's own on the node (the image's /kubectl-chaos: agent,
-		// stress children). Builds, test VMs and CLIs of other work on this shared
-		// machine also match the residue tool's pattern and are not the node's state.
-		if strings.HasPrefix(l, "process ") && !strings.HasPrefix(l, "process /kubectl-chaos") {
-			continue
-		}
-		lines = append(lines, l)
 	}
 	return lines
+}
+
+// onNode says whether a residue line is state of the cluster's node rather than of other
+// work on this shared machine, whose test namespaces, links, cgroups, mounts, builds and
+// VMs match the residue tool's patterns too and come and go during a test.
+func onNode(l string) bool {
+	kind, rest, _ := strings.Cut(l, " ")
+	switch kind {
+	case "process":
+		// Only the tool's own on the node: the image's /kubectl-chaos (agent, stress children).
+		return strings.HasPrefix(rest, "/kubectl-chaos")
+	case "netns", "qdisc", "nft":
+		// The pods' network namespaces (CNI names them cni-…) and the host's.
+		ns, _, _ := strings.Cut(strings.TrimSuffix(strings.Fields(rest)[0], ":"), " ")
+		if ns != "host" {
+			return strings.HasPrefix(ns, "cni-")
+		}
+		if kind == "qdisc" { // on the node's own links only: the pods' veths, the bridge, lo, eth*
+			f := strings.Fields(rest)
+			for i := 0; i+1 < len(f); i++ {
+				if f[i] == "dev" {
+					d := f[i+1]
+					return d == "kce2e0" || d == "lo" || strings.HasPrefix(d, "veth") || strings.HasPrefix(d, "eth")
+				}
+			}
+		}
+		return true
+	case "cgroup":
+		// The pods' cgroups, or one the tool named.
+		return strings.Contains(rest, "kubepods") || strings.Contains(rest, "kubectl-chaos") || strings.Contains(rest, "kubectl_chaos")
+	case "mount":
+		// Mounts of the node (kubelet, containerd, the journal directory), or one the tool named.
+		f := strings.Fields(rest)
+		mp := ""
+		if len(f) > 1 {
+			mp = f[1]
+		}
+		for _, dir := range []string{"/var/lib/kc-e2e-cluster", "/run/kc-e2e-cluster", "/run/kubectl-chaos", "/run/netns/cni-"} {
+			if strings.HasPrefix(mp, dir) {
+				return true
+			}
+		}
+		return strings.Contains(mp, "kubectl-chaos") || strings.Contains(mp, "kubectl_chaos")
+	}
+	return true
 }
 
 func diffLines(before, after []string) (added, removed []string) {
