@@ -38,6 +38,10 @@ type Behavior struct {
 	// RunningAfter delays the Running status of each container (kubelet's PLEG relist):
 	// the container runs, and can be attached to, while the pod still says Pending.
 	RunningAfter time.Duration
+	// Run, when set, is what each container runs instead of the agent with the pod's
+	// plan (a helper that carries none, such as a sweep-only one): it returns the exit
+	// code and may write the termination message to terminationLog. ctx ends on SIGTERM.
+	Run func(ctx context.Context, p *corev1.Pod, stdin io.Reader, stdout io.Writer, terminationLog string) int
 }
 
 // Cluster is the fake API server (CS) with its fake kubelet; it is also the Attacher.
@@ -234,5 +238,3 @@ func (s *Buffer) String() string {
 	defer s.mu.Unlock()
 	return string(s.b)
 }
-
-var _ io.Writer = (*Buffer)(nil)

@@ -117,7 +117,7 @@ func (c *Cluster) kubelet(p *corev1.Pod) {
 		return
 	}
 	pl := podPlan(p)
-	if pl == nil {
+	if pl == nil && b.Run == nil {
 		c.t.Errorf("helper %s carries no plan in %s", p.Name, plan.EnvVar)
 		return
 	}
@@ -133,7 +133,7 @@ func (c *Cluster) kubelet(p *corev1.Pod) {
 		if c.deletingPod(p.Name) {
 			return
 		}
-		code, msg := c.runContainer(p, pl, restart, last, crashTrigger(b, restart), b.RunningAfter)
+		code, msg := c.runContainer(p, pl, restart, last, b)
 		term := &corev1.ContainerStateTerminated{ExitCode: int32(code), Message: msg, Reason: "Completed", FinishedAt: metav1.Now()}
 		if code != 0 {
 			term.Reason = "Error"
@@ -183,10 +183,9 @@ func podPlan(p *corev1.Pod) *plan.Plan {
 	return nil
 }
 
-// runContainer runs one container of a helper, the real agent with the pod's plan, and
-// returns its exit code and termination message.
-func (c *Cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last *corev1.ContainerStateTerminated,
-	crashOn func(*Container) <-chan struct{}, runningAfter time.Duration) (int, string) {
+// runContainer runs one container of a helper, the real agent with the pod's plan (or
+// b.Run), and returns its exit code and termination message.
+func (c *Cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last *corev1.ContainerStateTerminated, b Behavior) (int, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	k := newContainer(p.Name, restart, cancel)
@@ -198,10 +197,10 @@ func (c *Cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last
 	c.mu.Unlock()
 
 	tlog := filepath.Join(c.dir, fmt.Sprintf("%s-%d.termination-log", p.Name, restart))
-	agentDone, pumpDone := c.startAgent(ctx, k, p, pl, tlog)
-	if runningAfter > 0 {
+	agentDone, pumpDone := c.startAgent(ctx, k, p, pl, tlog, b.Run)
+	if b.RunningAfter > 0 {
 		select {
-		case <-time.After(runningAfter):
+		case <-time.After(b.RunningAfter):
 		case <-ctx.Done():
 		}
 	}
@@ -216,7 +215,7 @@ func (c *Cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last
 	}) {
 		cancel() // the pod is gone
 	}
-	code := k.wait(agentDone, crashOn)
+	code := k.wait(agentDone, crashTrigger(b, restart))
 	<-pumpDone
 	k.stdinR.CloseWithError(io.EOF)
 	close(k.exited)
@@ -231,7 +230,8 @@ func (c *Cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last
 
 // startAgent runs agent.Run for the container, its stdout pumped to whoever is
 // attached; agentDone carries the exit code, pumpDone closes after the last line.
-func (c *Cluster) startAgent(ctx context.Context, k *Container, p *corev1.Pod, pl *plan.Plan, tlog string) (agentDone <-chan int, pumpDone <-chan struct{}) {
+func (c *Cluster) startAgent(ctx context.Context, k *Container, p *corev1.Pod, pl *plan.Plan, tlog string,
+	run func(context.Context, *corev1.Pod, io.Reader, io.Writer, string) int) (agentDone <-chan int, pumpDone <-chan struct{}) {
 	outR, outW := io.Pipe()
 	pumped := make(chan struct{})
 	go func() { // the container's stdout: to whoever is attached
@@ -248,6 +248,12 @@ func (c *Cluster) startAgent(ctx context.Context, k *Container, p *corev1.Pod, p
 	}()
 	done := make(chan int, 1)
 	go func() {
+		if run != nil {
+			code := run(ctx, p, k.stdinR, outW, tlog)
+			outW.Close()
+			done <- code
+			return
+		}
 		var stdin io.Reader = k.stdinR
 		if pl.Detached {
 			stdin = nil
