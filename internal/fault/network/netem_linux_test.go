@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network/delaytest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -170,31 +171,47 @@ func joinS(s []string) string {
 }
 
 // The TestNetem… tests run where sch_netem exists (make test-netem boots a stock kernel
-// for them) and skip here.
+// for them) and skip here. Delays are asserted on what the fault adds to a baseline of
+// the same run, within a bound made for qemu TCG on a loaded host (delaytest).
+
+// assertUndelayed: round trips on the path that must not be delayed stay within a quarter
+// of the delay of the baseline (a delayed path would be a whole delay above it).
+func assertUndelayed(t *testing.T, what string, base, got []time.Duration, asked time.Duration) {
+	t.Helper()
+	b, g := delaytest.Of(base), delaytest.Of(got)
+	if g.P50-b.P50 > asked/4 {
+		t.Errorf("%s: RTT p50 %v, %v above the baseline's %v: delayed", what, g.P50, g.P50-b.P50, b.P50)
+	}
+}
 
 func TestNetemDelay(t *testing.T) {
 	requireNetem(t)
 	tp := newTopo(t)
-	base := udpRTT(t, tp, cli4, tgt4, 7899, 20)[10]
+	base := udpRTT(t, tp, cli4, tgt4, 7899, 30)
 	act, rec := apply(t, tp, plan.Network{Delay: &plan.Delay{Latency: ms(100)}})
 	if rec.entries[0].Type != EntryQdisc {
 		t.Fatalf("journal %+v, want a tc-qdisc entry", rec.entries)
 	}
 	rtt := udpRTT(t, tp, cli4, tgt4, 7900, 40)
-	p50 := rtt[len(rtt)/2]
-	t.Logf("baseline RTT p50 %v", base)
-	assertNear(t, "netem delay 100ms: RTT p50 - baseline, ms", float64(p50-base)/1e6, 100, 5)
+	delaytest.Check(t, "netem delay 100ms", base, rtt, 100*time.Millisecond)
 	recoverClean(t, tp, act)
-	if p := udpRTT(t, tp, cli4, tgt4, 7901, 10)[5]; p > 20*time.Millisecond {
-		t.Errorf("after recover RTT p50 %v", p)
-	}
+	assertUndelayed(t, "after recover", base, udpRTT(t, tp, cli4, tgt4, 7901, 10), 100*time.Millisecond)
 
 	act, _ = apply(t, tp, plan.Network{Delay: &plan.Delay{Latency: ms(50), Jitter: ms(20)}})
 	rtt = udpRTT(t, tp, cli4, tgt4, 7902, 60)
-	spread := rtt[len(rtt)*9/10] - rtt[len(rtt)/10]
-	t.Logf("netem delay 50ms jitter 20ms: RTT p10 %v p50 %v p90 %v", rtt[len(rtt)/10], rtt[len(rtt)/2], rtt[len(rtt)*9/10])
-	if spread < 10*time.Millisecond || rtt[len(rtt)/2] < 35*time.Millisecond || rtt[len(rtt)/2] > 65*time.Millisecond {
-		t.Errorf("jitter 20ms: p10-p90 spread %v, p50 %v", spread, rtt[len(rtt)/2])
+	// The p50 of a uniform ±20ms jitter moves by a few ms between runs: a bound of
+	// ±15ms around 50ms (still far from none and from double).
+	r := delaytest.Compare(base, rtt, 50*time.Millisecond)
+	r.Lo, r.Hi = 15*time.Millisecond, 15*time.Millisecond
+	r.Assert(t, "netem delay 50ms jitter 20ms (p50)")
+	// Uniform jitter of ±20ms spreads p10–p90 over 1.6×20 = 32ms more than the baseline's
+	// spread; no jitter (0) and twice the jitter (64) are outside half to 1.5 times that.
+	spread, want := (r.With.P90-r.With.P10)-(r.Base.P90-r.Base.P10), 32*time.Millisecond
+	if spread < want/2 || spread > want*3/2 {
+		t.Errorf("netem jitter 20ms: p10–p90 spread %v wider than the baseline's, want %v (%v…%v)", spread, want, want/2, want*3/2)
+	} else {
+		t.Logf("netem jitter 20ms: p10–p90 spread: asked %.2f, measured %.2f ms wider than the baseline's (bound %.2f…%.2f; with %v–%v, base %v–%v)",
+			float64(want)/1e6, float64(spread)/1e6, float64(want/2)/1e6, float64(want*3/2)/1e6, r.With.P10, r.With.P90, r.Base.P10, r.Base.P90)
 	}
 	recoverClean(t, tp, act)
 }
@@ -290,14 +307,12 @@ func TestNetemWithTbf(t *testing.T) {
 	requireNetem(t)
 	tp := newTopo(t)
 	const rate = 10_000_000
+	base := udpRTT(t, tp, cli4, tgt4, 7959, 20)
 	act, rec := apply(t, tp, plan.Network{Delay: &plan.Delay{Latency: ms(20)}, Bandwidth: &plan.Bandwidth{Rate: rate}})
 	if len(rec.entries) != 1 {
 		t.Fatalf("journal %+v, want one root qdisc entry", rec.entries)
 	}
-	rtt := udpRTT(t, tp, cli4, tgt4, 7960, 10)
-	if rtt[5] < 20*time.Millisecond {
-		t.Errorf("RTT p50 %v with netem delay 20ms + tbf", rtt[5])
-	}
+	delaytest.Check(t, "netem delay 20ms + tbf", base, udpRTT(t, tp, cli4, tgt4, 7960, 20), 20*time.Millisecond)
 	got := tcpTransfer(t, tp.target, tp.client, cli4, 7961, 2_500_000)
 	assertNear(t, "netem+tbf goodput Mbit/s", got/1e6, rate/1e6, rate/1e6*0.10)
 	recoverClean(t, tp, act)
@@ -315,16 +330,19 @@ func TestNetemWithTbf(t *testing.T) {
 func TestNetemFiltered(t *testing.T) {
 	requireNetem(t)
 	tp := newTopo(t)
+	const asked = 50 * time.Millisecond
+	before := udpRTT(t, tp, cli4, tgt4, 7951, 20)
 	act, _ := apply(t, tp, plan.Network{Delay: &plan.Delay{Latency: ms(50)}, Filter: plan.Filter{Ports: []uint16{7950}, Protocol: "udp"}})
-	// Delay = RTT p50 on the matching port - RTT p50 on another port (the base RTT).
-	miss := udpRTT(t, tp, cli4, tgt4, 7951, 30)
-	if miss[15] > 10*time.Millisecond {
-		t.Errorf("non-matching port RTT p50 %v, want undelayed", miss[15])
+	// The baseline is the unmatched port, measured in turns with the matching one so that
+	// both see the same load.
+	for _, c := range []struct{ name, cli, tgt string }{{"IPv4", cli4, tgt4}, {"IPv6", cli6, tgt6}} {
+		var miss, hit []time.Duration
+		for range 3 {
+			miss = append(miss, udpRTT(t, tp, c.cli, c.tgt, 7951, 10)...)
+			hit = append(hit, udpRTT(t, tp, c.cli, c.tgt, 7950, 10)...)
+		}
+		assertUndelayed(t, c.name+" non-matching port vs before the fault", before, miss, asked)
+		delaytest.Check(t, "filtered netem delay 50ms, "+c.name+" matching port vs the other port", miss, hit, asked)
 	}
-	hit := udpRTT(t, tp, cli4, tgt4, 7950, 30)
-	assertNear(t, "filtered netem delay 50ms: RTT p50 - base, ms (matching port)", float64(hit[15]-miss[15])/1e6, 50, 2.5)
-	miss6 := udpRTT(t, tp, cli6, tgt6, 7952, 30)
-	hit6 := udpRTT(t, tp, cli6, tgt6, 7950, 30)
-	assertNear(t, "filtered netem delay 50ms: IPv6 RTT p50 - base, ms", float64(hit6[15]-miss6[15])/1e6, 50, 2.5)
 	recoverClean(t, tp, act)
 }
