@@ -86,9 +86,10 @@ func TestNativeQueuePath(t *testing.T) {
 // TestTCPVersusNetem compares, on one kernel, a bulk TCP flow under a 50ms netem delay
 // with the same flow under the NFQUEUE delay: netem is the baseline of the same run. What
 // it guards against is the collapse of TCP when packets are held where TCP small queues
-// sees them (0.46 Mbit/s against hundreds, notes/network-faults.md), so the bound is a
-// tenth of netem's rate: under TCG the userspace delay shares the one vCPU with the
-// flow and reached 0.28–0.9 of netem's rate. How close it gets is for make bench-nfqueue.
+// sees them (0.46 Mbit/s against ~120 under netem: a ratio of 0.004), so the bound is
+// 0.05 of netem's rate: under TCG the userspace delay shares the one vCPU with the flow,
+// and on a loaded host reached only 0.16–0.95 of netem's rate. How close it gets is for
+// make bench-nfqueue.
 func TestTCPVersusNetem(t *testing.T) {
 	topo := nfqtest.New(t)
 	h, err := topo.Target.Handle()
@@ -132,10 +133,10 @@ func TestTCPVersusNetem(t *testing.T) {
 		name          string
 		netem, nfqueu float64
 	}{{"target sends", nsend, qsend}, {"target receives", nrecv, qrecv}} {
-		if ratio := c.nfqueu / c.netem; ratio < 0.1 {
-			t.Errorf("%s: nfqueue delay %.1f Mbit/s, netem %.1f Mbit/s: ratio %.2f below 0.10, TCP collapsed", c.name, c.nfqueu/1e6, c.netem/1e6, ratio)
+		if ratio := c.nfqueu / c.netem; ratio < 0.05 {
+			t.Errorf("%s: nfqueue delay %.1f Mbit/s, netem %.1f Mbit/s: ratio %.3f below 0.05, TCP collapsed", c.name, c.nfqueu/1e6, c.netem/1e6, ratio)
 		} else {
-			t.Logf("TCP under 50ms, %s: nfqueue/netem rate ratio: asked 0.10, measured %.2f (lower bound; %.1f vs %.1f Mbit/s)", c.name, ratio, c.nfqueu/1e6, c.netem/1e6)
+			t.Logf("TCP under 50ms, %s: nfqueue/netem rate ratio: asked 0.05, measured %.2f (lower bound; %.1f vs %.1f Mbit/s)", c.name, ratio, c.nfqueu/1e6, c.netem/1e6)
 		}
 	}
 }
