@@ -181,6 +181,8 @@ func assertUndelayed(t *testing.T, what string, base, got []time.Duration, asked
 	b, g := delaytest.Of(base), delaytest.Of(got)
 	if g.P10-b.P10 > asked/4 {
 		t.Errorf("%s: RTT p10 %v, %v above the baseline's %v: delayed", what, g.P10, g.P10-b.P10, b.P10)
+	} else {
+		t.Logf("%s: undelayed: asked ≤ %.2f, measured %.2f ms above the baseline at p10", what, float64(asked/4)/1e6, float64(g.P10-b.P10)/1e6)
 	}
 }
 

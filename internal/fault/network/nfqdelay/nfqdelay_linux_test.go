@@ -107,6 +107,8 @@ func assertUndelayed(t *testing.T, what string, base, got nfqtest.RTTResult, del
 	b, g := delaytest.Of(base.RTTs), delaytest.Of(got.RTTs)
 	if g.P10-b.P10 > delay/4 || got.Lost > 0 {
 		t.Errorf("%s: RTT p10 %s (%s above the baseline's %s), lost %d: traffic not back to normal", what, g.P10, g.P10-b.P10, b.P10, got.Lost)
+	} else {
+		t.Logf("%s: undelayed: asked ≤ %.2f, measured %.2f ms above the baseline at p10", what, float64(delay/4)/1e6, float64(g.P10-b.P10)/1e6)
 	}
 }
 
