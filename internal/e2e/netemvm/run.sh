@@ -160,11 +160,11 @@ t_vm=$(elapsed "$tb")
 echo
 echo "== netem VM results (kernel $kver) =="
 grep -E -- '^--- (PASS|FAIL|SKIP)|^    --- (PASS|FAIL|SKIP)' "$LOG" || true
-if grep -qE 'TABLE\||asked [0-9.]+, measured' "$LOG"; then
+if grep -qE 'TABLE\||asked (≤ )?[0-9.]+, measured' "$LOG"; then
   echo
   echo "== measured in the VM (asked vs seen) =="
   { grep -o 'TABLE|.*' "$LOG" || true; } | awk -F'|' '{printf "  %-44s %-16s %s\n", $2, $3, $4}'
-  { grep -E 'asked [0-9.]+, measured' "$LOG" || true; } | sed -E 's/^ *[a-z_]+\.go:[0-9]+: /  /'
+  { grep -E 'asked (≤ )?[0-9.]+, measured' "$LOG" || true; } | sed -E 's/^ *[a-z_]+\.go:[0-9]+: /  /'
 fi
 echo
 printf 'netemvm: time: tools %ss, kernel %ss, test build %ss, initramfs %ss, VM boot+tests %ss, total %ss\n' \

@@ -174,18 +174,6 @@ func joinS(s []string) string {
 // for them) and skip here. Delays are asserted on what the fault adds to a baseline of
 // the same run, within a bound made for qemu TCG on a loaded host (delaytest).
 
-// assertUndelayed: round trips on the path that must not be delayed stay within a quarter
-// of the delay of the baseline at p10 (a delayed path would be a whole delay above it).
-func assertUndelayed(t *testing.T, what string, base, got []time.Duration, asked time.Duration) {
-	t.Helper()
-	b, g := delaytest.Of(base), delaytest.Of(got)
-	if g.P10-b.P10 > asked/4 {
-		t.Errorf("%s: RTT p10 %v, %v above the baseline's %v: delayed", what, g.P10, g.P10-b.P10, b.P10)
-	} else {
-		t.Logf("%s: undelayed: asked ≤ %.2f, measured %.2f ms above the baseline at p10", what, float64(asked/4)/1e6, float64(g.P10-b.P10)/1e6)
-	}
-}
-
 func TestNetemDelay(t *testing.T) {
 	requireNetem(t)
 	tp := newTopo(t)
@@ -197,20 +185,22 @@ func TestNetemDelay(t *testing.T) {
 	rtt := udpRTT(t, tp, cli4, tgt4, 7900, 40)
 	delaytest.Check(t, "netem delay 100ms", base, rtt, 100*time.Millisecond)
 	recoverClean(t, tp, act)
-	assertUndelayed(t, "after recover", base, udpRTT(t, tp, cli4, tgt4, 7901, 10), 100*time.Millisecond)
+	delaytest.Undelayed(t, "after recover", base, udpRTT(t, tp, cli4, tgt4, 7901, 10), 100*time.Millisecond)
 
 	act, _ = apply(t, tp, plan.Network{Delay: &plan.Delay{Latency: ms(50), Jitter: ms(20)}})
 	rtt = udpRTT(t, tp, cli4, tgt4, 7902, 60)
 	r := delaytest.CompareJittered(base, rtt, 50*time.Millisecond, 20*time.Millisecond)
 	r.Assert(t, "netem delay 50ms jitter 20ms")
 	// Uniform jitter of ±20ms spreads p10–p90 over 1.6×20 = 32ms more than the baseline's
-	// spread; no jitter (0) and twice the jitter (64) are outside half to 1.5 times that.
+	// spread: no jitter (0) and twice the jitter (64) are outside 16…56 (load stretches the
+	// upper tail: up to 38 measured).
 	spread, want := (r.With.P90-r.With.P10)-(r.Base.P90-r.Base.P10), 32*time.Millisecond
-	if spread < want/2 || spread > want*3/2 {
-		t.Errorf("netem jitter 20ms: p10–p90 spread %v wider than the baseline's, want %v (%v…%v)", spread, want, want/2, want*3/2)
+	lo, hi := want/2, want*7/4
+	if spread < lo || spread > hi {
+		t.Errorf("netem jitter 20ms: p10–p90 spread %v wider than the baseline's, want %v (%v…%v)", spread, want, lo, hi)
 	} else {
 		t.Logf("netem jitter 20ms: p10–p90 spread: asked %.2f, measured %.2f ms wider than the baseline's (bound %.2f…%.2f; with %v–%v, base %v–%v)",
-			float64(want)/1e6, float64(spread)/1e6, float64(want/2)/1e6, float64(want*3/2)/1e6, r.With.P10, r.With.P90, r.Base.P10, r.Base.P90)
+			float64(want)/1e6, float64(spread)/1e6, float64(lo)/1e6, float64(hi)/1e6, r.With.P10, r.With.P90, r.Base.P10, r.Base.P90)
 	}
 	recoverClean(t, tp, act)
 }
@@ -340,7 +330,7 @@ func TestNetemFiltered(t *testing.T) {
 			miss = append(miss, udpRTT(t, tp, c.cli, c.tgt, 7951, 10)...)
 			hit = append(hit, udpRTT(t, tp, c.cli, c.tgt, 7950, 10)...)
 		}
-		assertUndelayed(t, c.name+" non-matching port vs before the fault", before, miss, asked)
+		delaytest.Undelayed(t, c.name+" non-matching port vs before the fault", before, miss, asked)
 		delaytest.Check(t, "filtered netem delay 50ms, "+c.name+" matching port vs the other port", miss, hit, asked)
 	}
 	recoverClean(t, tp, act)

@@ -88,12 +88,31 @@ func TestJittered(t *testing.T) {
 	for _, c := range []struct {
 		center time.Duration
 		ok     bool
-	}{{50 * time.Millisecond, true}, {0, false}, {100 * time.Millisecond, false}} {
+	}{{50 * time.Millisecond, true}, {56 * time.Millisecond, true}, {0, false}, {25 * time.Millisecond, false}, {100 * time.Millisecond, false}} {
 		if got := CompareJittered(base, uniform(c.center), 50*time.Millisecond, 20*time.Millisecond); got.OK() != c.ok {
 			t.Errorf("centred on %v: OK %v, want %v: %s", c.center, got.OK(), c.ok, got)
 		}
 	}
 }
+
+func TestUndelayed(t *testing.T) {
+	base := []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
+	if !Undelayed(t, "same", base, []time.Duration{2 * time.Millisecond, 2 * time.Millisecond, 30 * time.Millisecond}, 50*time.Millisecond) {
+		t.Error("1ms above the baseline at p10 counted as delayed")
+	}
+	ft := &fakeTB{TB: t}
+	if Undelayed(ft, "delayed", base, []time.Duration{51 * time.Millisecond, 52 * time.Millisecond, 53 * time.Millisecond}, 50*time.Millisecond) || !ft.failed {
+		t.Error("a whole delay above the baseline counted as undelayed")
+	}
+}
+
+// fakeTB records a failure instead of failing the test.
+type fakeTB struct {
+	testing.TB
+	failed bool
+}
+
+func (f *fakeTB) Errorf(string, ...any) { f.failed = true }
 
 func TestString(t *testing.T) {
 	base := []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}

@@ -82,8 +82,15 @@ func tables(t *testing.T, ns nfqtest.NS) []string {
 	return names
 }
 
+// rtt sends n UDP probes to an echo server in the target, one every 5 ms (20 ms in the
+// netem VM: its one emulated vCPU on a loaded host could not keep up with 200 probes a
+// second held by the userspace delay, and the backlog, not the delay, was measured).
 func rtt(t testing.TB, topo *nfqtest.Topo, dst string, n int) nfqtest.RTTResult {
 	t.Helper()
+	interval := 5 * time.Millisecond
+	if inVM() {
+		interval = 20 * time.Millisecond
+	}
 	ip := topo.TargetIP4
 	if dst == "ip6" {
 		ip = topo.TargetIP6
@@ -93,22 +100,19 @@ func rtt(t testing.TB, topo *nfqtest.Topo, dst string, n int) nfqtest.RTTResult 
 		t.Fatal(err)
 	}
 	defer stop()
-	res, err := nfqtest.UDPRTT(topo.Client, addr, n, 5*time.Millisecond, time.Second)
+	res, err := nfqtest.UDPRTT(topo.Client, addr, n, interval, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
 }
 
-// assertUndelayed: round trips after a delay is gone are within a quarter of that delay
-// of the baseline at p10 (still delayed would be a whole delay above it), and none is lost.
+// assertUndelayed: round trips after a delay is gone are back to the baseline
+// (delaytest.Undelayed) and none is lost.
 func assertUndelayed(t *testing.T, what string, base, got nfqtest.RTTResult, delay time.Duration) {
 	t.Helper()
-	b, g := delaytest.Of(base.RTTs), delaytest.Of(got.RTTs)
-	if g.P10-b.P10 > delay/4 || got.Lost > 0 {
-		t.Errorf("%s: RTT p10 %s (%s above the baseline's %s), lost %d: traffic not back to normal", what, g.P10, g.P10-b.P10, b.P10, got.Lost)
-	} else {
-		t.Logf("%s: undelayed: asked ≤ %.2f, measured %.2f ms above the baseline at p10", what, float64(delay/4)/1e6, float64(g.P10-b.P10)/1e6)
+	if delaytest.Undelayed(t, what, base.RTTs, got.RTTs, delay) && got.Lost > 0 {
+		t.Errorf("%s: lost %d of %d probes", what, got.Lost, got.Sent)
 	}
 }
 
