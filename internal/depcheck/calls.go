@@ -71,7 +71,7 @@ func parseShell(src, name string) (*syntax.File, error) {
 	return syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), name)
 }
 
-// shellCalls adds the commands of a script's source.
+// shell adds the commands of a script's source (lineOff: where it starts in file).
 func (c *calls) shell(file, src string, lineOff int, busybox bool) error {
 	f, err := parseShell(src, file)
 	if err != nil {
@@ -643,7 +643,7 @@ func (m *makeVars) expand(s, file string, line, depth int) string {
 
 // ---------------------------------------------------------------- go
 
-// goCalls adds the literal command names of exec.Command / exec.CommandContext.
+// goFile adds the literal command names of exec.Command / exec.CommandContext.
 func (c *calls) goFile(file string, src []byte) (dynamic int, err error) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, file, src, parser.SkipObjectResolution)
