@@ -6,8 +6,9 @@
 //     unmatched port while it is active);
 //   - on the low quantile: added = p10(with the fault) − p10(baseline). A delay is never
 //     early, but a starved VM delivers it late, and late by a lot more at p50 than at p10
-//     (measured under load 20–27 on 2 cores: the NFQUEUE delay +88 ms at p50, +17 ms at
-//     p10 for 100 ms asked; netem +0.0…+2.7 ms at p10);
+//     (10 runs of make test-netem at load 28–36 on 2 cores: the NFQUEUE delay up to +54 ms
+//     at p50 and +21 ms at p10 for 100 ms asked, netem up to +20 ms at p50 and +4 ms at
+//     p10; internal/e2e/netemvm/README.md has the table);
 //   - the bound is asked − lo … asked + asked/2, lo = min(3 ms + the run's noise,
 //     asked/4): none and half are below it, double is above it, whatever the load. The
 //     noise is the uncertainty of the two samples' middles (1.58·IQR/√n, the notch of a

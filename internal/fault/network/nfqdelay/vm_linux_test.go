@@ -88,7 +88,7 @@ func TestNativeQueuePath(t *testing.T) {
 // it guards against is the collapse of TCP when packets are held where TCP small queues
 // sees them (0.46 Mbit/s against ~120 under netem: a ratio of 0.004), so the bound is
 // 0.05 of netem's rate: under TCG the userspace delay shares the one vCPU with the flow,
-// and on a loaded host reached only 0.16–0.95 of netem's rate. How close it gets is for
+// and on a loaded host it reached 0.16 to 7 times netem's rate. How close it gets is for
 // make bench-nfqueue.
 func TestTCPVersusNetem(t *testing.T) {
 	topo := nfqtest.New(t)
