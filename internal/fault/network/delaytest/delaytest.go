@@ -7,7 +7,7 @@
 //   - on the low quantile: added = p10(with the fault) − p10(baseline). A delay is never
 //     early, but a starved VM delivers it late, and late by a lot more at p50 than at p10
 //     (10 runs of make test-netem at load 28–36 on 2 cores: the NFQUEUE delay up to +54 ms
-//     at p50 and +21 ms at p10 for 100 ms asked, netem up to +20 ms at p50 and +4 ms at
+//     at p50 and +21 ms at p10 for 100 ms asked, netem up to +20 ms at p50 and +6 ms at
 //     p10; internal/e2e/netemvm/README.md has the table);
 //   - the bound is asked − lo … asked + asked/2, lo = min(3 ms + the run's noise,
 //     asked/4): none and half are below it, double is above it, whatever the load. The
