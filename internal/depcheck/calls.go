@@ -143,8 +143,8 @@ func runsArgs(body syntax.Node) (int, bool) {
 	return shifts, runs
 }
 
-// isAllArgs: the word is $@ or "$@" (or $*).
-func isAllArgs(w *syntax.Word) bool {
+// onlyParam is the parameter expansion a word is made of ($X or "$X"), or nil.
+func onlyParam(w *syntax.Word) *syntax.ParamExp {
 	parts := w.Parts
 	if len(parts) == 1 {
 		if dq, ok := parts[0].(*syntax.DblQuoted); ok {
@@ -152,10 +152,16 @@ func isAllArgs(w *syntax.Word) bool {
 		}
 	}
 	if len(parts) != 1 {
-		return false
+		return nil
 	}
-	pe, ok := parts[0].(*syntax.ParamExp)
-	return ok && pe.Param != nil && (pe.Param.Value == "@" || pe.Param.Value == "*")
+	pe, _ := parts[0].(*syntax.ParamExp)
+	return pe
+}
+
+// isAllArgs: the word is $@ or "$@" (or $*).
+func isAllArgs(w *syntax.Word) bool {
+	pe := onlyParam(w)
+	return pe != nil && pe.Param != nil && (pe.Param.Value == "@" || pe.Param.Value == "*")
 }
 
 // variable's literal value, or dyn: set once to a literal (possibly through ${X:-default}),
@@ -293,17 +299,8 @@ func (s *shellFile) call(ce *syntax.CallExpr) {
 // values: the literal values a word that is just $VAR or "$VAR" can have, when the script
 // assigns VAR only literals.
 func (s *shellFile) values(w *syntax.Word) []string {
-	parts := w.Parts
-	if len(parts) == 1 {
-		if dq, ok := parts[0].(*syntax.DblQuoted); ok {
-			parts = dq.Parts
-		}
-	}
-	if len(parts) != 1 {
-		return nil
-	}
-	pe, ok := parts[0].(*syntax.ParamExp)
-	if !ok || pe.Param == nil || pe.Exp != nil || pe.Index != nil || pe.Length || pe.Excl {
+	pe := onlyParam(w)
+	if pe == nil || pe.Param == nil || pe.Exp != nil || pe.Index != nil || pe.Length || pe.Excl {
 		return nil
 	}
 	var out []string
