@@ -46,7 +46,6 @@ kc() { "$(bindir)/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 need_root() { [ "$(id -u)" = 0 ] || die "must run as root (it starts containerd and kubelet)"; }
 
-
 # ---------------------------------------------------------------- processes
 pidfile() { echo "$RUN/$1.pid"; }
 
