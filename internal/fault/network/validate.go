@@ -77,12 +77,12 @@ func validateDelay(n *plan.Network) error {
 		return nil
 	}
 	if d.Latency <= 0 || d.Latency.D() > MaxLatency {
-		return fmt.Errorf("--latency must be in (0, %s], got %s", durText(MaxLatency), durText(d.Latency.D()))
+		return fmt.Errorf("--latency must be in (0, %s], got %s", plan.FormatDuration(MaxLatency), plan.FormatDuration(d.Latency.D()))
 	}
 	// The NFQUEUE backend cannot hold a packet for less than no time; netem would clamp
 	// such draws to 0 and reorder. One rule for both, as for the latency.
 	if d.Jitter < 0 || d.Jitter > d.Latency {
-		return fmt.Errorf("--jitter must be in [0, --latency (%s)], got %s", durText(d.Latency.D()), durText(d.Jitter.D()))
+		return fmt.Errorf("--jitter must be in [0, --latency (%s)], got %s", plan.FormatDuration(d.Latency.D()), plan.FormatDuration(d.Jitter.D()))
 	}
 	return correlation(d.Correlation)
 }
@@ -294,17 +294,5 @@ func matchRules(f plan.Filter, remote []string) int {
 	return n
 }
 
-// durText prints a duration without trailing zero units: 1m, 1h30m, 90s, 100ms.
-func durText(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
 // MaxLatencyText is MaxLatency as the help texts print it.
-var MaxLatencyText = durText(MaxLatency)
+var MaxLatencyText = plan.FormatDuration(MaxLatency)
