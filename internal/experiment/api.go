@@ -179,7 +179,7 @@ func (r *apiRun) wait(ctx context.Context) (interrupted bool) {
 	case <-ctx.Done():
 		return true
 	case <-outside:
-		fmt.Fprintf(r.o.IO.ErrOut, "experiment %s: every pod was restored from outside this session (kubectl chaos stop)\n", r.p.ID)
+		fmt.Fprintf(r.o.IO.ErrOut, "experiment %s: every changed pod was restored (kubectl chaos stop) or deleted from outside this session\n", r.p.ID)
 		return true
 	}
 }

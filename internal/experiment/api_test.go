@@ -186,7 +186,7 @@ func TestAPIStoppedFromOutside(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the attached run did not notice the stop")
 	}
-	if _, errOut := output(); !strings.Contains(errOut, "restored from outside") || !strings.Contains(errOut, "already restored") {
+	if _, errOut := output(); !strings.Contains(errOut, "deleted from outside this session") || !strings.Contains(errOut, "already restored") {
 		t.Errorf("progress:\n%s", errOut)
 	}
 }

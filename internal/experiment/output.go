@@ -55,7 +55,7 @@ type DryRunHelper struct {
 
 var teardown = []string{
 	"the agent removes every object above when --duration ends, on Ctrl-C/SIGTERM of this command, when this terminal goes away (stdin EOF, unless --detach), on `kubectl chaos stop ID`, or when its helper pod is deleted",
-	"objects are journaled under " + plan.DefaultJournalDir + " on the node before they are created; a restarted agent, the next agent on that node or `kubectl chaos gc` recovers from the journal",
+	"objects are journaled under " + plan.DefaultJournalDir + " on the node before they are created; a restarted agent, the next agent on that node, or the sweep pod `kubectl chaos gc` starts (on the nodes of the helper pods it finds; `gc --all-nodes` or `--node NAME` once the helper is gone) removes them from the journal",
 	"the helper pod is deleted after recovery; activeDeadlineSeconds bounds it even if the CLI is killed",
 }
 

@@ -241,8 +241,14 @@ func TestStopRestoreFailureIsReported(t *testing.T) {
 func TestUnreadableRecordIsShown(t *testing.T) {
 	p := appPod("default", "web", map[string]string{plan.AnnotationUndo: "{garbage"})
 	p.Labels[plan.LabelExperiment] = "exp-x"
-	exps, err := List(context.Background(), fake.NewSimpleClientset(p))
+	cs := fake.NewSimpleClientset(p)
+	exps, err := List(context.Background(), cs)
 	if err != nil || len(exps) != 1 || len(exps[0].Pods) != 1 || !strings.Contains(exps[0].Pods[0].Error, "not an undo record") {
 		t.Errorf("%v %+v", err, exps)
+	}
+	// gc cannot restore it: exit 3, the pod named.
+	rep, err := GC(context.Background(), cs, gcOptions(time.Now()))
+	if exit.Code(err) != exit.Fault || !strings.Contains(err.Error(), "pod default/web") || len(rep.Restored) != 1 || rep.Restored[0].Error == "" {
+		t.Errorf("gc: %v %+v", err, rep)
 	}
 }

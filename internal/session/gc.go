@@ -61,6 +61,7 @@ func gc(ctx context.Context, c kubernetes.Interface, o GCOptions) (*GCReport, er
 	helpers := map[string]*corev1.Pod{}
 	var changed []*corev1.Pod
 	helperNodes := map[string]bool{}
+	var unreadable []error
 	for i := range l.Items {
 		p := &l.Items[i]
 		if isHelper(p) {
@@ -76,6 +77,7 @@ func gc(ctx context.Context, c kubernetes.Interface, o GCOptions) (*GCReport, er
 		rec, err := UndoRecordOf(p)
 		if err != nil {
 			rep.Restored = append(rep.Restored, ChangedPod{Namespace: p.Namespace, Pod: p.Name, Node: p.Spec.NodeName, Error: err.Error()})
+			unreadable = append(unreadable, err)
 			continue
 		}
 		if rec != nil && !rec.Deadline.IsZero() && o.Now.After(rec.Deadline) {
@@ -102,7 +104,19 @@ func gc(ctx context.Context, c kubernetes.Interface, o GCOptions) (*GCReport, er
 	if o.DryRun {
 		return rep, nil
 	}
-	return rep, collect(ctx, c, o, rep, helpers, changed)
+	err = collect(ctx, c, o, rep, helpers, changed)
+	if len(unreadable) > 0 {
+		// A pod we changed that cannot be restored from its record: something is left.
+		err = joinExit(append([]error{exit.FaultError(fmt.Errorf("restore these pods by hand: %w", errors.Join(unreadable...)))}, errOrNone(err)...))
+	}
+	return rep, err
+}
+
+func errOrNone(err error) []error {
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // collect does what gc found to do: delete, restore, then sweep.
