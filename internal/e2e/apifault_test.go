@@ -124,19 +124,27 @@ func TestNoopAPICtrlC(t *testing.T) {
 	waitResidue(t, before, 30*time.Second)
 }
 
+// injectThenKillCLI runs noop-api attached on a fresh target for duration and kills
+// the CLI with SIGKILL once the fault is active.
+func injectThenKillCLI(t *testing.T, duration string) (cs kubernetes.Interface, ns, pod, id string) {
+	t.Helper()
+	needCluster(t)
+	cleanupHelpers(t)
+	cs = clientset(t)
+	ns, pod = apiTarget(t)
+	s := startChaos(t, "noop-api", "deploy/web", "-n", ns, "--duration", duration)
+	s.WaitOutput("fault active", 60*time.Second)
+	id = idOf(t, s)
+	s.Signal(syscall.SIGKILL)
+	s.Wait(10 * time.Second)
+	return cs, ns, pod, id
+}
+
 // kill -9 of the CLI: the pod stays changed (nothing on the node can restore it),
 // `ls` shows the experiment from the pod's label, `stop ID` restores it from the undo
 // record alone.
 func TestNoopAPIKillCLIThenStop(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	cs := clientset(t)
-	ns, pod := apiTarget(t)
-	s := startChaos(t, "noop-api", "deploy/web", "-n", ns, "--duration", "3m")
-	s.WaitOutput("fault active", 60*time.Second)
-	id := idOf(t, s)
-	s.Signal(syscall.SIGKILL)
-	s.Wait(10 * time.Second)
+	cs, ns, pod, id := injectThenKillCLI(t, "3m")
 	time.Sleep(time.Second)
 	if st := readAPIState(t, cs, ns, pod); !changed(id)(st) {
 		t.Fatalf("after kill -9 of the CLI the pod is %+v, want still changed by %s", st, id)
@@ -165,15 +173,7 @@ func TestNoopAPIKillCLIThenStop(t *testing.T) {
 // kill -9 of the CLI with a short --duration: gc leaves the pod alone before the
 // deadline and restores it once the deadline has passed.
 func TestNoopAPIKillCLIThenGC(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	cs := clientset(t)
-	ns, pod := apiTarget(t)
-	s := startChaos(t, "noop-api", "deploy/web", "-n", ns, "--duration", "10s")
-	s.WaitOutput("fault active", 60*time.Second)
-	id := idOf(t, s)
-	s.Signal(syscall.SIGKILL)
-	s.Wait(10 * time.Second)
+	cs, ns, pod, id := injectThenKillCLI(t, "10s")
 	// The deadline is in the undo record.
 	out := kubectl(t, "-n", ns, "get", "pod", pod, "-o", `jsonpath={.metadata.annotations.kubectl-chaos/undo}`)
 	rec, err := plan.DecodeUndo(out)
