@@ -21,6 +21,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noopapi"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
 	versioncmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/version"
@@ -94,6 +95,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	root.AddCommand(
 		network.NewCmdNetwork(f),
 		noop.NewCmdNoop(f, nil),
+		noopapi.NewCmdNoopAPI(f, nil),
 		ls.NewCmdLs(f, nil),
 		status.NewCmdStatus(f, nil),
 		stop.NewCmdStop(f, nil),
