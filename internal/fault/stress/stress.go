@@ -54,6 +54,8 @@ func Validate(s *plan.Stress) error {
 		return fmt.Errorf("--workers must be between 1 and %d, got %d", MaxMemoryWorkers, m.Workers)
 	}
 	switch {
+	case m.Bytes == 0 && m.Percent == 0:
+		return fmt.Errorf("--size is missing or 0: give a size like 256Mi or a percentage of the memory limit like 50%%")
 	case m.Bytes > 0 && m.Percent != 0:
 		return fmt.Errorf("--size is either a size (256Mi) or a percentage of the memory limit (50%%), not both")
 	case m.Percent != 0:
