@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -86,6 +87,16 @@ func executable() string {
 	return exe
 }
 
+// argv0 names the stressor in `ps` and `top`: the agent's own argv[0] when that is the
+// tool (/kubectl-chaos in the image), else the tool's name, so the residue checks,
+// which look for it, see every stressor.
+func argv0() string {
+	if filepath.Base(os.Args[0]) == worker.Argv0 {
+		return os.Args[0]
+	}
+	return worker.Argv0
+}
+
 // spawn starts a parked stressor for job, in the PID namespace at pidns if it can ("" =
 // ours). Nothing it does is charged anywhere until release.
 func spawn(job worker.Job, pidns string) (*stressor, error) {
@@ -102,7 +113,7 @@ func spawn(job worker.Job, pidns string) (*stressor, error) {
 	s := &stressor{ctrl: ctrlW, allocated: make(chan struct{}), exited: make(chan struct{})}
 	s.cmd = &exec.Cmd{
 		Path: executable(),
-		Args: append([]string{worker.Argv0}, worker.Args(job.Kind, job.Workers, job.Amount)...),
+		Args: append([]string{argv0()}, worker.Args(job.Kind, job.Workers, job.Amount)...),
 		Env: []string{worker.EnvMarker + "=1", "GOMAXPROCS=" + strconv.Itoa(job.Workers+2),
 			"GOTRACEBACK=single", "PATH=/"},
 		Stdout:     outW,

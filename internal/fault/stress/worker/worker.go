@@ -31,7 +31,8 @@ const (
 	ControlFD = 3
 	// Release is the byte that starts a parked stressor.
 	Release = 'g'
-	// Argv0 is the stressor's argv[0]: `ps` and `top` in the target container show it.
+	// Argv0 is the tool's name, the base of a stressor's argv[0]: `ps` and `top` in the
+	// target container show it.
 	Argv0 = "kubectl-chaos"
 )
 

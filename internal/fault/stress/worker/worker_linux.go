@@ -22,7 +22,7 @@ func init() {
 
 // Timing of the CPU burn and of the memory hold.
 const (
-	// burnPeriod is the duty cycle: each worker is busy load% of every period.
+	// burnPeriod is the duty cycle: the workers are busy load% of every period.
 	burnPeriod = 100 * time.Millisecond
 	// chunk is what a memory worker maps at a time; it reports every step it touched,
 	// so a stressor the OOM killer stops has said how much it held.
@@ -55,9 +55,7 @@ func run(args []string) int {
 	}
 	switch job.Kind {
 	case KindCPU:
-		for range job.Workers {
-			go burn(int(job.Amount))
-		}
+		burn(job.Workers, int(job.Amount))
 	case KindMemory:
 		go hold(job.Amount, job.Workers)
 	}
@@ -78,24 +76,53 @@ func status(kind, text string) {
 	fmt.Fprintf(os.Stdout, "%s %s\n", kind, text)
 }
 
-// burn keeps its own thread busy load% of each period, measured in the thread's CPU
-// time: what contention on the node takes away in one period is made up (up to one
-// period) in the next, so the load matches over seconds even on a busy machine.
-func burn(load int) {
-	runtime.LockOSThread()
-	busy := burnPeriod * time.Duration(load) / 100
-	var debt time.Duration
-	for {
-		start := time.Now()
-		want := busy + debt
-		c0 := threadCPU()
-		for threadCPU()-c0 < want && time.Since(start) < burnPeriod {
-			spin()
-		}
-		debt = min(max(want-(threadCPU()-c0), 0), burnPeriod)
-		if rest := burnPeriod - time.Since(start); rest > 0 {
-			time.Sleep(rest)
-		}
+// meter shares one CPU budget per period between the workers: the process (all its
+// threads, the Go runtime's included) may use workers × load% of each period, measured
+// in its own CPU time. What the cgroup accounts is then what was asked, even where the
+// runtime's own work is costly (a VM under emulation: preemption signals, thread
+// hand-offs), and what contention on the node took in one period is made up (at most
+// one period's budget) in the next.
+type meter struct {
+	mu       sync.Mutex
+	start    time.Time
+	base     time.Duration // workers × load% of a period
+	k        int64         // current period
+	cpuStart time.Duration // process CPU time at its start
+	budget   time.Duration
+}
+
+// period returns the end of the period containing now, the process CPU time at its
+// start and its budget, rolling the meter over to it.
+func (m *meter) period(now time.Time) (end time.Time, cpuStart, budget time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k := int64(now.Sub(m.start) / burnPeriod); k != m.k {
+		cpu := processCPU()
+		debt := min(max(m.budget-(cpu-m.cpuStart), 0), m.base)
+		m.k, m.cpuStart, m.budget = k, cpu, m.base+debt
+	}
+	return m.start.Add(time.Duration(m.k+1) * burnPeriod), m.cpuStart, m.budget
+}
+
+// burn runs workers goroutines that together keep the process busy workers × load% of
+// one CPU. Each spins in chunks that grow with the number of workers, so the clock is
+// read about as often whatever their number.
+func burn(workers, load int) {
+	m := &meter{start: time.Now(), base: burnPeriod * time.Duration(workers*load) / 100}
+	m.budget = m.base
+	m.cpuStart = processCPU()
+	for range workers {
+		go func() {
+			for {
+				end, c0, budget := m.period(time.Now())
+				for processCPU()-c0 < budget && time.Now().Before(end) {
+					for range workers {
+						spin()
+					}
+				}
+				time.Sleep(time.Until(end))
+			}
+		}()
 	}
 }
 
@@ -112,13 +139,12 @@ func spin() {
 	sink.Store(x)
 }
 
-// threadCPU is the calling thread's CPU time. A raw system call: it never blocks, and
-// through the scheduler's syscall path a slow one (a VM) gets its P handed off, and the
-// threads that then spin looking for work cost more CPU than the load asked.
-func threadCPU() time.Duration {
+// processCPU is the CPU time of the whole process, read with a raw system call (it never
+// blocks; the scheduler's syscall path would hand off the P of a slow one).
+func processCPU() time.Duration {
 	var ts syscall.Timespec
-	const clockThreadCPUTime = 3 // CLOCK_THREAD_CPUTIME_ID
-	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
+	const clockProcessCPUTime = 2 // CLOCK_PROCESS_CPUTIME_ID
+	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockProcessCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
 	return time.Duration(ts.Nano())
 }
 
