@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 // agentBinary builds ./cmd/kubectl-chaos once per test run.
-func agentBinary(t *testing.T) string {
+func agentBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "kc-stress-bin-")
@@ -70,7 +70,7 @@ func stressPlan(s *standIn, f plan.Fault) *plan.Plan {
 }
 
 // runAgent starts the binary's agent on p and returns it with its event stream.
-func runAgent(t *testing.T, p *plan.Plan, dir, podUID string, args ...string) (*exec.Cmd, <-chan plan.Event, *bytes.Buffer) {
+func runAgent(t testing.TB, p *plan.Plan, dir, podUID string, args ...string) (*exec.Cmd, <-chan plan.Event, *bytes.Buffer) {
 	t.Helper()
 	enc, _ := p.Encode()
 	cmd := exec.Command(agentBinary(t), append([]string{"agent", "--proc-root", "/proc", "--journal-dir", dir, "--termination-log", ""}, args...)...)
@@ -96,7 +96,7 @@ func runAgent(t *testing.T, p *plan.Plan, dir, podUID string, args ...string) (*
 	return cmd, events, &stderr
 }
 
-func waitEvent(t *testing.T, events <-chan plan.Event, typ string, stderr *bytes.Buffer) plan.Event {
+func waitEvent(t testing.TB, events <-chan plan.Event, typ string, stderr *bytes.Buffer) plan.Event {
 	t.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
@@ -118,7 +118,7 @@ func waitEvent(t *testing.T, events <-chan plan.Event, typ string, stderr *bytes
 }
 
 // stressorOf is the process other than the stand-in in its cpu (or unified) cgroup.
-func stressorOf(t *testing.T, s *standIn) int {
+func stressorOf(t testing.TB, s *standIn) int {
 	h := "cpu"
 	if _, ok := s.dirs[h]; !ok {
 		h = "unified"

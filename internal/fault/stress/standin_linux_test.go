@@ -48,7 +48,7 @@ const (
 	cfsPeriod    = 100000
 )
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (cgroups, PID namespaces)")
@@ -57,7 +57,7 @@ func needRoot(t *testing.T) {
 
 // ourCgroups are this test process's cgroups: stand-ins go below them, which keeps the
 // machine's own accounting (a sandbox may cap us) over what the tests start.
-func ourCgroups(t *testing.T) []fault.Cgroup {
+func ourCgroups(t testing.TB) []fault.Cgroup {
 	var cgs []fault.Cgroup
 	err := container.OnHostCgroupNS("/proc", func() error {
 		var err error
@@ -82,7 +82,7 @@ func cgroupV2Only(cgs []fault.Cgroup) bool {
 
 // ensureCgroupMounted mounts cgroup2 at /sys/fs/cgroup inside the test VM, whose
 // busybox init mounts none (Debian's kernel there is cgroup2-only).
-func ensureCgroupMounted(t *testing.T) {
+func ensureCgroupMounted(t testing.TB) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func ensureCgroupMounted(t *testing.T) {
 	}
 }
 
-func newStandIn(t *testing.T, lim limits) *standIn {
+func newStandIn(t testing.TB, lim limits) *standIn {
 	t.Helper()
 	needRoot(t)
 	ensureCgroupMounted(t)
@@ -149,7 +149,7 @@ func newStandIn(t *testing.T, lim limits) *standIn {
 }
 
 // enableV2 turns the cpu and memory controllers on down to the stand-in's cgroup.
-func enableV2(t *testing.T, root, parent string) {
+func enableV2(t testing.TB, root, parent string) {
 	for _, d := range []string{root, parent} {
 		if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+cpu +memory"), 0); err != nil {
 			t.Fatalf("enabling cpu and memory in %s: %v", d, err)
@@ -158,7 +158,7 @@ func enableV2(t *testing.T, root, parent string) {
 	write(t, parent, "cpu.weight", strconv.Itoa(testWeightV2))
 }
 
-func (s *standIn) setLimits(t *testing.T, lim limits, v2only bool) {
+func (s *standIn) setLimits(t testing.TB, lim limits, v2only bool) {
 	if v2only {
 		d := s.dirs["unified"]
 		if lim.cpus > 0 {
@@ -184,7 +184,7 @@ func (s *standIn) setLimits(t *testing.T, lim limits, v2only bool) {
 	}
 }
 
-func write(t *testing.T, dir, name, v string) {
+func write(t testing.TB, dir, name, v string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0); err != nil {
 		t.Fatalf("writing %s to %s/%s: %v", v, dir, name, err)
@@ -193,7 +193,7 @@ func write(t *testing.T, dir, name, v string) {
 
 // start runs the stand-in's process in a PID namespace of its own and moves it into
 // its cgroups, then resolves it like the agent does (the /proc scan by container ID).
-func (s *standIn) start(t *testing.T) {
+func (s *standIn) start(t testing.TB) {
 	s.cmd = exec.Command("sleep", "3600")
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
 	// From the stressors' thread, which lives as long as this test binary: the death
@@ -218,7 +218,7 @@ func (s *standIn) start(t *testing.T) {
 }
 
 // procs lists the PIDs in the stand-in's cgroup of hierarchy h.
-func (s *standIn) procs(t *testing.T, h string) []int {
+func (s *standIn) procs(t testing.TB, h string) []int {
 	b, err := os.ReadFile(filepath.Join(s.dirs[h], "cgroup.procs"))
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +232,7 @@ func (s *standIn) procs(t *testing.T, h string) []int {
 }
 
 // cpuUsage is the stand-in's CPU time from its cgroup's own accounting.
-func (s *standIn) cpuUsage(t *testing.T) time.Duration {
+func (s *standIn) cpuUsage(t testing.TB) time.Duration {
 	if d, ok := s.dirs["cpuacct"]; ok {
 		b, err := os.ReadFile(filepath.Join(d, "cpuacct.usage"))
 		if err != nil {
@@ -256,7 +256,7 @@ func (s *standIn) cpuUsage(t *testing.T) time.Duration {
 }
 
 // memUsage is what the stand-in's memory cgroup is charged.
-func (s *standIn) memUsage(t *testing.T) uint64 {
+func (s *standIn) memUsage(t testing.TB) uint64 {
 	name, d := "memory.usage_in_bytes", s.dirs["memory"]
 	if d == "" {
 		name, d = "memory.current", s.dirs["unified"]

@@ -23,7 +23,7 @@ import (
 
 const mib = 1 << 20
 
-func newJournal(t *testing.T, s *standIn) *journal.Journal {
+func newJournal(t testing.TB, s *standIn) *journal.Journal {
 	t.Helper()
 	j, err := journal.Create(t.TempDir(), journal.Meta{Experiment: "chaos-stresstest", Deadline: time.Now().Add(time.Hour)}, s.Target.Target)
 	if err != nil {
@@ -32,7 +32,7 @@ func newJournal(t *testing.T, s *standIn) *journal.Journal {
 	return j
 }
 
-func apply(t *testing.T, s *standIn, spec plan.Stress, rec fault.Recorder) *active {
+func apply(t testing.TB, s *standIn, spec plan.Stress, rec fault.Recorder) *active {
 	t.Helper()
 	fa, err := (&Injector{S: spec}).Apply(context.Background(), s.Target, rec)
 	if err != nil {
@@ -48,7 +48,7 @@ func apply(t *testing.T, s *standIn, spec plan.Stress, rec fault.Recorder) *acti
 }
 
 // cpuRate is the stand-in's CPU use (CPUs) over d, from its cgroup's accounting.
-func cpuRate(t *testing.T, s *standIn, d time.Duration) float64 {
+func cpuRate(t testing.TB, s *standIn, d time.Duration) float64 {
 	u0, t0 := s.cpuUsage(t), time.Now()
 	time.Sleep(d)
 	return float64(s.cpuUsage(t)-u0) / float64(time.Since(t0))
@@ -85,7 +85,7 @@ func checkGone(t *testing.T, s *standIn, st *stressor) {
 }
 
 // residueOf lists the residue tool's lines about this test's objects.
-func residueOf(t *testing.T, keys ...string) []string {
+func residueOf(t testing.TB, keys ...string) []string {
 	t.Helper()
 	out, err := exec.Command("/work/shared/tools/residue").Output()
 	if err != nil {
@@ -210,7 +210,7 @@ func TestMemoryAboveLimitOOM(t *testing.T) {
 	checkGone(t, s, a.st)
 }
 
-func mustStart(t *testing.T, pid int) uint64 {
+func mustStart(t testing.TB, pid int) uint64 {
 	st, _, err := procStart(pid)
 	if err != nil {
 		t.Fatal(err)
