@@ -155,7 +155,7 @@ func resolveCgroups(cgs []fault.Cgroup, mounts []cgroupMount) ([]fault.Cgroup, e
 	var out []fault.Cgroup
 	for _, c := range cgs {
 		if c.Path == ".." || strings.HasPrefix(c.Path, "/..") {
-			return nil, fmt.Errorf("the process's %s cgroup %s lies outside this agent's cgroup namespace (could not enter the node's: is the agent running with hostPID?)", hierarchyName(c), c.Path)
+			return nil, fmt.Errorf("the process's %s cgroup %s lies outside this agent's cgroup namespace (could not enter the node's: is the agent running with hostPID?)", HierarchyName(c), c.Path)
 		}
 		best := -1
 		for i, m := range mounts {
@@ -196,7 +196,8 @@ func under(p, root string) bool {
 	return root == "/" || p == root || strings.HasPrefix(p, root+"/")
 }
 
-func hierarchyName(c fault.Cgroup) string {
+// HierarchyName names c's hierarchy for messages: "memory", "cpu,cpuacct", "unified (v2)".
+func HierarchyName(c fault.Cgroup) string {
 	if c.Unified() {
 		return "unified (v2)"
 	}

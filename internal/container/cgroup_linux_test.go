@@ -110,16 +110,16 @@ func TestCgroupsOfSelf(t *testing.T) {
 	pid := strconv.Itoa(os.Getpid())
 	for _, c := range cgs {
 		if c.Dir == "" {
-			t.Logf("%s: %s not reachable through a mount here", hierarchyName(c), c.Path)
+			t.Logf("%s: %s not reachable through a mount here", HierarchyName(c), c.Path)
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(c.Dir, "cgroup.procs"))
 		if err != nil {
-			t.Errorf("%s: %v", hierarchyName(c), err)
+			t.Errorf("%s: %v", HierarchyName(c), err)
 			continue
 		}
 		if !strings.Contains("\n"+string(b), "\n"+pid+"\n") {
-			t.Errorf("%s: %s does not list our pid %s", hierarchyName(c), c.Dir, pid)
+			t.Errorf("%s: %s does not list our pid %s", HierarchyName(c), c.Dir, pid)
 		}
 	}
 	t.Logf("%d hierarchies on %s/%s", len(cgs), runtime.GOOS, runtime.GOARCH)

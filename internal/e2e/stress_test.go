@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,32 +20,10 @@ import (
 // limits (requests equal, so the pod is Guaranteed) and returns the pod's name.
 func deployLimited(t *testing.T, ns, name, cpu, memory string) string {
 	t.Helper()
-	manifest := fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: %[1]s, namespace: %[2]s}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: %[1]s}}
-  template:
-    metadata: {labels: {app: %[1]s}}
-    spec:
-      terminationGracePeriodSeconds: 2
-      automountServiceAccountToken: false
-      containers:
-      - name: echo
-        image: %[3]s
-        imagePullPolicy: Never
-        args: [serve]
-        resources:
-          limits: {cpu: "%[4]s", memory: "%[5]s"}
-          requests: {cpu: "%[4]s", memory: "%[5]s"}
-        readinessProbe:
-          httpGet: {path: /, port: 8080}
-          periodSeconds: 1
-`, name, ns, echoImage, cpu, memory)
-	kubectlIn(t, manifest, "apply", "-f", "-")
-	kubectl(t, "-n", ns, "rollout", "status", "deploy/"+name, "--timeout=120s")
-	podIPs(t, ns, "app="+name, 1)
+	deployEchoWith(t, ns, name, 1, fmt.Sprintf(`        resources:
+          limits: {cpu: "%[1]s", memory: "%[2]s"}
+          requests: {cpu: "%[1]s", memory: "%[2]s"}
+`, cpu, memory))
 	return podNames(t, ns, "app="+name)[0]
 }
 
@@ -70,53 +47,21 @@ func podCgroups(t *testing.T, ns, pod string) []fault.Cgroup {
 	return cgs
 }
 
-// cgroupFile reads name from the container's cgroup of the v1 hierarchy with controller
-// ctrl, or from its unified cgroup (v2).
-func cgroupFile(t *testing.T, cgs []fault.Cgroup, ctrl, v1, v2 string) string {
-	t.Helper()
-	for _, c := range cgs {
-		if c.Dir != "" && !c.Unified() && strings.Contains(","+c.Controllers+",", ","+ctrl+",") {
-			b, err := os.ReadFile(filepath.Join(c.Dir, v1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return strings.TrimSpace(string(b))
-		}
-	}
-	for _, c := range cgs {
-		if c.Dir != "" && c.Unified() {
-			b, err := os.ReadFile(filepath.Join(c.Dir, v2))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return strings.TrimSpace(string(b))
-		}
-	}
-	t.Fatalf("no %s cgroup in %+v", ctrl, cgs)
-	return ""
-}
-
 func cgroupCPU(t *testing.T, cgs []fault.Cgroup) time.Duration {
-	s := cgroupFile(t, cgs, "cpuacct", "cpuacct.usage", "cpu.stat")
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return time.Duration(n)
-	}
-	for _, l := range strings.Split(s, "\n") {
-		if v, ok := strings.CutPrefix(l, "usage_usec "); ok {
-			n, _ := strconv.ParseUint(v, 10, 64)
-			return time.Duration(n) * time.Microsecond
-		}
-	}
-	t.Fatalf("cannot read the CPU usage from %q", s)
-	return 0
-}
-
-func cgroupMemory(t *testing.T, cgs []fault.Cgroup) int64 {
-	n, err := strconv.ParseInt(cgroupFile(t, cgs, "memory", "memory.usage_in_bytes", "memory.current"), 10, 64)
+	d, err := container.CPUUsage(cgs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return d
+}
+
+func cgroupMemory(t *testing.T, cgs []fault.Cgroup) int64 {
+	c, _ := container.ControllerCgroup(cgs, "memory")
+	n, err := container.MemoryUsage(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(n)
 }
 
 // cpuRateOf is the container's CPU use over d, in CPUs, from its cgroup's accounting.
@@ -129,7 +74,12 @@ func cpuRateOf(t *testing.T, cgs []fault.Cgroup, d time.Duration) float64 {
 // stressorsIn lists the processes in the container's cgroup whose command line is a
 // stressor's.
 func stressorsIn(t *testing.T, cgs []fault.Cgroup) []string {
-	procs := strings.Fields(cgroupFile(t, cgs, "cpu", "cgroup.procs", "cgroup.procs"))
+	c, _ := container.ControllerCgroup(cgs, "cpu")
+	b, err := os.ReadFile(filepath.Join(c.Dir, "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs := strings.Fields(string(b))
 	var out []string
 	for _, p := range procs {
 		b, _ := os.ReadFile("/proc/" + p + "/cmdline")

@@ -184,19 +184,19 @@ func (a *active) copyOOMScore(t fault.Target) {
 
 // planCPU notes how the asked load compares with the container's CPU limit.
 func (a *active) planCPU() {
-	a.cpuLimit, a.hasCPULimit = cpuLimit(a.bound)
+	a.cpuLimit, a.hasCPULimit = container.CPULimit(a.bound)
 	asked := float64(a.spec.CPU.Workers*a.spec.CPU.Load) / 100
 	if a.hasCPULimit && asked > a.cpuLimit {
 		a.note("asked %g CPU of load, the container's CPU limit is %g: the stressor and the container's own processes share it (throttled)", asked, a.cpuLimit)
 	}
-	a.cpu0, _ = cpuUsage(a.cgs)
+	a.cpu0, _ = container.CPUUsage(a.cgs)
 }
 
 // planMemory sizes the stressor: a percentage of the container's limit, or the bytes
 // asked (above the limit: said, and left to the kernel).
 func (a *active) planMemory(t fault.Target) error {
 	m := a.spec.Memory
-	limit, ok, err := memoryLimit(a.bound)
+	limit, ok, err := container.MemoryLimit(a.bound)
 	if err != nil {
 		return fmt.Errorf("reading the memory limit of %s (cgroup %s): %w", t, a.bound.Path, err)
 	}
@@ -219,8 +219,8 @@ func (a *active) planMemory(t fault.Target) error {
 	if a.bytes < page {
 		return fmt.Errorf("--size %s of %s is less than a page", m.SizeText(), t)
 	}
-	a.usage0, _ = memoryUsage(a.bound)
-	a.oom0, _ = oomKills(a.bound)
+	a.usage0, _ = container.MemoryUsage(a.bound)
+	a.oom0, _ = container.OOMKills(a.bound)
 	return nil
 }
 
@@ -235,7 +235,7 @@ func (a *active) waitHeld(ctx context.Context) {
 	case <-t.C:
 	}
 	a.heldAfter = time.Since(a.started)
-	a.usageHeld, _ = memoryUsage(a.bound)
+	a.usageHeld, _ = container.MemoryUsage(a.bound)
 }
 
 // active is a running stressor on one target.
@@ -310,7 +310,7 @@ func (a *active) hierarchies() string {
 	var hs []string
 	for _, c := range a.cgs {
 		if c.Dir != "" {
-			hs = append(hs, hierarchy(c))
+			hs = append(hs, container.HierarchyName(c))
 		}
 	}
 	return strings.Join(hs, ", ")
@@ -318,7 +318,7 @@ func (a *active) hierarchies() string {
 
 // oomText says whether the container's cgroup saw OOM kills since the stressor started.
 func (a *active) oomText() string {
-	n, err := oomKills(a.bound)
+	n, err := container.OOMKills(a.bound)
 	if err != nil || n <= a.oom0 {
 		return ""
 	}
@@ -334,7 +334,7 @@ func (a *active) Recover(ctx context.Context) ([]plan.Object, error) {
 	}
 	ran := time.Since(a.started) - a.released
 	used, _ := cpuTime(a.st.pid)
-	cg, cgErr := cpuUsage(a.cgs)
+	cg, cgErr := container.CPUUsage(a.cgs)
 	ended, how := a.st.ended()
 	if err := a.st.stop(stopTimeout); err != nil {
 		return nil, err

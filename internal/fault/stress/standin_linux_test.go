@@ -30,6 +30,7 @@ type standIn struct {
 	Target fault.Target
 	// dirs by hierarchy: "cpu", "cpuacct", "memory", "unified"
 	dirs    map[string]string
+	cgs     []fault.Cgroup // the same, as the agent sees them
 	parents []string
 	cmd     *exec.Cmd
 }
@@ -73,7 +74,7 @@ func ourCgroups(t testing.TB) []fault.Cgroup {
 // cgroupV2Only reports whether the host has no v1 cpu/memory hierarchy (the VM).
 func cgroupV2Only(cgs []fault.Cgroup) bool {
 	for _, c := range cgs {
-		if !c.Unified() && (hasController(c, "cpu") || hasController(c, "memory")) {
+		if !c.Unified() && (container.HasController(c, "cpu") || container.HasController(c, "memory")) {
 			return false
 		}
 	}
@@ -114,11 +115,11 @@ func newStandIn(t testing.TB, lim limits) *standIn {
 		switch {
 		case c.Unified():
 			name = "unified"
-		case hasController(c, "cpu"):
+		case container.HasController(c, "cpu"):
 			name = "cpu"
-		case hasController(c, "cpuacct"):
+		case container.HasController(c, "cpuacct"):
 			name = "cpuacct"
-		case hasController(c, "memory"):
+		case container.HasController(c, "memory"):
 			name = "memory"
 		default:
 			continue
@@ -139,7 +140,8 @@ func newStandIn(t testing.TB, lim limits) *standIn {
 			t.Fatalf("creating %s: %v", dir, err)
 		}
 		s.dirs[name] = dir
-		if hasController(c, "cpu") {
+		s.cgs = append(s.cgs, fault.Cgroup{Controllers: c.Controllers, Path: filepath.Join(c.Path, group, s.ID), Dir: dir})
+		if container.HasController(c, "cpu") {
 			write(t, parent, "cpu.shares", strconv.Itoa(testSharesV1))
 		}
 	}
@@ -233,39 +235,20 @@ func (s *standIn) procs(t testing.TB, h string) []int {
 
 // cpuUsage is the stand-in's CPU time from its cgroup's own accounting.
 func (s *standIn) cpuUsage(t testing.TB) time.Duration {
-	if d, ok := s.dirs["cpuacct"]; ok {
-		b, err := os.ReadFile(filepath.Join(d, "cpuacct.usage"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-		return time.Duration(n)
-	}
-	b, err := os.ReadFile(filepath.Join(s.dirs["unified"], "cpu.stat"))
+	d, err := container.CPUUsage(s.cgs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "usage_usec "); ok {
-			n, _ := strconv.ParseUint(v, 10, 64)
-			return time.Duration(n) * time.Microsecond
-		}
-	}
-	t.Fatal("no usage_usec in cpu.stat")
-	return 0
+	return d
 }
 
 // memUsage is what the stand-in's memory cgroup is charged.
 func (s *standIn) memUsage(t testing.TB) uint64 {
-	name, d := "memory.usage_in_bytes", s.dirs["memory"]
-	if d == "" {
-		name, d = "memory.current", s.dirs["unified"]
-	}
-	b, err := os.ReadFile(filepath.Join(d, name))
+	c, _ := container.ControllerCgroup(s.cgs, "memory")
+	n, err := container.MemoryUsage(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	return n
 }
 
