@@ -286,14 +286,18 @@ func (a *active) where() string {
 		b.WriteString(" in the container's PID namespace")
 	}
 	fmt.Fprintf(&b, ", cgroup %s (%s), released %s after start", a.bound.Path, a.hierarchies(), roundDur(a.released))
+	ended, how := a.st.ended()
 	if a.spec.CPU != nil {
 		if a.hasCPULimit {
 			fmt.Fprintf(&b, ", container CPU limit %g", a.cpuLimit)
 		}
+		if ended {
+			fmt.Fprintf(&b, "; it ended: %s", how)
+		}
 		return b.String()
 	}
 	held := a.st.held.Load()
-	if ended, how := a.st.ended(); ended {
+	if ended {
 		fmt.Fprintf(&b, "; it ended after holding %s of %s: %s%s", plan.FormatBytes(held), plan.FormatBytes(a.bytes), how, a.oomText())
 		return b.String()
 	}

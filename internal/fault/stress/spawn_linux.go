@@ -27,7 +27,8 @@ import (
 // every cgroup path as the node does and may move a process anywhere in the tree.
 type hostThread struct {
 	reqs chan func()
-	err  error // why the thread cannot be used (set once, before reqs is served)
+	mu   sync.Mutex
+	err  error // why the thread cannot be used
 }
 
 var host = sync.OnceValue(func() *hostThread {
@@ -35,7 +36,8 @@ var host = sync.OnceValue(func() *hostThread {
 	ready := make(chan struct{})
 	go func() {
 		runtime.LockOSThread() // never unlocked, and this goroutine never returns
-		_, h.err = container.EnterHostCgroupNS("/proc")
+		_, err := container.EnterHostCgroupNS("/proc")
+		h.fail(err)
 		close(ready)
 		for f := range h.reqs {
 			f()
@@ -45,10 +47,22 @@ var host = sync.OnceValue(func() *hostThread {
 	return h
 })
 
+// fail marks the thread unusable for the reason err (nil: no change).
+func (h *hostThread) fail(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err == nil {
+		h.err = err
+	}
+}
+
 // do runs fn on the host thread.
 func (h *hostThread) do(fn func() error) error {
-	if h.err != nil {
-		return h.err
+	h.mu.Lock()
+	err := h.err
+	h.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	done := make(chan error, 1)
 	h.reqs <- func() { done <- fn() }
@@ -157,7 +171,7 @@ func startIn(cmd *exec.Cmd, pidns string) (bool, error) {
 	if in {
 		// Back to our own namespace for the next child; the thread is useless otherwise.
 		if rerr := setnsOwnPid(); rerr != nil {
-			host().err = fmt.Errorf("the stressor thread could not return to its PID namespace: %w", rerr)
+			host().fail(fmt.Errorf("the stressor thread could not return to its PID namespace: %w", rerr))
 		}
 	}
 	if err != nil {

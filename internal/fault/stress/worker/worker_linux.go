@@ -78,10 +78,11 @@ func status(kind, text string) {
 
 // meter shares one CPU budget per period between the workers: the process (all its
 // threads, the Go runtime's included) may use workers × load% of each period, measured
-// in its own CPU time. What the cgroup accounts is then what was asked, even where the
-// runtime's own work is costly (a VM under emulation: preemption signals, thread
-// hand-offs), and what contention on the node took in one period is made up (at most
-// one period's budget) in the next.
+// in its own CPU time, and what one period used beyond or below its budget is taken
+// from or given to the next (a shortfall at most one period's worth). What the cgroup
+// accounts is then what was asked, even where the runtime's own work is costly (a VM
+// under emulation: preemption signals, thread hand-offs, 5-15 % of a CPU while the
+// workers sleep), and what contention on the node took is made up.
 type meter struct {
 	mu       sync.Mutex
 	start    time.Time
@@ -97,9 +98,12 @@ func (m *meter) period(now time.Time) (end time.Time, cpuStart, budget time.Dura
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if k := int64(now.Sub(m.start) / burnPeriod); k != m.k {
+		// What the last period used beyond its budget (the runtime's work while the
+		// workers slept, the last spin) comes off this one; what it fell short is added,
+		// at most one period's worth.
 		cpu := processCPU()
-		debt := min(max(m.budget-(cpu-m.cpuStart), 0), m.base)
-		m.k, m.cpuStart, m.budget = k, cpu, m.base+debt
+		m.budget = min(max(m.base+m.budget-(cpu-m.cpuStart), 0), 2*m.base)
+		m.k, m.cpuStart = k, cpu
 	}
 	return m.start.Add(time.Duration(m.k+1) * burnPeriod), m.cpuStart, m.budget
 }
