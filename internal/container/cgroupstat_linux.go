@@ -143,4 +143,3 @@ func CPUUsage(cgs []fault.Cgroup) (time.Duration, error) {
 	}
 	return 0, errors.New("no cpuacct or unified cgroup")
 }
-
