@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -49,9 +50,34 @@ func apply(t testing.TB, s *standIn, spec plan.Stress, rec fault.Recorder) *acti
 
 // cpuRate is the stand-in's CPU use (CPUs) over d, from its cgroup's accounting.
 func cpuRate(t testing.TB, s *standIn, d time.Duration) float64 {
-	u0, t0 := s.cpuUsage(t), time.Now()
+	got, _ := cpuRates(t, s, 0, d)
+	return got
+}
+
+// cpuRates is the stand-in's CPU use over d from its cgroup's accounting and, over the
+// same window, that of process pid from the scheduler's own count (0 if pid is 0).
+func cpuRates(t testing.TB, s *standIn, pid int, d time.Duration) (cgroup, process float64) {
+	u0, p0, t0 := s.cpuUsage(t), schedRuntime(pid), time.Now()
 	time.Sleep(d)
-	return float64(s.cpuUsage(t)-u0) / float64(time.Since(t0))
+	u1, p1, el := s.cpuUsage(t), schedRuntime(pid), time.Since(t0)
+	return float64(u1-u0) / float64(el), float64(p1-p0) / float64(el)
+}
+
+// schedRuntime is the time pid's threads have run, in ns (/proc/<pid>/task/*/schedstat).
+func schedRuntime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	var sum time.Duration
+	for _, tk := range tasks {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + tk.Name() + "/schedstat")
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(n)
+		}
+	}
+	return sum
 }
 
 // checkInCgroups checks that the stressor is listed in every cgroup of the stand-in, and
@@ -103,6 +129,17 @@ func residueOf(t testing.TB, keys ...string) []string {
 	return lines
 }
 
+// loadTolerance is how far the load measured from the cgroup may be from the load asked:
+// 10 %, and 20 % inside the qemu VM (cgroup v2), where one emulated CPU runs on a
+// loaded host and its accounting drifts: there the cgroup counted 3-6 % more than the
+// stressor's own threads ran, and the load measured +0.3 to +14.5 % over six runs.
+func loadTolerance() float64 {
+	if os.Getenv("KUBECTL_CHAOS_NETEMVM") == "1" {
+		return 0.2
+	}
+	return 0.1
+}
+
 func TestCPUStressMeasured(t *testing.T) {
 	needRoot(t)
 	tests := []struct {
@@ -123,12 +160,16 @@ func TestCPUStressMeasured(t *testing.T) {
 			a := apply(t, s, plan.Stress{CPU: &plan.CPUStress{Workers: tt.workers, Load: tt.load}}, newJournal(t, s))
 			checkInCgroups(t, s, a.st.pid)
 			time.Sleep(time.Second) // the workers settle into their duty cycle
-			got := cpuRate(t, s, 6*time.Second) - base
+			got, own := cpuRates(t, s, a.st.pid, 6*time.Second)
+			got -= base
 			asked := float64(tt.workers*tt.load) / 100
 			want := math.Min(asked, tt.quota)
-			t.Logf("TABLE|cpu %d×%d%% (quota %g)|asked %.2f, bound %.2f|measured %.3f CPU (baseline %.4f)", tt.workers, tt.load, tt.quota, asked, want, got, base)
-			if math.Abs(got-want) > 0.1*want {
-				t.Errorf("the stand-in's cgroup used %.3f CPU, want %.2f ± 10%%", got, want)
+			t.Logf("TABLE|cpu %d×%d%% (quota %g)|asked %.2f, bound %.2f|measured %.3f CPU (baseline %.4f; the stressor's own %.3f)", tt.workers, tt.load, tt.quota, asked, want, got, base, own)
+			if tol := loadTolerance(); math.Abs(got-want) > tol*want {
+				t.Errorf("the stand-in's cgroup used %.3f CPU, want %.2f ± %.0f%%", got, want, 100*tol)
+			}
+			if math.Abs(got-own) > 0.1*own {
+				t.Errorf("the stand-in's cgroup used %.3f CPU, the stressor %.3f: not all of it charged to the cgroup", got, own)
 			}
 			start := time.Now()
 			objs, err := a.Recover(context.Background())
