@@ -231,6 +231,14 @@ func (a *active) waitHeld(ctx context.Context) {
 	defer t.Stop()
 	select {
 	case <-a.st.allocated:
+		if !a.st.holding.Load() {
+			// Its output ended before it held the size: it died (the OOM killer, say);
+			// wait for the reap so the event can say how.
+			select {
+			case <-a.st.exited:
+			case <-time.After(stopTimeout):
+			}
+		}
 	case <-ctx.Done():
 	case <-t.C:
 	}
@@ -340,6 +348,14 @@ func (a *active) Recover(ctx context.Context) ([]plan.Object, error) {
 	used, _ := cpuTime(a.st.pid)
 	cg, cgErr := container.CPUUsage(a.cgs)
 	ended, how := a.st.ended()
+	if _, state, err := procStart(a.st.pid); !ended && err == nil && state == 'Z' {
+		// Dead already, not yet reaped: let the reaper say how it died.
+		select {
+		case <-a.st.exited:
+			ended, how = a.st.ended()
+		case <-time.After(stopTimeout):
+		}
+	}
 	if err := a.st.stop(stopTimeout); err != nil {
 		return nil, err
 	}

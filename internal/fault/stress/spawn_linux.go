@@ -78,7 +78,8 @@ type stressor struct {
 	ctrl    *os.File // write end of the control pipe: Release, and EOF when we are gone
 
 	held      atomic.Uint64
-	allocated chan struct{} // closed on "done" or when the process ends
+	holding   atomic.Bool   // it said "done": the whole size is allocated
+	allocated chan struct{} // closed on "done" or when its output ends (it exited)
 	exited    chan struct{} // closed once reaped
 	mu        sync.Mutex
 	messages  []string // "error" lines and anything else it printed
@@ -212,6 +213,7 @@ func (s *stressor) read(r *os.File) {
 				s.held.Store(n)
 			}
 			if kind == worker.StatusDone {
+				s.holding.Store(true)
 				allocated()
 			}
 		default:
