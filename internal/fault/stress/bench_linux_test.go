@@ -25,7 +25,7 @@ func BenchmarkStress(b *testing.B) {
 	const runs = 5
 	var rows []string
 	row := func(what, asked, measured string) {
-		rows = append(rows, fmt.Sprintf("| %-38s | %-8s | %-44s |", what, asked, measured))
+		rows = append(rows, fmt.Sprintf("| %-40s | %-8s | %-44s |", what, asked, measured))
 	}
 
 	for _, c := range []struct {
@@ -88,7 +88,7 @@ func BenchmarkStress(b *testing.B) {
 
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("\nkubectl-chaos stress benchmark (load average %s)\n", strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Printf("| %-38s | %-8s | %-44s |\n|%s|%s|%s|\n", "measure", "asked", "measured", strings.Repeat("-", 40), strings.Repeat("-", 10), strings.Repeat("-", 46))
+	fmt.Printf("| %-40s | %-8s | %-44s |\n|%s|%s|%s|\n", "measure", "asked", "measured", strings.Repeat("-", 42), strings.Repeat("-", 10), strings.Repeat("-", 46))
 	for _, r := range rows {
 		fmt.Println(r)
 	}
