@@ -4,7 +4,7 @@
 # script brought it up (E2E_KEEP_CLUSTER=1 keeps it). Prints the time of each phase and,
 # for a cluster it brought up, checks that the host is left as it was found.
 # Called by `make test-e2e`, `make demo`, `make bench-e2e` with VERSION, AGENT_IMAGE,
-# ECHO_IMAGE set. E2E_RUN=REGEXP runs only the matching tests (go test -run).
+# ECHO_IMAGE set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -75,7 +75,8 @@ export E2E_BIN=$ROOT/bin/kubectl-chaos
 case $mode in
   test)
     e2e_tests() {
-      go test -tags e2e -count=1 -p 1 -v -timeout 40m -run "${E2E_RUN:-.}" ./internal/e2e/ 2>&1 | tee _out/e2e/go-test.log
+      # E2E_RUN=REGEXP runs a subset (go test -run), e.g. E2E_RUN='TestLossCtrlC|TestKillCLI$'.
+      go test -tags e2e -count=1 -p 1 -v -timeout 40m ${E2E_RUN:+-run "$E2E_RUN"} ./internal/e2e/ 2>&1 | tee _out/e2e/go-test.log
     }
     test_rc=0
     phase "go test -tags e2e" e2e_tests || test_rc=$?
