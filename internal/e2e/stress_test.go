@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -119,90 +118,77 @@ func overloaded(t *testing.T) (bool, string) {
 }
 
 // CPU stress through the plugin: the load shows in the target container's own cgroup
-// accounting on the node, and goes with Ctrl-C.
+// accounting on the node (charged all of what the stressor ran), and goes with Ctrl-C.
 func TestStressCPU(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	pod := deployLimited(t, ns, "burn", "1", "128Mi")
-	cgs := podCgroups(t, ns, pod)
-	before := residue(t)
+	sc := newScenario(t)
+	pod := deployLimited(t, sc.NS, "burn", "1", "128Mi")
+	sc.TrackTargets("burn")
+	cgs := podCgroups(t, sc.NS, pod)
 	base := cpuRateOf(t, cgs, 3*time.Second)
-
-	s := startChaos(t, "stress", "cpu", "deploy/burn", "-n", ns, "--workers", "2", "--load", "30", "--duration", "3m")
-	active := s.WaitOutput("injected", 90*time.Second)
-	t.Logf("stressor injected %v after the command started", active)
-	pids := stressorsIn(t, cgs)
-	if len(pids) != 1 {
-		t.Fatalf("stressors in the container's cgroup: %v, want one", pids)
-	}
-	time.Sleep(time.Second)
-	own0 := schedRuntime(pids[0])
-	got := cpuRateOf(t, cgs, 6*time.Second) - base
-	own := float64(schedRuntime(pids[0])-own0) / float64(6*time.Second)
-	busy, load := overloaded(t)
-	t.Logf("TABLE|e2e stress cpu 2×30%% (limit 1 CPU)|asked 0.60|pod's cgroup %.3f CPU (baseline %.4f), the stressor's own %.3f; %s", got, base, own, load)
-	// Charged to the pod: the pod's own accounting grew by what the stressor ran.
-	if math.Abs(got-own) > 0.1*own || got < 0.1 {
-		t.Errorf("the pod's cgroup used %.3f CPU, the stressor %.3f: want them equal ± 10%% and at least 0.1 (the idle pod: %.4f)", got, own, base)
-	}
-	// The load asked, when the machine can give it (here, others' builds often take it).
-	if !busy && math.Abs(got-0.6) > 0.06 {
-		t.Errorf("the pod's cgroup used %.3f CPU, want 0.60 ± 10%% (%s)", got, load)
-	}
-
-	sig := s.Signal(syscall.SIGINT)
-	code := s.Wait(60 * time.Second)
-	t.Logf("CLI exited %d %v after Ctrl-C", code, s.exited.Sub(sig).Round(time.Millisecond))
-	if code != 130 {
-		t.Errorf("exit code after Ctrl-C = %d, want 130\n%s", code, s.Output())
-	}
-	if out := s.Output(); !strings.Contains(out, "of CPU in") || !strings.Contains(out, "killed and checked gone") {
-		t.Errorf("the recovered event does not report the CPU the stressor used:\n%s", out)
-	}
-	if p := stressorsIn(t, cgs); len(p) != 0 {
-		t.Errorf("stressors left in the container's cgroup: %v", p)
-	}
-	if after := cpuRateOf(t, cgs, 2*time.Second); after > base+0.05 {
-		t.Errorf("the pod still uses %.3f CPU after the stop (baseline %.4f)", after, base)
-	}
-	t.Logf("helper pods gone %v after the CLI exited", waitNoHelpers(t, 30*time.Second))
-	waitResidue(t, before, 30*time.Second)
+	runFault(sc, faultRun[float64]{
+		Args:    []string{"stress", "cpu", "deploy/burn", "--workers", "2", "--load", "30", "--duration", "3m"},
+		Measure: func() float64 { return cpuRateOf(t, cgs, time.Second) - base },
+		Active:  func(v float64) bool { return v > 0.1 },
+		During: func(s *session) {
+			pids := stressorsIn(t, cgs)
+			if len(pids) != 1 {
+				t.Fatalf("stressors in the container's cgroup: %v, want one", pids)
+			}
+			own0 := schedRuntime(pids[0])
+			got := cpuRateOf(t, cgs, 6*time.Second) - base
+			own := float64(schedRuntime(pids[0])-own0) / float64(6*time.Second)
+			busy, load := overloaded(t)
+			t.Logf("TABLE|e2e stress cpu 2×30%% (limit 1 CPU)|asked 0.60|pod's cgroup %.3f CPU (baseline %.4f), the stressor's own %.3f; %s", got, base, own, load)
+			// Charged to the pod: its own accounting grew by what the stressor ran.
+			if math.Abs(got-own) > 0.1*own || got < 0.1 {
+				t.Errorf("the pod's cgroup used %.3f CPU, the stressor %.3f: want them equal ± 10%% and at least 0.1 (the idle pod: %.4f)", got, own, base)
+			}
+			// The load asked, when the machine can give it (others' builds often take it here).
+			if !busy && math.Abs(got-0.6) > 0.06 {
+				t.Errorf("the pod's cgroup used %.3f CPU, want 0.60 ± 10%% (%s)", got, load)
+			}
+		},
+		Gone: func(v float64) bool { return v < 0.05 },
+		After: func(s *session) {
+			if out := s.Output(); !strings.Contains(out, "of CPU in") || !strings.Contains(out, "killed and checked gone") {
+				t.Errorf("the recovered event does not report the CPU the stressor used:\n%s", out)
+			}
+			if p := stressorsIn(t, cgs); len(p) != 0 {
+				t.Errorf("stressors left in the container's cgroup: %v", p)
+			}
+		},
+	})
 }
 
 // Memory stress through the plugin: a percentage of the pod's limit, held in the pod's
 // own memory cgroup, released at the end.
 func TestStressMemory(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	pod := deployLimited(t, ns, "hog", "500m", "256Mi")
-	cgs := podCgroups(t, ns, pod)
-	before := residue(t)
+	sc := newScenario(t)
+	pod := deployLimited(t, sc.NS, "hog", "500m", "256Mi")
+	sc.TrackTargets("hog")
+	cgs := podCgroups(t, sc.NS, pod)
 	base := cgroupMemory(t, cgs)
-
-	s := startChaos(t, "stress", "memory", "deploy/hog", "-n", ns, "--size", "50%", "--duration", "3m")
-	s.WaitOutput("injected", 90*time.Second)
-	used := cgroupMemory(t, cgs) - base
 	const want = 128 << 20
-	t.Logf("TABLE|e2e stress memory 50%% of 256Mi|asked 128Mi|pod's cgroup +%.1f MiB (baseline %.1f MiB)", float64(used)/(1<<20), float64(base)/(1<<20))
-	if math.Abs(float64(used-want)) > 0.05*want {
-		t.Errorf("the pod's memory cgroup grew by %.1f MiB, want 128 MiB ± 5%%", float64(used)/(1<<20))
-	}
-	if out := s.Output(); !strings.Contains(out, "holding 128Mi of 128Mi") || !strings.Contains(out, "of default") && !strings.Contains(out, "memory limit 256Mi = 128Mi") {
-		t.Errorf("the CLI does not report the size held and how it was computed:\n%s", out)
-	}
-
-	s.Signal(syscall.SIGINT)
-	if code := s.Wait(60 * time.Second); code != 130 {
-		t.Errorf("exit code after Ctrl-C = %d, want 130\n%s", code, s.Output())
-	}
-	if after := cgroupMemory(t, cgs); after > base+want/20 {
-		t.Errorf("the pod's memory cgroup holds %.1f MiB after the stop (baseline %.1f MiB)", float64(after)/(1<<20), float64(base)/(1<<20))
-	}
-	if p := stressorsIn(t, cgs); len(p) != 0 {
-		t.Errorf("stressors left in the container's cgroup: %v", p)
-	}
-	waitNoHelpers(t, 30*time.Second)
-	waitResidue(t, before, 30*time.Second)
+	runFault(sc, faultRun[int64]{
+		Args:    []string{"stress", "memory", "deploy/hog", "--size", "50%", "--duration", "3m"},
+		Measure: paced(200*time.Millisecond, func() int64 { return cgroupMemory(t, cgs) - base }),
+		Active:  func(v int64) bool { return v > want/2 },
+		During: func(s *session) {
+			s.WaitOutput("injected", 60*time.Second) // the agent reports once the size is held
+			used := cgroupMemory(t, cgs) - base
+			t.Logf("TABLE|e2e stress memory 50%% of 256Mi|asked 128Mi|pod's cgroup +%.1f MiB (baseline %.1f MiB)", float64(used)/(1<<20), float64(base)/(1<<20))
+			if math.Abs(float64(used-want)) > 0.05*want {
+				t.Errorf("the pod's memory cgroup grew by %.1f MiB, want 128 MiB ± 5%%", float64(used)/(1<<20))
+			}
+			if out := s.Output(); !strings.Contains(out, "holding 128Mi of 128Mi") || !strings.Contains(out, "memory limit 256Mi = 128Mi") {
+				t.Errorf("the CLI does not say the size held and how it was computed:\n%s", out)
+			}
+		},
+		Gone: func(v int64) bool { return v < want/20 },
+		After: func(s *session) {
+			if p := stressorsIn(t, cgs); len(p) != 0 {
+				t.Errorf("stressors left in the container's cgroup: %v", p)
+			}
+		},
+	})
 }
