@@ -24,6 +24,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noopapi"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
 	versioncmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/version"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
@@ -94,6 +95,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	)
 	root.AddCommand(
 		network.NewCmdNetwork(f),
+		stress.NewCmdStress(f),
 		noop.NewCmdNoop(f, nil),
 		noopapi.NewCmdNoopAPI(f, nil),
 		ls.NewCmdLs(f, nil),

@@ -108,6 +108,7 @@ type Fault struct {
 	Noop    *Noop    `json:"noop,omitempty"`
 	Network *Network `json:"network,omitempty"`
 	NoopAPI *NoopAPI `json:"noopapi,omitempty"`
+	Stress  *Stress  `json:"stress,omitempty"`
 }
 
 // Summarizer is a spec that can say what it does in a few words ("delay 100ms").
