@@ -107,6 +107,7 @@ type Fault struct {
 	Action  string   `json:"action,omitempty"`
 	Noop    *Noop    `json:"noop,omitempty"`
 	Network *Network `json:"network,omitempty"`
+	IO      *IO      `json:"io,omitempty"`
 }
 
 // Summarizer is a spec that can say what it does in a few words ("delay 100ms").
