@@ -274,7 +274,7 @@ func workOp(c wcmd) wres {
 		var eb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = io.Discard, &eb
 		if err := cmd.Run(); err != nil {
-			return wres{Err: strings.TrimSpace(eb.String() + " " + err.Error())}
+			return wres{Err: strings.TrimSpace(eb.String()) + " (" + err.Error() + ")"}
 		}
 	case "mountinfo":
 		b, err := os.ReadFile("/proc/self/mountinfo")
@@ -383,7 +383,10 @@ func startWorkload(t *testing.T, shared bool) *wl {
 	w := &wl{t: t, dir: dir}
 	w.init = exec.Command(os.Args[0])
 	w.init.Env = append(os.Environ(), roleEnv+"=nsinit", "KC_IO_DIR="+dir, "KC_IO_SHARED="+map[bool]string{true: "1"}[shared])
-	w.init.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: it fires when the forking OS thread exits, and the fault's locked
+	// namespace threads do exit. A test binary that dies closes the workload's stdin,
+	// and the stand-in container ends with it.
+	w.init.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID}
 	w.init.Stderr = os.Stderr
 	if w.in, err = w.init.StdinPipe(); err != nil {
 		t.Fatal(err)

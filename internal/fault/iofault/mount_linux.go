@@ -227,7 +227,8 @@ func (c *container) mountFUSE(p, source string, dirFD int, f *faults) (*server, 
 	var srv *fuse.Server
 	if err == nil {
 		one := time.Second
-		srv, err = fuse.NewServer(fs.NewNodeFS(root, &fs.Options{EntryTimeout: &one, AttrTimeout: &one}),
+		srv, err = fuse.NewServer(fs.NewNodeFS(root, &fs.Options{EntryTimeout: &one, AttrTimeout: &one,
+			NullPermissions: true}), // --perm 000 stays 000 (go-fuse would report 644)
 			fmt.Sprintf("/dev/fd/%d", devFD), &fuse.MountOptions{
 				Name: "kubectl-chaos", FsName: source, MaxWrite: maxWrite,
 				ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
