@@ -252,6 +252,30 @@ func workOp(c wcmd) wres {
 			_, err := unix.Pwrite(c.FD, buf, off)
 			return err
 		})
+	case "seqwrite", "seqread": // N chunks of Size bytes, one after the other; Lat[0] is the total
+		fillPattern(buf, 0)
+		flags := unix.O_RDONLY
+		if c.Op == "seqwrite" {
+			flags = unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC
+		}
+		fd, err := unix.Open(c.Path, flags|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return fail(err)
+		}
+		defer unix.Close(fd)
+		t := time.Now()
+		for i := 0; i < c.N; i++ {
+			var err error
+			if c.Op == "seqwrite" {
+				_, err = unix.Write(fd, buf)
+			} else {
+				_, err = unix.Read(fd, buf)
+			}
+			if err != nil {
+				return fail(err)
+			}
+		}
+		return wres{Lat: []int64{int64(time.Since(t))}}
 	case "openclose":
 		return timed(c.N, func(int) error {
 			fd, err := unix.Open(c.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -358,7 +382,7 @@ func mmapCheck(path string, size int) error {
 
 // wl is a running stand-in container, seen from the test.
 type wl struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string // the directory, as the container sees it (a tmpfs there)
 	init *exec.Cmd
 	pid  int // the workload, host PID
@@ -369,7 +393,7 @@ type wl struct {
 
 // startWorkload starts a stand-in container with a tmpfs at a fresh directory (shared
 // propagation if asked) and returns it; t.Cleanup stops it.
-func startWorkload(t *testing.T, shared bool) *wl {
+func startWorkload(t testing.TB, shared bool) *wl {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (mount and PID namespaces, FUSE, ptrace)")

@@ -27,7 +27,7 @@ var testTarget = plan.Target{Namespace: "test", Pod: "io", Container: "c"}
 
 // residue runs ../shared/tools/residue and keeps the lines this package's tests could
 // leave: FUSE mounts, our mount source, the test directories.
-func residue(t *testing.T) []string {
+func residue(t testing.TB) []string {
 	t.Helper()
 	out, err := exec.Command("/work/shared/tools/residue").Output()
 	if err != nil {
@@ -49,7 +49,7 @@ type injected struct {
 }
 
 // inject applies s to the stand-in container, journaling in a fresh directory.
-func inject(t *testing.T, w *wl, s plan.IO) *injected {
+func inject(t testing.TB, w *wl, s plan.IO) *injected {
 	t.Helper()
 	j, err := journal.Create(t.TempDir(), journal.Meta{Experiment: "io-test", Deadline: time.Now().Add(time.Hour)}, testTarget)
 	if err != nil {
@@ -74,7 +74,7 @@ func inject(t *testing.T, w *wl, s plan.IO) *injected {
 }
 
 // recover removes the fault and checks that nothing of it is left in the container.
-func (in *injected) recover(t *testing.T) []plan.Object {
+func (in *injected) recover(t testing.TB) []plan.Object {
 	t.Helper()
 	if in.a.done {
 		return nil
