@@ -29,6 +29,7 @@ type fdRef struct {
 	dev  uint64
 	ino  uint64
 	why  string // why it is not moved ("" = it can be)
+	note string // what else the report says about its move
 }
 
 // scan lists, per process of the container (every process in its mount namespace), the
@@ -140,11 +141,13 @@ func readDirAt(dirFD int, name string) ([]string, error) {
 	return f.Readdirnames(-1)
 }
 
-// groupMoves marks the descriptors that cannot be moved because another process shares
-// their open file (forked, or passed over a socket: two opens would split its offset),
-// and groups the movable ones of each process by open file (dup'ed descriptors are
-// moved together, onto one new open file).
-func groupMoves(refs map[int][]fdRef) (map[int][][]fdRef, []fdRef) {
+// groupMoves groups the movable descriptors of each process by open file (dup'ed
+// descriptors are moved together, onto one new open file) and returns the others. An
+// open file another process shares (forked, or passed over a socket) would be split in
+// two with two offsets: onto the mount it is not moved (it keeps working on the original
+// file); back from the mount it is (each process then has its own offset, which beats
+// ENOTCONN), and the report says so.
+func groupMoves(refs map[int][]fdRef, splitShared bool) (map[int][][]fdRef, []fdRef) {
 	same := func(a, b fdRef) bool {
 		if a.dev != b.dev || a.ino != b.ino {
 			return false
@@ -159,10 +162,15 @@ func groupMoves(refs map[int][]fdRef) (map[int][][]fdRef, []fdRef) {
 					continue
 				}
 				for _, o := range other {
-					if same(list[i], o) {
-						list[i].why = fmt.Sprintf("its open file is shared with pid %d (fd %d): moving it would split the shared offset", qid, o.fd)
-						break
+					if !same(list[i], o) {
+						continue
 					}
+					if splitShared {
+						list[i].note = fmt.Sprintf("; its open file was shared with pid %d (fd %d): each now has its own offset", qid, o.fd)
+					} else {
+						list[i].why = fmt.Sprintf("its open file is shared with pid %d (fd %d): moving it would split the shared offset", qid, o.fd)
+					}
+					break
 				}
 			}
 		}
@@ -320,9 +328,9 @@ func reportMoves(res []moveResult, held map[int]time.Duration, onto bool, max in
 		head := fmt.Sprintf("pid %d fd %d %s: ", r.pid, r.fd, r.path)
 		switch {
 		case r.moved && onto:
-			lines = append(lines, head+fmt.Sprintf("moved onto the fault mount at offset %d (process stopped %s)", r.pos, held[r.pid].Round(10*time.Microsecond)))
+			lines = append(lines, head+fmt.Sprintf("moved onto the fault mount at offset %d (process stopped %s)%s", r.pos, held[r.pid].Round(10*time.Microsecond), r.note))
 		case r.moved:
-			lines = append(lines, head+fmt.Sprintf("moved back to the original file at offset %d (process stopped %s)", r.pos, held[r.pid].Round(10*time.Microsecond)))
+			lines = append(lines, head+fmt.Sprintf("moved back to the original file at offset %d (process stopped %s)%s", r.pos, held[r.pid].Round(10*time.Microsecond), r.note))
 		case onto:
 			lines = append(lines, head+"not moved: "+r.why+"; it keeps the original file and sees no fault")
 		default:

@@ -314,6 +314,16 @@ func workOp(c wcmd) wres {
 		if err := unix.Unlink(c.Path); err != nil {
 			return fail(err)
 		}
+	case "spawn": // a child process (sleep) that inherits descriptor FD as its fd 3
+		f := os.NewFile(uintptr(c.FD), "inherited")
+		cmd := exec.Command("sleep", "3600")
+		cmd.ExtraFiles = []*os.File{f}
+		err := cmd.Start()
+		if err != nil {
+			return fail(err)
+		}
+		go cmd.Wait()
+		return wres{N: cmd.Process.Pid}
 	case "mmap":
 		if err := mmapCheck(c.Path, size); err != nil {
 			return wres{Err: err.Error()}

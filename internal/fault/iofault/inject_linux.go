@@ -153,7 +153,7 @@ func (a *Active) moveOnto(rec fault.Recorder) error {
 	if err != nil {
 		return fmt.Errorf("listing the descriptors under %s: %w", a.d.Path, err)
 	}
-	groups, refused := groupMoves(refs)
+	groups, refused := groupMoves(refs, false)
 	var results []moveResult
 	for _, r := range refused {
 		results = append(results, moveResult{fdRef: r})
@@ -336,7 +336,7 @@ func (c *container) remove(d mountData) (*backReport, error) {
 		}
 		return nil
 	}
-	groups, refused := groupMoves(refs)
+	groups, refused := groupMoves(refs, true)
 	var results []moveResult
 	for _, r := range refused {
 		results = append(results, moveResult{fdRef: r})

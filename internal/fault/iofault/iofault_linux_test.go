@@ -222,6 +222,8 @@ func TestErrno(t *testing.T) {
 	w.must(wcmd{Op: "flock", FD: lfd})
 	dfd := w.must(wcmd{Op: "open", Path: w.path("gone.bin"), Flags: unix.O_RDWR | unix.O_CREAT}).FD
 	w.must(wcmd{Op: "unlink", Path: w.path("gone.bin")})
+	sfd := w.must(wcmd{Op: "open", Path: w.path("locked.bin"), Flags: unix.O_RDONLY}).FD
+	w.must(wcmd{Op: "spawn", FD: sfd}) // a child shares this open file
 	logfd := w.must(wcmd{Op: "open", Path: w.path("app.log"), Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND}).FD
 	w.must(wcmd{Op: "bgstart", FD: logfd})
 	if r := w.must(wcmd{Op: "openclose", Path: data, N: 300}); errCount(r) > 0 {
@@ -233,6 +235,7 @@ func TestErrno(t *testing.T) {
 	for _, want := range []string{"fd " + itoa(rfd) + " " + data + ": moved onto the fault mount at offset 100",
 		"fd " + itoa(lfd) + " " + w.path("locked.bin") + ": not moved: it holds a lock",
 		"fd " + itoa(dfd) + " " + w.path("gone.bin") + " (deleted): not moved: its file was deleted",
+		"fd " + itoa(sfd) + " " + w.path("locked.bin") + ": not moved: its open file is shared with pid",
 		"fd " + itoa(logfd) + " " + w.path("app.log") + ": moved onto the fault mount"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("the injection report does not say %q:\n%s", want, notes)
@@ -255,8 +258,13 @@ func TestErrno(t *testing.T) {
 	if errCount(locked) != 0 {
 		t.Errorf("the locked descriptor was not moved, yet saw errors: %v", locked.Errs)
 	}
+	// A child started during the fault shares the moved descriptor: both are moved back.
+	w.must(wcmd{Op: "spawn", FD: rfd})
 
-	in.recover(t)
+	objs := in.recover(t)
+	if got := objs[1].Spec; !strings.Contains(got, "3 moved back") || !strings.Contains(got, "0 left") || !strings.Contains(got, "each now has its own offset") {
+		t.Errorf("recovery report %q: want the 2 moved descriptors and the child's copy moved back, none left", got)
+	}
 	if r := w.must(wcmd{Op: "openclose", Path: data, N: 1000}); errCount(r) != 0 {
 		t.Errorf("opens after recovery: %v", r.Errs)
 	}

@@ -28,7 +28,10 @@ const maxWrite = 128 << 10
 // multi-threaded Go program is a locked thread that first stops sharing its fs_struct
 // (unshare(CLONE_FS)). The thread is never unlocked, so it dies with its goroutine and
 // no other goroutine ever runs in the target's namespace.
-type nsThread struct{ work chan func() }
+type nsThread struct {
+	work chan func()
+	tid  int
+}
 
 func enterMountNS(nsFD, rootFD int) (*nsThread, error) {
 	t := &nsThread{work: make(chan func())}
@@ -50,6 +53,7 @@ func enterMountNS(nsFD, rootFD int) (*nsThread, error) {
 				return // the thread stays locked and exits with this goroutine
 			}
 		}
+		t.tid = unix.Gettid()
 		errc <- nil
 		for fn := range t.work {
 			fn()
@@ -133,11 +137,14 @@ func (c *container) close() {
 	}
 }
 
-// mounts reads the container's mount table (its view: mount points as it sees them).
+// mounts reads the container's mount table as the container sees it: through our own
+// thread, which is in its mount namespace with its root, and which keeps the namespace
+// (and our mount) alive even when every process of the container has exited.
 func (c *container) mounts() ([]mountInfo, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(c.pid), "mountinfo"))
+	p := filepath.Join(procRoot, strconv.Itoa(os.Getpid()), "task", strconv.Itoa(c.th.tid), "mountinfo")
+	b, err := os.ReadFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("reading the mount table of pid %d: %w", c.pid, err)
+		return nil, fmt.Errorf("reading the container's mount table (%s): %w", p, err)
 	}
 	return parseMountinfo(b)
 }
