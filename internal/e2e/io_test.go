@@ -98,6 +98,12 @@ func TestIOLatencyThenErrors(t *testing.T) {
 		return r.Fresh.Ops > 10 && r.Held.Ops > 10 && r.Fresh.ErrorRate("") == 0 && r.Held.ErrorRate("") == 0 &&
 			r.Fresh.P50Ms < 10 && r.Held.P50Ms < 10 && r.FUSE == 0
 	}
+	dry := chaos(t, "io", "latency", "deploy/work", "-n", ns, "--path", "/data", "--delay", "50ms", "--dry-run")
+	for _, want := range []string{"fuse.kubectl-chaos", "umount /data (MNT_DETACH when busy)", "moved back onto the original files", "/dev/fuse"} {
+		if dry.Code != 0 || !strings.Contains(dry.Stdout, want) {
+			t.Errorf("dry run (exit %d) does not show %q:\n%s", dry.Code, want, dry)
+		}
+	}
 	base := ioWindow(t, ip, 2*time.Second)
 	t.Logf("before: %+v", base)
 	if !clean(base) {

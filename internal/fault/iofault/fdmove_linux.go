@@ -200,6 +200,38 @@ func groupMoves(refs map[int][]fdRef, splitShared bool) (map[int][][]fdRef, []fd
 	return groups, refused
 }
 
+// checkFunc vets a file opened again (its mount id, device and inode) before it
+// replaces the descriptor r.
+type checkFunc func(r fdRef, mnt int, dev, ino uint64) error
+
+// moveAll moves the descriptors of every process (onto the mount, or back), calling
+// before with the groups of each process first (the journal), and returns what happened
+// to each descriptor and the report.
+func (c *container) moveAll(refs map[int][]fdRef, onto bool, check checkFunc, before func(pid int, groups [][]fdRef) error) ([]moveResult, []string, error) {
+	groups, refused := groupMoves(refs, !onto)
+	var results []moveResult
+	for _, r := range refused {
+		results = append(results, moveResult{fdRef: r})
+	}
+	held := map[int]time.Duration{}
+	pids := make([]int, 0, len(groups))
+	for pid := range groups {
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	for _, pid := range pids {
+		if before != nil {
+			if err := before(pid, groups[pid]); err != nil {
+				return results, nil, err
+			}
+		}
+		res, h := c.moveProcess(pid, groups[pid], check)
+		held[pid] = h
+		results = append(results, res...)
+	}
+	return results, reportMoves(results, held, onto, maxReportLines), nil
+}
+
 // moveResult is what happened to one descriptor.
 type moveResult struct {
 	fdRef
@@ -213,7 +245,7 @@ type moveResult struct {
 // stopped meanwhile; check vets the new open file (its mount id, device and inode)
 // before it replaces anything. It returns what happened to each descriptor and how
 // long the process was stopped.
-func (c *container) moveProcess(pid int, groups [][]fdRef, check func(r fdRef, mnt int, dev, ino uint64) error) ([]moveResult, time.Duration) {
+func (c *container) moveProcess(pid int, groups [][]fdRef, check checkFunc) ([]moveResult, time.Duration) {
 	runtime.LockOSThread() // the tracer is this thread, from seize to detach
 	defer runtime.UnlockOSThread()
 	var out []moveResult
@@ -257,7 +289,7 @@ func (c *container) moveProcess(pid int, groups [][]fdRef, check func(r fdRef, m
 	return out, held
 }
 
-func (c *container) moveGroup(r *remote, g []fdRef, check func(fdRef, int, uint64, uint64) error) ([]moveResult, error) {
+func (c *container) moveGroup(r *remote, g []fdRef, check checkFunc) ([]moveResult, error) {
 	first := g[0]
 	// The offset and flags now that no thread can move them.
 	info, err := c.fdinfo(first.pid, first.fd)

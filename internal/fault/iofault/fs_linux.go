@@ -234,19 +234,39 @@ func (n *node) match(name string) bool {
 
 func (n *node) isRoot() bool { return n.EmbeddedInode() == n.Root() }
 
-func (n *node) entry(ctx context.Context, m Method, name string, out *fuse.EntryOut) {
-	n.f.override(ctx, m, n.match(name), &out.Attr)
+// child runs a call that names a child (lookup, mkdir, …): the fault first, then the
+// loopback, then the asked attributes into the reply.
+func (n *node) child(ctx context.Context, m Method, name string, out *fuse.EntryOut, do func() (*fs.Inode, syscall.Errno)) (*fs.Inode, syscall.Errno) {
+	matched := n.match(name)
+	if e := n.f.hit(ctx, m, matched); e != 0 {
+		return nil, e
+	}
+	ch, e := do()
+	if e == 0 {
+		n.f.override(ctx, MLookup, matched, &out.Attr)
+	}
+	return ch, e
+}
+
+// opened runs a call that opens a new file (create, tmpfile): the fault first, then the
+// loopback, then our file around the loopback's.
+func (n *node) opened(ctx context.Context, name string, flags uint32, out *fuse.EntryOut,
+	do func() (*fs.Inode, fs.FileHandle, uint32, syscall.Errno)) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	matched := n.match(name)
+	if e := n.f.hit(ctx, MCreate, matched); e != 0 {
+		return nil, nil, 0, e
+	}
+	ch, fh, fl, e := do()
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	n.f.override(ctx, MLookup, matched, &out.Attr)
+	fh, fl, e = n.f.wrap(fh, matched, flags, fl)
+	return ch, fh, fl, e
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if e := n.f.hit(ctx, MLookup, n.match(name)); e != 0 {
-		return nil, e
-	}
-	ch, e := n.LoopbackNode.Lookup(ctx, name, out)
-	if e == 0 {
-		n.entry(ctx, MLookup, name, out)
-	}
-	return ch, e
+	return n.child(ctx, MLookup, name, out, func() (*fs.Inode, syscall.Errno) { return n.LoopbackNode.Lookup(ctx, name, out) })
 }
 
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -298,30 +318,15 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	m := n.match(name)
-	if e := n.f.hit(ctx, MCreate, m); e != 0 {
-		return nil, nil, 0, e
-	}
-	ch, fh, fl, e := n.LoopbackNode.Create(ctx, name, flags, mode, out)
-	if e != 0 {
-		return nil, nil, 0, e
-	}
-	n.entry(ctx, MLookup, name, out)
-	fh, fl, e = n.f.wrap(fh, m, flags, fl)
-	return ch, fh, fl, e
+	return n.opened(ctx, name, flags, out, func() (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+		return n.LoopbackNode.Create(ctx, name, flags, mode, out)
+	})
 }
 
 func (n *node) Tmpfile(ctx context.Context, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	m := n.match("")
-	if e := n.f.hit(ctx, MCreate, m); e != 0 {
-		return nil, nil, 0, e
-	}
-	ch, fh, fl, e := n.LoopbackNode.Tmpfile(ctx, flags, mode, out)
-	if e != 0 {
-		return nil, nil, 0, e
-	}
-	fh, fl, e = n.f.wrap(fh, m, flags, fl)
-	return ch, fh, fl, e
+	return n.opened(ctx, "", flags, out, func() (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+		return n.LoopbackNode.Tmpfile(ctx, flags, mode, out)
+	})
 }
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -332,50 +337,22 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if e := n.f.hit(ctx, MMkdir, n.match(name)); e != 0 {
-		return nil, e
-	}
-	ch, e := n.LoopbackNode.Mkdir(ctx, name, mode, out)
-	if e == 0 {
-		n.entry(ctx, MLookup, name, out)
-	}
-	return ch, e
+	return n.child(ctx, MMkdir, name, out, func() (*fs.Inode, syscall.Errno) { return n.LoopbackNode.Mkdir(ctx, name, mode, out) })
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if e := n.f.hit(ctx, MMknod, n.match(name)); e != 0 {
-		return nil, e
-	}
-	ch, e := n.LoopbackNode.Mknod(ctx, name, mode, rdev, out)
-	if e == 0 {
-		n.entry(ctx, MLookup, name, out)
-	}
-	return ch, e
+	return n.child(ctx, MMknod, name, out, func() (*fs.Inode, syscall.Errno) { return n.LoopbackNode.Mknod(ctx, name, mode, rdev, out) })
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if e := n.f.hit(ctx, MSymlink, n.match(name)); e != 0 {
-		return nil, e
-	}
-	ch, e := n.LoopbackNode.Symlink(ctx, target, name, out)
-	if e == 0 {
-		n.entry(ctx, MLookup, name, out)
-	}
-	return ch, e
+	return n.child(ctx, MSymlink, name, out, func() (*fs.Inode, syscall.Errno) { return n.LoopbackNode.Symlink(ctx, target, name, out) })
 }
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if e := n.f.hit(ctx, MLink, n.match(name)); e != 0 {
-		return nil, e
-	}
 	if t, ok := target.(*node); ok {
 		target = t.LoopbackNode
 	}
-	ch, e := n.LoopbackNode.Link(ctx, target, name, out)
-	if e == 0 {
-		n.entry(ctx, MLookup, name, out)
-	}
-	return ch, e
+	return n.child(ctx, MLink, name, out, func() (*fs.Inode, syscall.Errno) { return n.LoopbackNode.Link(ctx, target, name, out) })
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,30 +152,22 @@ func (a *Active) moveOnto(rec fault.Recorder) error {
 	if err != nil {
 		return fmt.Errorf("listing the descriptors under %s: %w", a.d.Path, err)
 	}
-	groups, refused := groupMoves(refs, false)
-	var results []moveResult
-	for _, r := range refused {
-		results = append(results, moveResult{fdRef: r})
-	}
-	held := map[int]time.Duration{}
-	for _, pid := range sortedPIDs(groups) {
+	results, lines, err := a.c.moveAll(refs, true, a.checkOnto, func(pid int, groups [][]fdRef) error {
 		d := a.d
 		d.MovedPID = pid
-		for _, g := range groups[pid] {
+		for _, g := range groups {
 			for _, r := range g {
 				d.Moved = append(d.Moved, MovedFD{FD: r.fd, Path: r.path})
 			}
 		}
 		obj := MovedObject(a.d.Path, pid, d.Moved)
-		if err := a.record(rec, EntryMoved, d, obj); err != nil {
-			return err
-		}
-		res, h := a.c.moveProcess(pid, groups[pid], a.checkOnto)
-		held[pid] = h
-		results = append(results, res...)
 		a.objs = append(a.objs, obj)
+		return a.record(rec, EntryMoved, d, obj)
+	})
+	if err != nil {
+		return err
 	}
-	a.notes = append(a.notes, reportMoves(results, held, true, maxReportLines)...)
+	a.notes = append(a.notes, lines...)
 	if len(results) == 0 {
 		a.notes = append(a.notes, fmt.Sprintf("no descriptor of the container was open under %s: nothing to move", a.d.Path))
 	}
@@ -336,17 +327,8 @@ func (c *container) remove(d mountData) (*backReport, error) {
 		}
 		return nil
 	}
-	groups, refused := groupMoves(refs, true)
-	var results []moveResult
-	for _, r := range refused {
-		results = append(results, moveResult{fdRef: r})
-	}
-	held := map[int]time.Duration{}
-	for _, pid := range sortedPIDs(groups) {
-		res, h := c.moveProcess(pid, groups[pid], check)
-		held[pid] = h
-		results = append(results, res...)
-	}
+	results, lines, _ := c.moveAll(refs, false, check, nil)
+	rep.lines = lines
 	for _, r := range results {
 		if r.moved {
 			rep.moved++
@@ -354,7 +336,6 @@ func (c *container) remove(d mountData) (*backReport, error) {
 			rep.left++
 		}
 	}
-	rep.lines = reportMoves(results, held, false, maxReportLines)
 	return rep, nil
 }
 
@@ -373,15 +354,6 @@ func (c *container) cwdNotes(dir string) []string {
 		}
 		return nil
 	})
-	return out
-}
-
-func sortedPIDs[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for pid := range m {
-		out = append(out, pid)
-	}
-	sort.Ints(out)
 	return out
 }
 
