@@ -242,13 +242,18 @@ func (a *Active) Recover(ctx context.Context) ([]plan.Object, error) {
 	return []plan.Object{mount, rep.object(a.d.Path)}, nil
 }
 
+// releaseWait bounds how long the agent serves a detached mount with faults off: the
+// helper pod's activeDeadlineSeconds leaves 30 s (helperpod.DefaultGrace) after the
+// plan's deadline, and recovery may start at that deadline.
+var releaseWait = 20 * time.Second
+
 // waitRelease waits until the kernel releases the detached mount (the server's loop
-// ends), at most until shortly before ctx's deadline. It returns how many descriptors
-// of the container are still open on the mount when it gives up.
+// ends), at most releaseWait and never past shortly before ctx's deadline. It returns
+// how many descriptors of the container are still open on the mount when it gives up.
 func (a *Active) waitRelease(ctx context.Context) int {
-	wait := 30 * time.Second
+	wait := releaseWait
 	if dl, ok := ctx.Deadline(); ok {
-		wait = time.Until(dl) - 2*time.Second
+		wait = min(wait, time.Until(dl)-2*time.Second)
 	}
 	t := time.NewTimer(max(wait, 0))
 	defer t.Stop()
@@ -278,7 +283,11 @@ func (r *backReport) object(dir string) plan.Object {
 	if len(r.lines) > 0 {
 		spec += ": " + strings.Join(r.lines[:min(len(r.lines), 5)], "; ")
 	}
-	return plan.Object{Kind: ObjMoved, Spec: spec, Remove: "back on the original files"}
+	remove := "back on the original files"
+	if r.left > 0 {
+		remove = fmt.Sprintf("%d left on the detached mount: served with faults off until closed or the agent exits (then ENOTCONN)", r.left)
+	}
+	return plan.Object{Kind: ObjMoved, Spec: spec, Remove: remove}
 }
 
 // remove takes our mount (source on d.Path) out of the container and moves every

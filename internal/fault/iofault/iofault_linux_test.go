@@ -415,6 +415,43 @@ func TestAttr(t *testing.T) {
 	}
 }
 
+// A descriptor that cannot be moved back (it holds a lock) stays on the detached mount:
+// the recovery says so, the agent keeps serving it with faults off (reads succeed), and
+// the mount goes when the container closes it.
+func TestLeftOnDetachedMount(t *testing.T) {
+	w := startWorkload(t, false)
+	defer func(d time.Duration) { releaseWait = d }(releaseWait)
+	releaseWait = time.Second
+	data := w.path("data.bin")
+	w.must(wcmd{Op: "fill", Path: data, N: mib})
+	in := inject(t, w, plan.IO{Path: w.dir, Methods: []string{"read"}, Percent: 100, Fault: &plan.IOFault{Errno: "EIO"}})
+	fd := w.must(wcmd{Op: "open", Path: data, Flags: unix.O_RDONLY}).FD
+	w.must(wcmd{Op: "flock", FD: fd})
+	if r := w.must(wcmd{Op: "pread", FD: fd, N: 20, Size: 4096, Flags: mib}); r.Errs["EIO"] != 20 {
+		t.Fatalf("reads through a descriptor opened on the mount: %v, want all EIO", r.Errs)
+	}
+	objs := in.recover(t)
+	if !strings.Contains(objs[0].Remove, "1 descriptor(s) still open on the detached mount get ENOTCONN when the agent exits") ||
+		!strings.Contains(objs[1].Spec, "left on the detached mount: it holds a lock") {
+		t.Errorf("the recovery does not report the descriptor left on the mount: %+v", objs)
+	}
+	if m := w.fuseMounts(); len(m) != 0 {
+		t.Errorf("the mount is still in the container's table: %q", m)
+	}
+	r := w.must(wcmd{Op: "pread", FD: fd, N: 100, Size: 4096, Flags: mib})
+	t.Logf("after recovery, through the descriptor left on the detached mount: %d reads ok, errors %v, %d wrong", r.N, r.Errs, r.Bad)
+	if errCount(r) != 0 || r.Bad != 0 {
+		t.Errorf("the agent stopped serving the detached mount with faults off: %v, %d wrong", r.Errs, r.Bad)
+	}
+	w.must(wcmd{Op: "close", FD: fd})
+	select {
+	case <-in.a.srv.done:
+		t.Logf("the kernel released the mount once the descriptor was closed")
+	case <-time.After(10 * time.Second):
+		t.Errorf("the server still runs 10s after the last descriptor on the mount was closed")
+	}
+}
+
 // Shared mmap of a file under the mount works while reads bypass the page cache
 // (FUSE_DIRECT_IO_ALLOW_MMAP): two mappings see each other, msync + pread sees it.
 func TestSharedMmap(t *testing.T) {
