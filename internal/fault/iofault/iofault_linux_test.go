@@ -415,6 +415,25 @@ func TestAttr(t *testing.T) {
 	}
 }
 
+// fsync is hit on a file whose reads and writes the kernel passes through itself (the
+// fault asks for fsync only): FUSE_FSYNC still reaches the server.
+func TestFsyncOnPassthroughFile(t *testing.T) {
+	w := startWorkload(t, false)
+	const delay = 20 * time.Millisecond
+	fd := w.must(wcmd{Op: "open", Path: w.path("wal"), Flags: unix.O_WRONLY | unix.O_CREAT}).FD
+	base := w.must(wcmd{Op: "fsync", FD: fd, N: 50})
+	s := latency(delay, "fsync")
+	s.Path = w.dir
+	in := inject(t, w, s)
+	w.must(wcmd{Op: "pwrite", FD: fd, N: 10, Size: 4096})
+	r := w.must(wcmd{Op: "fsync", FD: fd, N: 50})
+	in.recover(t)
+	t.Logf("fsync median: %v before, %v with --delay %v on fsync", median(base.Lat), median(r.Lat), delay)
+	if m := median(r.Lat) - median(base.Lat); m < delay*9/10 || errCount(r) > 0 {
+		t.Errorf("fsync added %v (errors %v), want ≥ %v", m, r.Errs, delay*9/10)
+	}
+}
+
 // A descriptor that cannot be moved back (it holds a lock) stays on the detached mount:
 // the recovery says so, the agent keeps serving it with faults off (reads succeed), and
 // the mount goes when the container closes it.
