@@ -229,22 +229,7 @@ func workOp(c wcmd) wres {
 		}
 		return wres{N: n}
 	case "pread": // N reads of Size bytes at spread offsets of a pattern file of Flags bytes
-		want := make([]byte, size)
-		bad, badMax, badMin := 0, 0, size+1
-		r := timed(c.N, func(i int) error {
-			off := int64(i*size) % int64(max(c.Flags-size, 1))
-			n, err := unix.Pread(c.FD, buf, off)
-			if err != nil {
-				return err
-			}
-			fillPattern(want[:n], off)
-			if d := diff(buf[:n], want[:n]); d > 0 {
-				bad, badMax, badMin = bad+1, max(badMax, d), min(badMin, d)
-			}
-			return nil
-		})
-		r.Bad, r.BadMax, r.BadMin = bad, badMax, badMin%(size+1)
-		return r
+		return preadCheck(c, buf)
 	case "pwrite": // N writes of Size pattern bytes at consecutive offsets
 		return timed(c.N, func(i int) error {
 			off := int64(i * size)
@@ -253,29 +238,7 @@ func workOp(c wcmd) wres {
 			return err
 		})
 	case "seqwrite", "seqread": // N chunks of Size bytes, one after the other; Lat[0] is the total
-		fillPattern(buf, 0)
-		flags := unix.O_RDONLY
-		if c.Op == "seqwrite" {
-			flags = unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC
-		}
-		fd, err := unix.Open(c.Path, flags|unix.O_CLOEXEC, 0o644)
-		if err != nil {
-			return fail(err)
-		}
-		defer unix.Close(fd)
-		t := time.Now()
-		for i := 0; i < c.N; i++ {
-			var err error
-			if c.Op == "seqwrite" {
-				_, err = unix.Write(fd, buf)
-			} else {
-				_, err = unix.Read(fd, buf)
-			}
-			if err != nil {
-				return fail(err)
-			}
-		}
-		return wres{Lat: []int64{int64(time.Since(t))}}
+		return sequential(c, buf)
 	case "openclose":
 		return timed(c.N, func(int) error {
 			fd, err := unix.Open(c.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -332,6 +295,56 @@ func workOp(c wcmd) wres {
 		return wres{Err: "unknown op " + c.Op}
 	}
 	return wres{}
+}
+
+// preadCheck makes c.N reads of len(buf) bytes at spread offsets of a pattern file of
+// c.Flags bytes and counts the reads whose data is not the pattern.
+func preadCheck(c wcmd, buf []byte) wres {
+	size := len(buf)
+	want := make([]byte, size)
+	bad, badMax, badMin := 0, 0, size+1
+	r := timed(c.N, func(i int) error {
+		off := int64(i*size) % int64(max(c.Flags-size, 1))
+		n, err := unix.Pread(c.FD, buf, off)
+		if err != nil {
+			return err
+		}
+		fillPattern(want[:n], off)
+		if d := diff(buf[:n], want[:n]); d > 0 {
+			bad, badMax, badMin = bad+1, max(badMax, d), min(badMin, d)
+		}
+		return nil
+	})
+	r.Bad, r.BadMax, r.BadMin = bad, badMax, badMin%(size+1)
+	return r
+}
+
+// sequential writes (or reads) c.N chunks of len(buf) bytes one after the other.
+func sequential(c wcmd, buf []byte) wres {
+	fail := func(err error) wres { return wres{Err: errName(err)} }
+	fillPattern(buf, 0)
+	flags := unix.O_RDONLY
+	if c.Op == "seqwrite" {
+		flags = unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC
+	}
+	fd, err := unix.Open(c.Path, flags|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(fd)
+	t := time.Now()
+	for i := 0; i < c.N; i++ {
+		var err error
+		if c.Op == "seqwrite" {
+			_, err = unix.Write(fd, buf)
+		} else {
+			_, err = unix.Read(fd, buf)
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	return wres{Lat: []int64{int64(time.Since(t))}}
 }
 
 func diff(a, b []byte) int {
