@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/completion"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
+	iocmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/io"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
@@ -96,6 +97,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	root.AddCommand(
 		network.NewCmdNetwork(f),
 		stress.NewCmdStress(f),
+		iocmd.NewCmdIO(f),
 		noop.NewCmdNoop(f, nil),
 		noopapi.NewCmdNoopAPI(f, nil),
 		ls.NewCmdLs(f, nil),

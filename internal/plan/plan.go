@@ -109,6 +109,7 @@ type Fault struct {
 	Network *Network `json:"network,omitempty"`
 	NoopAPI *NoopAPI `json:"noopapi,omitempty"`
 	Stress  *Stress  `json:"stress,omitempty"`
+	IO      *IO      `json:"io,omitempty"`
 }
 
 // Summarizer is a spec that can say what it does in a few words ("delay 100ms").
