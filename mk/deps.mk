@@ -6,7 +6,7 @@
 deps:
 	@bash mk/deps.sh
 
-test demo cluster-up cluster-check test-e2e test-netem bench bench-agent bench-e2e bench-nfqueue: deps
+test demo cluster-up cluster-check test-e2e test-netem bench bench-agent bench-e2e bench-nfqueue bench-stress bench-io: deps
 
 # Every command called by the Makefile, mk/*.mk, the project's shell scripts and the
 # exec.Command literals in Go comes from a package of the image (mk/image-packages) or
