@@ -56,6 +56,7 @@ type Queue struct {
 
 	wmu  sync.Mutex
 	wbuf [32]byte
+	pbuf []byte // VerdictPayload's message
 	seq  atomic.Uint32
 
 	closed atomic.Bool
@@ -263,11 +264,30 @@ func (q *Queue) VerdictBatch(id, verdict uint32) error {
 	return q.sendVerdict(msgVerdictBatch, id, verdict)
 }
 
+// VerdictPayload sets the verdict of one packet and replaces its contents with payload
+// (the packet from the network header on, as received with CopyPacket). The kernel
+// takes the new contents as they are: it recomputes no checksum.
+func (q *Queue) VerdictPayload(id, verdict uint32, payload []byte) error {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	b := q.pbuf[:0]
+	b = append(b, q.verdictMsg(msgVerdict, id, verdict, uint32(len(q.wbuf)+nlAlign(4+len(payload))))...)
+	b = append(b, attr(attrPayload, payload)...)
+	q.pbuf = b
+	return q.write(b, id, verdict)
+}
+
 func (q *Queue) sendVerdict(msg uint16, id, verdict uint32) error {
 	q.wmu.Lock()
 	defer q.wmu.Unlock()
+	return q.write(q.verdictMsg(msg, id, verdict, uint32(len(q.wbuf))), id, verdict)
+}
+
+// verdictMsg fills q.wbuf with a verdict message of total length size (attributes
+// after the verdict header are the caller's). Call with q.wmu held.
+func (q *Queue) verdictMsg(msg uint16, id, verdict, size uint32) []byte {
 	b := q.wbuf[:]
-	binary.NativeEndian.PutUint32(b[0:4], uint32(len(b)))
+	binary.NativeEndian.PutUint32(b[0:4], size)
 	binary.NativeEndian.PutUint16(b[4:6], subsysQueue<<8|msg)
 	binary.NativeEndian.PutUint16(b[6:8], unix.NLM_F_REQUEST)
 	binary.NativeEndian.PutUint32(b[8:12], q.seq.Add(1))
@@ -277,6 +297,11 @@ func (q *Queue) sendVerdict(msg uint16, id, verdict uint32) error {
 	binary.NativeEndian.PutUint16(b[22:24], attrVerdictHdr)
 	binary.BigEndian.PutUint32(b[24:28], verdict)
 	binary.BigEndian.PutUint32(b[28:32], id)
+	return b
+}
+
+// write sends one message. Call with q.wmu held.
+func (q *Queue) write(b []byte, id, verdict uint32) error {
 	var werr error
 	err := q.rc.Write(func(fd uintptr) bool {
 		werr = unix.Sendto(int(fd), b, unix.MSG_DONTWAIT, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})

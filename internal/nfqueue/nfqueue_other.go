@@ -21,5 +21,8 @@ func (q *Queue) SetReadDeadline(time.Time) error  { return ErrUnsupported }
 func (q *Queue) Receive(func(*Packet)) error      { return ErrUnsupported }
 func (q *Queue) Verdict(id, verdict uint32) error { return ErrUnsupported }
 func (q *Queue) VerdictBatch(id, v uint32) error  { return ErrUnsupported }
-func (q *Queue) Close() error                     { return nil }
-func (q *Queue) Unbind() error                    { return ErrUnsupported }
+
+// VerdictPayload needs Linux.
+func (q *Queue) VerdictPayload(id, v uint32, payload []byte) error { return ErrUnsupported }
+func (q *Queue) Close() error                                      { return nil }
+func (q *Queue) Unbind() error                                     { return ErrUnsupported }

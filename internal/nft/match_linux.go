@@ -257,6 +257,26 @@ func Random(percent float64) []expr.Any {
 	}
 }
 
+// Duplicate sends a copy of a random percent of the packets out of the interface with
+// index ifindex (netdev family: nft_dup_netdev). The copy passes the hook again, so it
+// is marked with mark and packets with that mark are skipped; the original leaves with
+// the mark it had (saved in register 2 and set back after the dup).
+func Duplicate(percent float64, mark, ifindex uint32) []expr.Any {
+	out := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: nativeEndian.AppendUint32(nil, mark)},
+	}
+	out = append(out, Random(percent)...)
+	return append(out,
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 2},
+		&expr.Immediate{Register: 3, Data: nativeEndian.AppendUint32(nil, mark)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 3},
+		&expr.Immediate{Register: 1, Data: nativeEndian.AppendUint32(nil, ifindex)},
+		&expr.Dup{RegAddr: 1, RegDev: 1, IsRegDevSet: true},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 2},
+	)
+}
+
 // Drop is the drop verdict.
 func Drop() expr.Any { return &expr.Verdict{Kind: expr.VerdictDrop} }
 

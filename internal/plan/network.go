@@ -24,6 +24,16 @@ type Network struct {
 	DelayBackend string `json:"delayBackend,omitempty"`
 	// LossBackend picks how loss is done: "auto" (netem, else nftables), "netem" or "nft".
 	LossBackend string `json:"lossBackend,omitempty"`
+	// DuplicateBackend picks how duplicate is done: "auto" (netem, else nftables `dup
+	// to` at the netdev egress hook), "netem" or "nft".
+	DuplicateBackend string `json:"duplicateBackend,omitempty"`
+	// CorruptBackend picks how corrupt is done: "auto" (netem, else the userspace
+	// NFQUEUE engine flips a bit), "netem" or "nfqueue".
+	CorruptBackend string `json:"corruptBackend,omitempty"`
+	// ReorderBackend picks how reorder is done: "auto" (netem, else the userspace
+	// NFQUEUE delay lets the reordered packets through at once), "netem" or "nfqueue".
+	// Reorder and its delay always use the same backend.
+	ReorderBackend string `json:"reorderBackend,omitempty"`
 }
 
 // Delay adds latency (and jitter) to matching packets.

@@ -150,11 +150,11 @@ func resolveLinks(h *netlink.Handle, names []string, ino uint64) ([]netlink.Link
 }
 
 // apply creates what backendsOn decides for this node, in Describe's order: tc, nft
-// loss, the userspace delay. Whether the node has sch_netem is known once a netem
+// loss and duplicate, the userspace NFQUEUE engine (delay, reorder, corrupt). Whether the node has sch_netem is known once a netem
 // create failed here (cached per netns), or found out by the first one.
 func (a *Active) apply(ctx context.Context, t fault.Target, n *plan.Network, links []netlink.Link, rec fault.Recorder) error {
 	if n.Partition != nil {
-		return a.applyNFT(t, n, links, rec)
+		return a.applyNFT(t, n, backends{}, links, rec)
 	}
 	v, _ := netemMissing.Load(a.ino)
 	noNetem, _ := v.(bool)
@@ -170,14 +170,14 @@ func (a *Active) apply(ctx context.Context, t fault.Target, n *plan.Network, lin
 			return err
 		}
 	}
-	if b.nftLoss {
-		if err := a.applyNFT(t, n, links, rec); err != nil {
+	if b.nftWork() {
+		if err := a.applyNFT(t, n, b, links, rec); err != nil {
 			return err
 		}
 	}
-	if b.nfqDelay {
+	if b.nfq.Any() {
 		t.NetnsInode = a.ino // the namespace opened above, for its journal entry and table
-		sub, err := nfqdelay.Apply(ctx, t, *n.Delay, n.Filter, rec)
+		sub, err := nfqdelay.ApplySpec(ctx, t, b.nfq, n.Filter, rec)
 		if err != nil {
 			return err
 		}

@@ -48,16 +48,21 @@ const (
 )
 
 // netemWant says which parts of a fault netem does on a node.
-type netemWant struct{ delay, loss, other bool }
+type netemWant struct{ delay, loss, duplicate, corrupt, reorder bool }
 
-func (w netemWant) any() bool { return w.delay || w.loss || w.other }
+func (w netemWant) any() bool { return w.delay || w.loss || w.duplicate || w.corrupt || w.reorder }
 
-// wantOnNetemKernel is what netem does where sch_netem exists.
+// wantOnNetemKernel is what netem does where sch_netem exists. Reorder and its delay
+// always share a backend: netem reorders against its own delay queue, the NFQUEUE
+// engine against its held packets.
 func wantOnNetemKernel(n *plan.Network) netemWant {
+	delay := n.Delay != nil && n.DelayBackend != BackendNFQueue && n.ReorderBackend != BackendNFQueue
 	return netemWant{
-		delay: n.Delay != nil && n.DelayBackend != BackendNFQueue,
-		loss:  lossOnNetem(n),
-		other: n.Duplicate != nil || n.Corrupt != nil || n.Reorder != nil,
+		delay:     delay,
+		loss:      lossOnNetem(n),
+		duplicate: n.Duplicate != nil && n.DuplicateBackend != BackendNFT,
+		corrupt:   n.Corrupt != nil && n.CorruptBackend != BackendNFQueue,
+		reorder:   n.Reorder != nil && delay,
 	}
 }
 
@@ -73,10 +78,12 @@ func lossOnNetem(n *plan.Network) bool {
 // backends is how one node does a (non-partition) fault. Describe lists it for both
 // kinds of node, the agent applies it for its own: one decision for both.
 type backends struct {
-	netem    netemWant // the parts netem does
-	tc       bool      // a tc setup: netem, or tbf/htb for bandwidth
-	nftLoss  bool      // loss by nftables random drops
-	nfqDelay bool      // delay by the userspace NFQUEUE backend
+	netem   netemWant // the parts netem does
+	tc      bool      // a tc setup: netem, or tbf/htb for bandwidth
+	nftLoss bool      // loss by nftables random drops
+	nftDup  bool      // duplicate by nftables `dup to` at the netdev egress hook
+	// nfq is what the userspace NFQUEUE engine does (delay, with reorder; corrupt).
+	nfq nfqdelay.Spec
 	// refused lists the parts only netem can do, on a node without it: nothing is
 	// created.
 	refused []string
@@ -93,27 +100,37 @@ func backendsOn(n *plan.Network, netem bool) backends {
 	}
 	b.tc = b.netem.any() || n.Bandwidth != nil
 	b.nftLoss = n.Loss != nil && !b.netem.loss
-	b.nfqDelay = n.Delay != nil && !b.netem.delay
+	b.nftDup = n.Duplicate != nil && !b.netem.duplicate
+	if n.Delay != nil && !b.netem.delay {
+		b.nfq.Delay = n.Delay
+		b.nfq.Reorder = n.Reorder
+	}
+	if n.Corrupt != nil && !b.netem.corrupt {
+		b.nfq.Corrupt = n.Corrupt
+	}
 	return b
 }
 
-// netemOnly lists the parts of n that only netem can do.
+// nftWork says whether the owned nft table has chains to create.
+func (b backends) nftWork() bool { return b.nftLoss || b.nftDup }
+
+// netemOnly lists the parts of n that only netem can do: those forced to it.
 func netemOnly(n *plan.Network) []string {
 	var s []string
-	if n.Delay != nil && n.DelayBackend == BackendNetem {
-		s = append(s, "delay with --delay-backend netem")
-	}
-	if n.Loss != nil && n.LossBackend == BackendNetem {
-		s = append(s, "loss with --loss-backend netem")
-	}
-	if n.Duplicate != nil {
-		s = append(s, "duplicate")
-	}
-	if n.Corrupt != nil {
-		s = append(s, "corrupt")
-	}
-	if n.Reorder != nil {
-		s = append(s, "reorder")
+	for _, c := range []struct {
+		set     bool
+		backend string
+		what    string
+	}{
+		{n.Delay != nil, n.DelayBackend, "delay with --delay-backend netem"},
+		{n.Loss != nil, n.LossBackend, "loss with --loss-backend netem"},
+		{n.Duplicate != nil, n.DuplicateBackend, "duplicate with --duplicate-backend netem"},
+		{n.Corrupt != nil, n.CorruptBackend, "corrupt with --corrupt-backend netem"},
+		{n.Reorder != nil, n.ReorderBackend, "reorder with --reorder-backend netem"},
+	} {
+		if c.set && c.backend == BackendNetem {
+			s = append(s, c.what)
+		}
 	}
 	return s
 }
@@ -127,13 +144,33 @@ func netemRefusal(refused []string, node string) string {
 func fallbackNotes(n *plan.Network, node string) []string {
 	want := wantOnNetemKernel(n)
 	var notes []string
-	if want.loss {
-		notes = append(notes, fmt.Sprintf("sch_netem is missing on %s: loss is done with nftables (numgen random drop at the netdev egress/ingress hook, silent to the sender)", node))
+	say := func(on bool, what string) {
+		if on {
+			notes = append(notes, fmt.Sprintf("sch_netem is missing on %s: %s", node, what))
+		}
 	}
-	if want.delay {
-		notes = append(notes, fmt.Sprintf("sch_netem is missing on %s: delay is done in userspace through NFQUEUE", node))
+	say(want.loss, "loss is done with nftables (numgen random drop at the netdev egress/ingress hook, silent to the sender)")
+	say(want.delay && !want.reorder, "delay is done in userspace through NFQUEUE")
+	say(want.reorder, "reorder is done in userspace through NFQUEUE: the reordered share leaves at once, the others wait --latency")
+	say(want.duplicate, "duplicate is done with nftables (numgen random `dup to` the interface at the netdev egress hook)")
+	say(want.corrupt, "corrupt is done in userspace through NFQUEUE (one random bit of the packet flipped, checksums left as they are)")
+	for _, p := range []struct {
+		on   bool
+		what string
+		c    float64
+	}{{want.loss, "loss", pc(n.Loss)}, {want.duplicate, "duplicate", pc(n.Duplicate)}, {want.corrupt, "corrupt", pc(n.Corrupt)}} {
+		if p.on && p.c > 0 {
+			notes = append(notes, fmt.Sprintf("sch_netem is missing on %s: --correlation of %s is not applied (independent random draws)", node, p.what))
+		}
 	}
 	return notes
+}
+
+func pc(p *plan.Percent) float64 {
+	if p == nil {
+		return 0
+	}
+	return p.Correlation
 }
 
 // Describe lists the kernel objects the fault would create and how each is removed, for
@@ -151,9 +188,9 @@ func Describe(n *plan.Network) []plan.Object {
 	}
 	var out []plan.Object
 	if n.Partition != nil {
-		out = dropLayout(n, ifnames, ownedTable, bestNFT).objects()
+		out = nftLayout(n, backends{}, ifnames, ownedTable, bestNFT).objects()
 	} else if with := backendsOn(n, true); !with.netem.any() {
-		// Bandwidth (tbf), nft loss and nfqueue delay work on every kernel.
+		// Bandwidth (tbf), the nft and the nfqueue backends work on every kernel.
 		out = describeOn(n, with, ifnames, "")
 	} else {
 		out = describeOn(n, with, ifnames, condNetem)
@@ -182,11 +219,11 @@ func describeOn(n *plan.Network, b backends, ifnames []string, cond string) []pl
 			}
 		}
 	}
-	if b.nftLoss {
-		out = append(out, dropLayout(n, ifnames, ownedTable, bestNFT).objects()...)
+	if b.nftWork() {
+		out = append(out, nftLayout(n, b, ifnames, ownedTable, bestNFT).objects()...)
 	}
-	if b.nfqDelay {
-		out = append(out, nfqdelay.Describe(*n.Delay, n.Filter)...)
+	if b.nfq.Any() {
+		out = append(out, nfqdelay.DescribeSpec(b.nfq, n.Filter)...)
 	}
 	for i := range out {
 		out[i].Condition = cond

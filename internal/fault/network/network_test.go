@@ -56,6 +56,13 @@ func TestValidate(t *testing.T) {
 		{plan.Network{Loss: &plan.Percent{Percent: 1}, LossBackend: "iptables"}, "--loss-backend must be auto, netem or nft"},
 		{plan.Network{Delay: &plan.Delay{Latency: ms(1)}, DelayBackend: "ebpf"}, "--delay-backend must be auto, netem or nfqueue"},
 		{plan.Network{Loss: &plan.Percent{Percent: 1}, Partition: &plan.Partition{Peers: []string{"10.0.0.0/8"}}}, "cannot be combined"},
+		{plan.Network{Duplicate: &plan.Percent{Percent: 1}, DuplicateBackend: "nfqueue"}, "--duplicate-backend must be auto, netem or nft"},
+		{plan.Network{Duplicate: &plan.Percent{Percent: 1, Correlation: 5}, DuplicateBackend: "nft"}, "--correlation is not supported with --duplicate-backend nft"},
+		{plan.Network{Duplicate: &plan.Percent{Percent: 1}, Filter: plan.Filter{Direction: "ingress"}}, "only outgoing packets can be duplicated"},
+		{plan.Network{Corrupt: &plan.Percent{Percent: 1}, CorruptBackend: "nft"}, "--corrupt-backend must be auto, netem or nfqueue"},
+		{plan.Network{Corrupt: &plan.Percent{Percent: 1, Correlation: 5}, CorruptBackend: "nfqueue"}, "--correlation is not supported with --corrupt-backend nfqueue"},
+		{plan.Network{Reorder: &plan.Reorder{Percent: 1}, Delay: &plan.Delay{Latency: ms(1)}, ReorderBackend: "nft"}, "--reorder-backend must be auto, netem or nfqueue"},
+		{plan.Network{Reorder: &plan.Reorder{Percent: 1}, Delay: &plan.Delay{Latency: ms(1)}, ReorderBackend: "nfqueue", DelayBackend: "netem"}, "use one backend"},
 	}
 	for _, c := range bad {
 		err := Validate(&c.n)
@@ -86,7 +93,13 @@ func TestDescribe(t *testing.T) {
 		{"loss", plan.Network{Loss: &plan.Percent{Percent: 30}}, "qdisc", "nft-table,nft-chain", "", "numgen random mod 10000 < 3000 drop"},
 		{"loss nft", plan.Network{Loss: &plan.Percent{Percent: 30}, LossBackend: "nft"}, "", "", "nft-table,nft-chain", "hook egress"},
 		{"delay", plan.Network{Delay: &plan.Delay{Latency: ms(100)}}, "qdisc", "nfqueue", "", "netem delay 100ms handle 4b43: root"},
-		{"duplicate", plan.Network{Duplicate: &plan.Percent{Percent: 1}}, "qdisc", "error", "", "modprobe sch_netem"},
+		{"duplicate", plan.Network{Duplicate: &plan.Percent{Percent: 1}}, "qdisc", "nft-table,nft-chain", "", "numgen random mod 10000 < 100 meta mark set 0x4b43 dup to <if>"},
+		{"duplicate netem", plan.Network{Duplicate: &plan.Percent{Percent: 1}, DuplicateBackend: "netem"}, "qdisc", "error", "", "modprobe sch_netem"},
+		{"duplicate nft", plan.Network{Duplicate: &plan.Percent{Percent: 1}, DuplicateBackend: "nft"}, "", "", "nft-table,nft-chain", "hook egress device <if> priority -499"},
+		{"corrupt", plan.Network{Corrupt: &plan.Percent{Percent: 5}}, "qdisc", "nft-table,nft-chain,nft-rule,nfqueue", "", "numgen random mod 10000 < 500 queue num 19269 bypass"},
+		{"corrupt nfqueue", plan.Network{Corrupt: &plan.Percent{Percent: 5}, CorruptBackend: "nfqueue"}, "", "", "nft-table,nft-chain,nft-rule,nfqueue", "flips one random bit"},
+		{"reorder", plan.Network{Delay: &plan.Delay{Latency: ms(10)}, Reorder: &plan.Reorder{Percent: 25, Gap: 5}}, "qdisc", "nft-table,nft-chain,nft-rule,nft-chain,nft-rule,nfqueue", "", "every 5-th packet, with probability 25%"},
+		{"reorder netem", plan.Network{Delay: &plan.Delay{Latency: ms(10)}, Reorder: &plan.Reorder{Percent: 25}, ReorderBackend: "netem"}, "qdisc", "error", "", "reorder with --reorder-backend netem"},
 		{"bandwidth", plan.Network{Bandwidth: &plan.Bandwidth{Rate: 1_000_000}}, "", "", "qdisc", "tbf rate 1mbit"},
 		{"delay+bw", plan.Network{Delay: &plan.Delay{Latency: ms(5)}, Bandwidth: &plan.Bandwidth{Rate: 1_000_000}}, "qdisc,qdisc", "qdisc,nfqueue", "", "parent 4b43:1"},
 		{"filtered", plan.Network{Delay: &plan.Delay{Latency: ms(5)}, Filter: plan.Filter{Ports: []uint16{80}}}, "qdisc,tc-class,tc-class,qdisc,tc-filter", "nfqueue", "", "u32 th sport/dport { 80 } flowid 4b43:1 (8 filters"},

@@ -31,18 +31,20 @@ type tableData struct {
 // Hook numbers of the hook names in a drops layout.
 var nftHooks = map[string]uint32{"ingress": nft.HookIngress, "egress": nft.HookEgress, "postrouting": nft.HookPostrouting}
 
-// applyNFT creates the owned tables for partition or nft loss (dropLayout) in one
+// applyNFT creates the owned tables for partition, nft loss or nft duplicate (nftLayout) in one
 // atomic batch, trying the variants for older kernels in turn: without the netdev egress
 // hook (< 5.16) egress drops go to an inet table's postrouting hook (the sender then sees
 // EPERM; said in the notes); without owned tables (< 5.12) the tables are plain and only
 // the journal removes them after a crash. A refused attempt leaves nothing.
-func (a *Active) applyNFT(t fault.Target, n *plan.Network, links []netlink.Link, rec fault.Recorder) error {
+func (a *Active) applyNFT(t fault.Target, n *plan.Network, b backends, links []netlink.Link, rec fault.Recorder) error {
 	// One table per experiment and pod netns: another experiment on the same pod gets its
 	// own table (nft faults compose), and an owned table can only ever be ours.
 	name := nft.ExperimentTableName("", t.Experiment, fmt.Sprintf("%s/%s/%d", t.Namespace, t.Pod, a.ino))
 	ifnames := make([]string, len(links))
+	ifindex := map[string]uint32{}
 	for i, l := range links {
 		ifnames[i] = l.Attrs().Name
+		ifindex[l.Attrs().Name] = uint32(l.Attrs().Index)
 	}
 	c, err := nft.Dial(int(a.ns.Fd()))
 	if err != nil {
@@ -57,9 +59,9 @@ func (a *Active) applyNFT(t fault.Target, n *plan.Network, links []netlink.Link,
 		}
 	}
 	var firstErr error
-	for _, v := range nftVariants(n) {
-		d := dropLayout(n, ifnames, name, v)
-		sent, err := a.createDrops(c, d, rec)
+	for _, v := range nftVariants(n, b) {
+		d := nftLayout(n, b, ifnames, name, v)
+		sent, err := a.createDrops(c, d, ifindex, rec)
 		if err != nil {
 			c.Close()
 			return err
@@ -77,11 +79,15 @@ func (a *Active) applyNFT(t fault.Target, n *plan.Network, links []netlink.Link,
 		}
 	}
 	c.Close()
+	if b.nftDup && errors.Is(firstErr, unix.EOPNOTSUPP) {
+		return fmt.Errorf("creating table %s in net:[%d]: duplicate without sch_netem needs the netdev egress hook (linux 5.16+) and nft_dup_netdev: %w", name, a.ino, firstErr)
+	}
 	return fmt.Errorf("creating table %s in net:[%d]: %w", name, a.ino, firstErr)
 }
 
-// nftVariants are the ways to build the drops of n, best first.
-func nftVariants(n *plan.Network) []nftVariant {
+// nftVariants are the ways to build the nft work of n, best first. Duplicates exist only
+// at the netdev egress hook: no inet fallback for them.
+func nftVariants(n *plan.Network, b backends) []nftVariant {
 	_, egress, _ := dropSides(n)
 	var out []nftVariant
 	for _, owner := range []bool{true, false} {
@@ -89,7 +95,7 @@ func nftVariants(n *plan.Network) []nftVariant {
 			continue
 		}
 		for _, inetEgress := range []bool{false, true} {
-			if inetEgress && !egress || !inetEgress && egress && forceNoEgressHook {
+			if inetEgress && (!egress || b.nftDup) || !inetEgress && (egress || b.nftDup) && forceNoEgressHook {
 				continue
 			}
 			out = append(out, nftVariant{owner: owner, inetEgress: inetEgress})
@@ -111,8 +117,8 @@ func variantNotes(v nftVariant) []string {
 
 // createDrops journals the tables of d, then sends d as one batch. sent is the kernel's
 // answer to the batch (a refusal created nothing); err is a failure before it.
-func (a *Active) createDrops(c *nft.Conn, d drops, rec fault.Recorder) (sent, err error) {
-	b, tables, err := d.batch()
+func (a *Active) createDrops(c *nft.Conn, d drops, ifindex map[string]uint32, rec fault.Recorder) (sent, err error) {
+	b, tables, err := d.batch(ifindex)
 	if err != nil {
 		return nil, err
 	}
@@ -144,8 +150,8 @@ func (a *Active) createDrops(c *nft.Conn, d drops, rec fault.Recorder) (sent, er
 }
 
 // batch is d as one nft transaction: the tables, their chains and the rules that drop
-// what each chain matches.
-func (d drops) batch() (*nft.Batch, []nft.Table, error) {
+// (or duplicate out of the device with index ifindex[device]) what each chain matches.
+func (d drops) batch(ifindex map[string]uint32) (*nft.Batch, []nft.Table, error) {
 	var b nft.Batch
 	var tables []nft.Table
 	for _, t := range d.tables {
@@ -171,8 +177,12 @@ func (d drops) batch() (*nft.Batch, []nft.Table, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		v := verdict
+		if ch.dup {
+			v = nft.Duplicate(d.dupPercent, netobj.DupMark, ifindex[ch.hook.Device])
+		}
 		for _, alt := range alts {
-			b.AddRule(c, append(alt, verdict...))
+			b.AddRule(c, append(alt, v...))
 		}
 	}
 	return &b, tables, b.Err()

@@ -19,46 +19,74 @@ type nftVariant struct {
 // bestNFT is the variant of current kernels, the one --dry-run shows.
 var bestNFT = nftVariant{owner: true}
 
-// dropChain is one base chain of the drop tables and what its rules match.
+// dropChain is one base chain of the owned tables and what its rules match; dup: its
+// rules duplicate (to the chain's device) instead of dropping.
 type dropChain struct {
 	table netobj.Table
 	name  string
 	hook  netobj.Hook
 	match netobj.Match
+	dup   bool
 	obj   plan.Object
 }
 
-// drops is the nftables layout of a partition or of nft loss: the tables, then one
-// chain per interface and side (or one inet postrouting chain for egress without the
-// netdev egress hook). nft_linux.go turns it into one batch; --dry-run shows its objects.
+// drops is the nftables layout of a partition, of nft loss and of nft duplicate: the
+// tables, then one chain per interface and side (or one inet postrouting chain for
+// egress drops without the netdev egress hook). nft_linux.go turns it into one batch;
+// --dry-run shows its objects.
 type drops struct {
 	tables []netobj.Table
 	chains []dropChain
 	// percent of the matching packets dropped at random; 0 drops them all (partition).
 	percent float64
+	// dupPercent of the matching packets are duplicated at random (dup chains).
+	dupPercent float64
 }
 
-// dropLayout lays out the drops of n on the interfaces ifnames in the owned table named
-// table. Both the netdev ingress and egress hooks are silent drops: ingress is where
-// loss on the wire shows up, and a drop at the netdev egress hook happens below the IP
-// layer, so the sending socket gets no EPERM (a drop at the inet output/postrouting
-// hooks returns EPERM to the sender; measured in the tests).
-func dropLayout(n *plan.Network, ifnames []string, table string, v nftVariant) drops {
+// dupPriority puts the duplicating chains after the dropping ones on the egress hook: a
+// packet lost is not duplicated.
+const dupPriority = nftPriority + 1
+
+// nftLayout lays out the nft work of n on the interfaces ifnames in the owned table
+// named table: the partition, or what b gives to nftables (loss, duplicate).
+//
+// Drops: both the netdev ingress and egress hooks are silent: ingress is where loss on
+// the wire shows up, and a drop at the netdev egress hook happens below the IP layer, so
+// the sending socket gets no EPERM (a drop at the inet output/postrouting hooks returns
+// EPERM to the sender; measured in the tests).
+//
+// Duplicates: `dup to` the chain's own device at the netdev egress hook transmits a copy
+// out of the interface (nft_dup_netdev exists only in the netdev family). The copy goes
+// through the egress hook again, so the rule marks it and skips marked packets: without
+// that, copies of copies follow (measured: 2000 packets at 50 % became 3747).
+func nftLayout(n *plan.Network, b backends, ifnames []string, table string, v nftVariant) drops {
 	ingress, egress, remote := dropSides(n)
+	if n.Partition == nil && !b.nftLoss {
+		ingress, egress = false, false
+	}
 	var d drops
 	verdict := "drop"
-	if n.Partition == nil {
+	if n.Partition == nil && b.nftLoss {
 		d.percent = n.Loss.Percent
 		verdict = netobj.RandomDrop(d.percent)
 	}
 	f := n.Filter
 	netdev := netobj.Table{Family: "netdev", Name: table, Owner: v.owner}
-	if ingress || egress && !v.inetEgress {
+	if ingress || (egress || b.nftDup) && !v.inetEgress {
 		d.tables = append(d.tables, netdev)
 	}
 	add := func(t netobj.Table, name string, h netobj.Hook, m netobj.Match, why string) {
 		d.chains = append(d.chains, dropChain{table: t, name: name, hook: h, match: m,
 			obj: t.Chain(name, h, strings.TrimSpace(m.String()+" "+verdict)+" ("+why+")")})
+	}
+	if b.nftDup && !v.inetEgress {
+		d.dupPercent = n.Duplicate.Percent
+		for _, ifname := range ifnames {
+			h := netobj.Hook{Name: "egress", Device: ifname, Priority: dupPriority}
+			m := netobj.Match{Remote: f.CIDRs, Protocol: f.Protocol, Ports: f.Ports}
+			d.chains = append(d.chains, dropChain{table: netdev, name: "dup_" + ifname, hook: h, match: m, dup: true,
+				obj: netdev.Chain("dup_"+ifname, h, strings.TrimSpace(m.String()+" "+netobj.RandomDup(d.dupPercent, ifname)))})
+		}
 	}
 	for _, ifname := range ifnames {
 		if ingress {

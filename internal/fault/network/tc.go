@@ -85,11 +85,21 @@ func tcLayout(n *plan.Network, want netemWant, ifname string) []tcItem {
 	return append(out, tcItem{filter: true, obj: tc.Filter(m, 1, matchRules(f, f.CIDRs))})
 }
 
-// netemOnlyView hides from NetemSpec the delay that netem does not do.
+// netemOnlyView hides from NetemSpec and netemAttrs the parts that netem does not do
+// (loss is passed to them apart: netem may do it on egress only).
 func netemOnlyView(n *plan.Network, want netemWant) *plan.Network {
 	v := *n
 	if !want.delay {
 		v.Delay = nil
+	}
+	if !want.duplicate {
+		v.Duplicate = nil
+	}
+	if !want.corrupt {
+		v.Corrupt = nil
+	}
+	if !want.reorder {
+		v.Reorder = nil
 	}
 	return &v
 }

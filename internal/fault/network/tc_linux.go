@@ -122,7 +122,7 @@ func newQdisc(it tcItem, idx int, n *plan.Network, want netemWant) (netlink.Qdis
 	}
 	switch it.qdisc {
 	case "netem":
-		na, err := netemAttrs(n, want.delay, want.loss)
+		na, err := netemAttrs(netemOnlyView(n, want), want.delay, want.loss)
 		if err != nil {
 			return nil, err
 		}

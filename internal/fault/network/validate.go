@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,7 +169,7 @@ func validateDirection(n *plan.Network) error {
 	case "", "egress":
 	case "ingress", "both":
 		if n.Delay != nil || n.Duplicate != nil || n.Corrupt != nil || n.Reorder != nil || n.Bandwidth != nil {
-			return fmt.Errorf("--direction %s is supported for loss and partition only; delay, duplicate, corrupt, reorder and bandwidth act on egress", d)
+			return fmt.Errorf("--direction %s is supported for loss and partition only; delay, duplicate, corrupt, reorder and bandwidth act on egress (as netem does; duplicates without netem are sent out of the interface, so only outgoing packets can be duplicated)", d)
 		}
 		if n.Loss != nil && n.LossBackend == BackendNetem {
 			return fmt.Errorf("--direction %s needs --loss-backend nft or auto: netem acts on egress only", d)
@@ -180,18 +181,40 @@ func validateDirection(n *plan.Network) error {
 }
 
 func validateBackends(n *plan.Network) error {
-	switch n.DelayBackend {
-	case "", BackendAuto, BackendNetem, BackendNFQueue:
-	default:
-		return fmt.Errorf("--delay-backend must be auto, netem or nfqueue, got %q", n.DelayBackend)
+	for _, b := range []struct {
+		flag, got string
+		ok        []string
+	}{
+		{"--delay-backend", n.DelayBackend, []string{BackendAuto, BackendNetem, BackendNFQueue}},
+		{"--loss-backend", n.LossBackend, []string{BackendAuto, BackendNetem, BackendNFT}},
+		{"--duplicate-backend", n.DuplicateBackend, []string{BackendAuto, BackendNetem, BackendNFT}},
+		{"--corrupt-backend", n.CorruptBackend, []string{BackendAuto, BackendNetem, BackendNFQueue}},
+		{"--reorder-backend", n.ReorderBackend, []string{BackendAuto, BackendNetem, BackendNFQueue}},
+	} {
+		if b.got != "" && !slices.Contains(b.ok, b.got) {
+			return fmt.Errorf("%s must be %s or %s, got %q", b.flag, strings.Join(b.ok[:len(b.ok)-1], ", "), b.ok[len(b.ok)-1], b.got)
+		}
 	}
-	switch n.LossBackend {
-	case "", BackendAuto, BackendNetem, BackendNFT:
-	default:
-		return fmt.Errorf("--loss-backend must be auto, netem or nft, got %q", n.LossBackend)
+	// The nft and nfqueue percentages are independent random draws.
+	for _, c := range []struct {
+		p             *plan.Percent
+		backend, want string
+		flag          string
+	}{
+		{n.Loss, n.LossBackend, BackendNFT, "--loss-backend nft"},
+		{n.Duplicate, n.DuplicateBackend, BackendNFT, "--duplicate-backend nft"},
+		{n.Corrupt, n.CorruptBackend, BackendNFQueue, "--corrupt-backend nfqueue"},
+	} {
+		if c.p != nil && c.backend == c.want && c.p.Correlation > 0 {
+			return fmt.Errorf("--correlation is not supported with %s (independent random draws)", c.flag)
+		}
 	}
-	if n.LossBackend == BackendNFT && n.Loss != nil && n.Loss.Correlation > 0 {
-		return fmt.Errorf("--correlation is not supported with --loss-backend nft (independent random drops)")
+	// Reorder acts against its delay's queue: both in netem, or both in userspace.
+	if n.Reorder != nil {
+		d, r := n.DelayBackend, n.ReorderBackend
+		if d == BackendNetem && r == BackendNFQueue || d == BackendNFQueue && r == BackendNetem {
+			return fmt.Errorf("--reorder-backend %s cannot be combined with --delay-backend %s: reorder and its delay use one backend", r, d)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package corrupt
 
 import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/netflags"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/percent"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/spf13/cobra"
@@ -17,13 +18,15 @@ func NewCmdCorrupt(f *factory.Factory, runF func(*Options) error) *cobra.Command
 		Name:  "corrupt",
 		Short: "Corrupt a percentage of a pod's packets",
 		Long: `
-			Flip a random bit in packets of the target pods at random (netem corrupt).
-			Narrow it with --cidr, --port, --protocol and --interface.
+			Flip a random bit in packets the target pods send, at random (netem corrupt; on
+			nodes without sch_netem the agent flips it in userspace through NFQUEUE, see
+			--corrupt-backend). Checksums are left as they are, so the receiver drops most
+			corrupted packets. Narrow it with --cidr, --port, --protocol and --interface.
 		`,
 		Example: `
 			kubectl chaos network corrupt -l app=web --percent 1 --protocol tcp
 		`,
-		LossBackend: false,
-		Set:         func(n *plan.Network, p *plan.Percent) { n.Corrupt = p },
+		Backend: netflags.Corrupt,
+		Set:     func(n *plan.Network, p *plan.Percent) { n.Corrupt = p },
 	}, runF)
 }

@@ -3,6 +3,7 @@ package duplicate
 
 import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/netflags"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/percent"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/spf13/cobra"
@@ -17,13 +18,15 @@ func NewCmdDuplicate(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 		Name:  "duplicate",
 		Short: "Duplicate a percentage of a pod's packets",
 		Long: `
-			Duplicate packets of the target pods at random (netem duplicate).
+			Duplicate packets the target pods send, at random (netem duplicate; on nodes
+			without sch_netem an nftables rule at the netdev egress hook sends a copy out of
+			the interface, see --duplicate-backend). Outgoing packets only.
 			Narrow it with --cidr, --port, --protocol and --interface.
 		`,
 		Example: `
 			kubectl chaos network duplicate pod/web-0 --percent 5
 		`,
-		LossBackend: false,
-		Set:         func(n *plan.Network, p *plan.Percent) { n.Duplicate = p },
+		Backend: netflags.Duplicate,
+		Set:     func(n *plan.Network, p *plan.Percent) { n.Duplicate = p },
 	}, runF)
 }

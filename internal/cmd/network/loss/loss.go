@@ -3,6 +3,7 @@ package loss
 
 import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/netflags"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/percent"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/spf13/cobra"
@@ -24,7 +25,7 @@ func NewCmdLoss(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		Example: `
 			kubectl chaos network loss deploy/web --percent 20 --duration 1m
 		`,
-		LossBackend: true,
-		Set:         func(n *plan.Network, p *plan.Percent) { n.Loss = p },
+		Backend: netflags.Loss,
+		Set:     func(n *plan.Network, p *plan.Percent) { n.Loss = p },
 	}, runF)
 }

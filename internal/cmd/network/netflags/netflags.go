@@ -15,17 +15,52 @@ import (
 
 // Flags are the traffic filters and backend choices shared by every network verb.
 type Flags struct {
-	Interfaces   []string
-	CIDRs        []string
-	Ports        []uint
-	Protocol     string
-	DelayBackend string
-	LossBackend  string
+	Interfaces       []string
+	CIDRs            []string
+	Ports            []uint
+	Protocol         string
+	DelayBackend     string
+	LossBackend      string
+	DuplicateBackend string
+	CorruptBackend   string
+	ReorderBackend   string
 }
 
-// Add registers the filters (and the backend flags the verb uses). cidrHelp lets
+// Backend names one --X-backend flag a verb has.
+type Backend int
+
+// The backend flags.
+const (
+	Delay Backend = iota
+	Loss
+	Duplicate
+	Corrupt
+	Reorder
+)
+
+// backendFlag is one --X-backend flag: its name, help and choices.
+type backendFlag struct {
+	name, help string
+	choices    []string
+	field      func(*Flags) *string
+}
+
+var backendFlags = map[Backend]backendFlag{
+	Delay: {"delay-backend", "How delay is done: auto (netem if the node has it, else nfqueue), netem or nfqueue",
+		[]string{network.BackendAuto, network.BackendNetem, network.BackendNFQueue}, func(f *Flags) *string { return &f.DelayBackend }},
+	Loss: {"loss-backend", "How loss is done: auto (netem if the node has it, else nftables), netem or nft",
+		[]string{network.BackendAuto, network.BackendNetem, network.BackendNFT}, func(f *Flags) *string { return &f.LossBackend }},
+	Duplicate: {"duplicate-backend", "How duplicate is done: auto (netem if the node has it, else nftables dup at the netdev egress hook), netem or nft",
+		[]string{network.BackendAuto, network.BackendNetem, network.BackendNFT}, func(f *Flags) *string { return &f.DuplicateBackend }},
+	Corrupt: {"corrupt-backend", "How corrupt is done: auto (netem if the node has it, else a bit flipped in userspace through NFQUEUE), netem or nfqueue",
+		[]string{network.BackendAuto, network.BackendNetem, network.BackendNFQueue}, func(f *Flags) *string { return &f.CorruptBackend }},
+	Reorder: {"reorder-backend", "How reorder (and its delay) is done: auto (netem if the node has it, else nfqueue), netem or nfqueue",
+		[]string{network.BackendAuto, network.BackendNetem, network.BackendNFQueue}, func(f *Flags) *string { return &f.ReorderBackend }},
+}
+
+// Add registers the filters and the backend flags the verb uses. cidrHelp lets
 // partition say that its --cidr names peers.
-func Add(cmd *cobra.Command, n *Flags, cidrHelp string, delayBackend, lossBackend bool) {
+func Add(cmd *cobra.Command, n *Flags, cidrHelp string, backends ...Backend) {
 	fl := cmd.Flags()
 	fl.StringSliceVar(&n.Interfaces, "interface", nil, "Interface inside the target pod to act on (repeatable; default: all but lo)")
 	if cidrHelp == "" {
@@ -35,13 +70,10 @@ func Add(cmd *cobra.Command, n *Flags, cidrHelp string, delayBackend, lossBacken
 	fl.UintSliceVar(&n.Ports, "port", nil, "Only traffic with this local or remote port, 1-65535 (repeatable)")
 	fl.StringVar(&n.Protocol, "protocol", "", "Only this protocol: tcp, udp or icmp (default all)")
 	_ = cmd.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions([]string{"tcp", "udp", "icmp"}, cobra.ShellCompDirectiveNoFileComp))
-	if delayBackend {
-		fl.StringVar(&n.DelayBackend, "delay-backend", network.BackendAuto, "How delay is done: auto (netem if the node has it, else nfqueue), netem or nfqueue")
-		_ = cmd.RegisterFlagCompletionFunc("delay-backend", cobra.FixedCompletions([]string{network.BackendAuto, network.BackendNetem, network.BackendNFQueue}, cobra.ShellCompDirectiveNoFileComp))
-	}
-	if lossBackend {
-		fl.StringVar(&n.LossBackend, "loss-backend", network.BackendAuto, "How loss is done: auto (netem if the node has it, else nftables), netem or nft")
-		_ = cmd.RegisterFlagCompletionFunc("loss-backend", cobra.FixedCompletions([]string{network.BackendAuto, network.BackendNetem, network.BackendNFT}, cobra.ShellCompDirectiveNoFileComp))
+	for _, b := range backends {
+		bf := backendFlags[b]
+		fl.StringVar(bf.field(n), bf.name, network.BackendAuto, bf.help)
+		_ = cmd.RegisterFlagCompletionFunc(bf.name, cobra.FixedCompletions(bf.choices, cobra.ShellCompDirectiveNoFileComp))
 	}
 }
 
@@ -76,11 +108,16 @@ func (f *Flags) Fill(n *plan.Network, cidrsArePeers bool) error {
 	} else {
 		n.Filter.CIDRs = cidrs
 	}
-	if f.DelayBackend != network.BackendAuto {
-		n.DelayBackend = f.DelayBackend
-	}
-	if f.LossBackend != network.BackendAuto {
-		n.LossBackend = f.LossBackend
+	for _, b := range []struct {
+		from string
+		to   *string
+	}{
+		{f.DelayBackend, &n.DelayBackend}, {f.LossBackend, &n.LossBackend}, {f.DuplicateBackend, &n.DuplicateBackend},
+		{f.CorruptBackend, &n.CorruptBackend}, {f.ReorderBackend, &n.ReorderBackend},
+	} {
+		if b.from != network.BackendAuto {
+			*b.to = b.from
+		}
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ func NewCmdPartition(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	netflags.Add(cmd, &opts.Net, "Peer CIDR to cut off, IPv4 or IPv6 (repeatable)", false, false)
+	netflags.Add(cmd, &opts.Net, "Peer CIDR to cut off, IPv4 or IPv6 (repeatable)")
 	fl := cmd.Flags()
 	fl.StringArrayVar(&opts.To, "to", nil, "Peer to cut off: pod/NAME, svc/NAME, deploy/NAME… or a label selector k=v (repeatable)")
 	fl.StringVar(&opts.Direction, "direction", "both", "Which traffic is dropped: to (target -> peers), from (peers -> target) or both")

@@ -23,8 +23,8 @@ type Verb struct {
 	Short   string
 	Long    string // heredoc text
 	Example string
-	// LossBackend adds --loss-backend (loss only).
-	LossBackend bool
+	// Backend is the verb's --X-backend flag.
+	Backend netflags.Backend
 	// Set puts the percentage into the network spec.
 	Set func(n *plan.Network, p *plan.Percent)
 }
@@ -56,7 +56,7 @@ func NewCmd(f *factory.Factory, v Verb, runF func(*Options) error) *cobra.Comman
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	netflags.Add(cmd, &opts.Net, "", false, v.LossBackend)
+	netflags.Add(cmd, &opts.Net, "", v.Backend)
 	fl := cmd.Flags()
 	fl.Float64Var(&opts.Percent, "percent", 0, "Percentage of packets, in (0, 100] (required)")
 	fl.Float64Var(&opts.Correlation, "correlation", 0, "Correlation with the previous packet, percent 0-100")

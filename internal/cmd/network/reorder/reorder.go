@@ -35,7 +35,8 @@ func NewCmdReorder(f *factory.Factory, runF func(*Options) error) *cobra.Command
 		Short: "Reorder a pod's packets",
 		Long: heredoc.Doc(`
 			Reorder packets of the target pods (netem reorder): --percent of the packets (every
-			--gap-th one, if given) are sent at once while the others wait --latency.
+			--gap-th one, if given) are sent at once while the others wait --latency. On nodes
+			without sch_netem the userspace NFQUEUE delay does both (see --reorder-backend).
 			Narrow it with --cidr, --port, --protocol and --interface.
 		`),
 		Example: cmdutil.Examples(`
@@ -50,7 +51,7 @@ func NewCmdReorder(f *factory.Factory, runF func(*Options) error) *cobra.Command
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	netflags.Add(cmd, &opts.Net, "", true, false)
+	netflags.Add(cmd, &opts.Net, "", netflags.Delay, netflags.Reorder)
 	fl := cmd.Flags()
 	fl.Float64Var(&opts.Percent, "percent", 0, "Percentage of packets sent out of order, in (0, 100] (required)")
 	fl.Float64Var(&opts.Correlation, "correlation", 0, "Correlation with the previous packet, percent 0-100")

@@ -158,7 +158,22 @@ func LossThreshold(percent float64) uint32 {
 
 // RandomDrop says in nft words that percent of the packets are dropped.
 func RandomDrop(percent float64) string {
-	return fmt.Sprintf("numgen random mod %d < %d drop", LossScale, LossThreshold(percent))
+	return RandomPick(percent) + " drop"
+}
+
+// RandomPick says in nft words that percent of the packets are picked.
+func RandomPick(percent float64) string {
+	return fmt.Sprintf("numgen random mod %d < %d", LossScale, LossThreshold(percent))
+}
+
+// DupMark is the packet mark that tells a copy made by a duplicating rule from the
+// original, so the copy is not duplicated again when it passes the hook ("KC").
+const DupMark = 0x4b43
+
+// RandomDup says in nft words that percent of the packets are duplicated out of ifname.
+func RandomDup(percent float64, ifname string) string {
+	return fmt.Sprintf("meta mark != %#x %s meta mark set %#x dup to %s, original mark restored (the copy leaves marked, so it is not duplicated again)",
+		DupMark, RandomPick(percent), DupMark, ifname)
 }
 
 // Match is what a rule or filter matches. Fields are ANDed, values in a field ORed.

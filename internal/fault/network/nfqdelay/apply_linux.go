@@ -46,7 +46,7 @@ type Active struct {
 	table    nft.Table
 	chains   []nft.Chain
 	conn     *nft.Conn
-	loops    map[uint16]*loop
+	loops    map[uint16]engine
 	objs     []plan.Object
 	notes    []string
 	maxDelay time.Duration
@@ -68,7 +68,12 @@ func init() { journal.RegisterRecoverer(EntryType, recoverEntry) }
 // kind's Validate accepted. The journal entry is recorded before anything is created. On
 // error nothing is left behind (an owned table dies with its socket, which Apply closes).
 func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec fault.Recorder) (fault.Active, error) {
-	rules := layout(f)
+	return ApplySpec(ctx, t, Spec{Delay: &d}, f, rec)
+}
+
+// ApplySpec is Apply for everything the engine does (delay with reorder, corrupt).
+func ApplySpec(ctx context.Context, t fault.Target, s Spec, f plan.Filter, rec fault.Recorder) (fault.Active, error) {
+	rules := rulesOf(s, f)
 	if len(rules) == 0 {
 		return nil, fmt.Errorf("delay: filter %+v matches no traffic", f)
 	}
@@ -81,8 +86,11 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 	// Named per experiment and pod netns, so another experiment's table on the same pod
 	// never has this name (see nft.ExperimentTableName).
 	table := nft.Table{Family: nft.FamilyINet, Name: tableName(t), Owner: true}
-	a := &Active{table: table, loops: map[uint16]*loop{}, maxDelay: maxDelay(d, f),
+	a := &Active{table: table, loops: map[uint16]engine{},
 		key: journalKey(t.NetnsInode, table.Name), netns: fmt.Sprintf("net:[%d]", t.NetnsInode)}
+	if s.Delay != nil {
+		a.maxDelay = maxDelay(*s.Delay, f)
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -93,12 +101,19 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 	// packets through undelayed, which is safe but wrong).
 	queues, factors := queuesOf(rules)
 	for _, q := range queues {
-		if err := a.bindQueue(nsf, q, newSampler(d, factors[q], uint64(time.Now().UnixNano())+uint64(q))); err != nil {
+		seed := uint64(time.Now().UnixNano()) + uint64(q)
+		var err error
+		if q == QueueCorrupt {
+			err = a.bindCorrupt(nsf, seed)
+		} else {
+			err = a.bindQueue(nsf, q, newSampler(*s.Delay, factors[q], seed), newReorderer(s.Reorder, seed+1))
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
 	// Record before the table exists.
-	entry, err := journal.NewEntry(EntryType, t.NetnsInode, entryData{Family: "inet", Table: table.Name, Queues: queues, PID: os.Getpid()}, a.describe(d, f, "queue")[0])
+	entry, err := journal.NewEntry(EntryType, t.NetnsInode, entryData{Family: "inet", Table: table.Name, Queues: queues, PID: os.Getpid()}, a.describe(s, f, "queue")[0])
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +123,7 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 	if a.conn, err = nft.Dial(int(nsf.Fd())); err != nil {
 		return nil, fmt.Errorf("delay: %w", err)
 	}
-	if err := a.createTable(rules, d, f); err != nil {
+	if err := a.createTable(rules, s, f); err != nil {
 		// Every attempt was one refused transaction: nothing of ours exists.
 		journal.MarkNeverCreated(entry)
 		return nil, err
@@ -133,36 +148,60 @@ func queuesOf(rules []hookRule) ([]uint16, map[uint16]int) {
 	return queues, factors
 }
 
-// bindQueue binds queue q in the namespace nsf and starts its loop.
-func (a *Active) bindQueue(nsf *os.File, q uint16, s *sampler) error {
-	nq, err := nfqueue.Open(nfqueue.Config{
+// bindQueue binds queue q in the namespace nsf and starts its delay loop (reordering
+// when o is not nil).
+func (a *Active) bindQueue(nsf *os.File, q uint16, s *sampler, o *reorderer) error {
+	nq, err := a.open(nfqueue.Config{
 		NetNS: int(nsf.Fd()), Queue: q, Copy: nfqueue.CopyMeta,
 		MaxLen: queueMaxLen, Flags: queueFlags, ReadBuffer: queueReadBuffer,
 	})
 	if err != nil {
-		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("delay: nfqueue %d in netns %s is already bound (another delay experiment is active on this pod?): stop it first: %w", q, a.netns, err)
-		}
-		return fmt.Errorf("delay: bind nfqueue %d in netns %s: %w", q, a.netns, err)
+		return err
 	}
-	a.loops[q] = startLoop(nq, s)
+	a.loops[q] = startLoop(nq, s, o)
 	return nil
+}
+
+// bindCorrupt binds the corrupt queue in the namespace nsf and starts its loop. It
+// copies whole packets and takes no GSO packets (the kernel segments them first: a
+// changed GSO packet would be segmented after the change).
+func (a *Active) bindCorrupt(nsf *os.File, seed uint64) error {
+	nq, err := a.open(nfqueue.Config{
+		NetNS: int(nsf.Fd()), Queue: QueueCorrupt, Copy: nfqueue.CopyPacket, CopyRange: 0xffff,
+		MaxLen: queueMaxLen, Flags: nfqueue.FlagFailOpen, ReadBuffer: queueReadBuffer,
+	})
+	if err != nil {
+		return err
+	}
+	a.loops[QueueCorrupt] = startCorrupt(nq, seed)
+	return nil
+}
+
+func (a *Active) open(cfg nfqueue.Config) (*nfqueue.Queue, error) {
+	nq, err := nfqueue.Open(cfg)
+	if err != nil {
+		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("nfqueue %d in netns %s is already bound (another delay, reorder or corrupt experiment is active on this pod?): stop it first: %w", cfg.Queue, a.netns, err)
+		}
+		return nil, fmt.Errorf("bind nfqueue %d in netns %s: %w", cfg.Queue, a.netns, err)
+	}
+	return nq, nil
 }
 
 // createTable sends the table, its chains and rules in one batch, with the native queue
 // expression, else the xt NFQUEUE target. A refused batch created nothing.
-func (a *Active) createTable(rules []hookRule, d plan.Delay, f plan.Filter) error {
+func (a *Active) createTable(rules []hookRule, s Spec, f plan.Filter) error {
 	chains := map[string]nft.Chain{}
 	for _, r := range rules {
-		if _, ok := chains[r.Hook]; ok {
+		if _, ok := chains[r.chain()]; ok {
 			continue
 		}
 		hook := nft.HookPrerouting
 		if r.Hook == "output" {
 			hook = nft.HookOutput
 		}
-		ch := nft.Chain{Table: a.table, Name: chainName(r.Hook), Hook: &nft.Hook{Hooknum: hook, Priority: Priority}}
-		chains[r.Hook] = ch
+		ch := nft.Chain{Table: a.table, Name: r.chain(), Hook: &nft.Hook{Hooknum: hook, Priority: int32(r.priority())}}
+		chains[r.chain()] = ch
 		a.chains = append(a.chains, ch)
 	}
 	var lastErr error
@@ -174,8 +213,11 @@ func (a *Active) createTable(rules []hookRule, d plan.Delay, f plan.Filter) erro
 			return fmt.Errorf("delay: build rules: %w", err)
 		}
 		if lastErr = a.conn.Send(b); lastErr == nil {
-			a.objs = a.describe(d, f, v.words)
-			a.notes = []string{Note(f), "packets are steered to the queue with nft " + v.name}
+			a.objs = a.describe(s, f, v.words)
+			if s.Delay != nil {
+				a.notes = append(a.notes, Note(f))
+			}
+			a.notes = append(a.notes, "packets are steered to the queue with nft "+v.name)
 			return nil
 		}
 	}
@@ -183,8 +225,8 @@ func (a *Active) createTable(rules []hookRule, d plan.Delay, f plan.Filter) erro
 }
 
 // describe is the objects of this delay, in its namespace.
-func (a *Active) describe(d plan.Delay, f plan.Filter, queueExpr string) []plan.Object {
-	objs := describe(a.table.Name, d, f, queueExpr)
+func (a *Active) describe(s Spec, f plan.Filter, queueExpr string) []plan.Object {
+	objs := describe(a.table.Name, s, f, queueExpr)
 	for i := range objs {
 		objs[i].Netns = a.netns
 	}
@@ -221,8 +263,11 @@ func (a *Active) batch(rules []hookRule, f plan.Filter, chains map[string]nft.Ch
 					&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.IPPROTO_TCP}})
 			}
 			exprs = append(exprs, alt...)
+			if r.Corrupt {
+				exprs = append(exprs, nft.Random(r.Percent)...)
+			}
 			exprs = append(exprs, verdict)
-			b.AddRule(chains[r.Hook], exprs)
+			b.AddRule(chains[r.chain()], exprs)
 		}
 	}
 	return &b, b.Err()
@@ -243,6 +288,8 @@ func (a *Active) Stats() Stats {
 		s.Batches += ls.Batches
 		s.Overruns += ls.Overruns
 		s.VerdictErrors += ls.VerdictErrors
+		s.Reordered += ls.Reordered
+		s.Corrupted += ls.Corrupted
 		if ls.MaxHeld > s.MaxHeld {
 			s.MaxHeld = ls.MaxHeld
 		}

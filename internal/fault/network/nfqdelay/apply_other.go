@@ -14,3 +14,8 @@ import (
 func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec fault.Recorder) (fault.Active, error) {
 	return nil, errors.New("delay: the nfqueue backend needs Linux")
 }
+
+// ApplySpec needs Linux (nftables and nfqueue).
+func ApplySpec(ctx context.Context, t fault.Target, s Spec, f plan.Filter, rec fault.Recorder) (fault.Active, error) {
+	return nil, errors.New("the nfqueue backend needs Linux")
+}

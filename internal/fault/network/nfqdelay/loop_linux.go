@@ -4,6 +4,7 @@ package nfqdelay
 
 import (
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +24,8 @@ type Stats struct {
 	Overruns      uint64 // ENOBUFS: messages lost, their packets failed open
 	VerdictErrors uint64 // kernel errors on verdicts
 	MaxHeld       int64  // most packets held at once
+	Reordered     uint64 // packets a reorder let through at once
+	Corrupted     uint64 // packets returned with a bit flipped
 }
 
 type heldPkt struct {
@@ -30,10 +33,20 @@ type heldPkt struct {
 	release int64 // ns since loop.base
 }
 
-// loop holds the packets of one queue for a sampled delay, in arrival order.
+// engine serves one queue: the delay loop or the corrupt loop.
+type engine interface {
+	Held() int64
+	Err() error
+	Close()
+	Stats() Stats
+}
+
+// loop holds the packets of one queue for a sampled delay, in arrival order; with a
+// reorderer, the packets it picks are accepted at once instead.
 type loop struct {
 	q    *nfqueue.Queue
 	s    *sampler
+	o    *reorderer // reader goroutine only
 	base time.Time
 	ch   chan heldPkt
 	stop chan struct{}
@@ -47,12 +60,12 @@ type loop struct {
 	gotAny   atomic.Bool
 	fatal    atomic.Pointer[error]
 
-	packets, batches, overruns, verdictErrs atomic.Uint64
-	maxHeld                                 atomic.Int64
+	packets, batches, overruns, verdictErrs, reordered atomic.Uint64
+	maxHeld                                            atomic.Int64
 }
 
-func startLoop(q *nfqueue.Queue, s *sampler) *loop {
-	l := &loop{q: q, s: s, base: time.Now(), ch: make(chan heldPkt, 1<<16), stop: make(chan struct{})}
+func startLoop(q *nfqueue.Queue, s *sampler, o *reorderer) *loop {
+	l := &loop{q: q, s: s, o: o, base: time.Now(), ch: make(chan heldPkt, 1<<16), stop: make(chan struct{})}
 	l.wg.Add(2)
 	go l.read()
 	go l.release()
@@ -64,6 +77,15 @@ func (l *loop) now() int64 { return int64(time.Since(l.base)) }
 func (l *loop) read() {
 	defer l.wg.Done()
 	onPacket := func(p *nfqueue.Packet) {
+		l.packets.Add(1)
+		if l.o != nil && l.o.now() {
+			// Out of order: a verdict on this id alone; the held ones keep theirs.
+			if err := l.q.Verdict(p.ID, nfqueue.Accept); err != nil && !l.stopping.Load() {
+				l.verdictErrs.Add(1)
+			}
+			l.reordered.Add(1)
+			return
+		}
 		r := l.now() + int64(l.s.next())
 		if r < l.lastRelease {
 			r = l.lastRelease // never overtake: order is preserved, like a FIFO link
@@ -74,7 +96,6 @@ func (l *loop) read() {
 		}
 		l.lastID.Store(p.ID)
 		l.gotAny.Store(true)
-		l.packets.Add(1)
 		select {
 		case l.ch <- heldPkt{id: p.ID, release: r}:
 		case <-l.stop:
@@ -182,5 +203,96 @@ func (l *loop) Stats() Stats {
 		Overruns:      l.overruns.Load(),
 		VerdictErrors: l.verdictErrs.Load(),
 		MaxHeld:       l.maxHeld.Load(),
+		Reordered:     l.reordered.Load(),
 	}
+}
+
+// corruptLoop flips one random bit of each packet of its queue (the rule picked them)
+// and returns the changed packet at once. The kernel's checksums stay as they were, so
+// the receiver's checks (IPv4 header, UDP, TCP) drop most of them, as with netem.
+type corruptLoop struct {
+	q        *nfqueue.Queue
+	rng      *rand.Rand // reader goroutine only
+	wg       sync.WaitGroup
+	stopping atomic.Bool
+	lastID   atomic.Uint32
+	gotAny   atomic.Bool
+	fatal    atomic.Pointer[error]
+
+	packets, corrupted, overruns, verdictErrs atomic.Uint64
+}
+
+func startCorrupt(q *nfqueue.Queue, seed uint64) *corruptLoop {
+	c := &corruptLoop{q: q, rng: rand.New(rand.NewPCG(seed, 0x636f72))}
+	c.wg.Add(1)
+	go c.read()
+	return c
+}
+
+func (c *corruptLoop) read() {
+	defer c.wg.Done()
+	onPacket := func(p *nfqueue.Packet) {
+		c.packets.Add(1)
+		c.lastID.Store(p.ID)
+		c.gotAny.Store(true)
+		var err error
+		if len(p.Payload) > 0 {
+			bit := c.rng.IntN(len(p.Payload) * 8)
+			p.Payload[bit/8] ^= 1 << (bit % 8)
+			err = c.q.VerdictPayload(p.ID, nfqueue.Accept, p.Payload)
+			if err == nil {
+				c.corrupted.Add(1)
+			}
+		} else {
+			err = c.q.Verdict(p.ID, nfqueue.Accept)
+		}
+		if err != nil && !c.stopping.Load() {
+			c.verdictErrs.Add(1)
+		}
+	}
+	for {
+		err := c.q.Receive(onPacket)
+		switch {
+		case err == nil:
+		case c.stopping.Load():
+			return
+		case errors.Is(err, nfqueue.ErrOverrun):
+			c.overruns.Add(1)
+		default:
+			var errno syscall.Errno
+			if errors.As(err, &errno) {
+				c.verdictErrs.Add(1)
+				continue
+			}
+			c.fatal.Store(&err)
+			return
+		}
+	}
+}
+
+// Held is 0: every packet gets its verdict as it comes.
+func (c *corruptLoop) Held() int64 { return 0 }
+
+func (c *corruptLoop) Err() error {
+	if p := c.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close accepts what is still queued (unchanged), then closes the queue.
+func (c *corruptLoop) Close() {
+	if c.stopping.Swap(true) {
+		return
+	}
+	if c.gotAny.Load() {
+		_ = c.q.VerdictBatch(c.lastID.Load(), nfqueue.Accept)
+	}
+	_ = c.q.Close()
+	c.wg.Wait()
+}
+
+func (c *corruptLoop) Stats() Stats {
+	return Stats{Packets: c.packets.Load(), Corrupted: c.corrupted.Load(),
+		Overruns: c.overruns.Load(), VerdictErrors: c.verdictErrs.Load()}
 }

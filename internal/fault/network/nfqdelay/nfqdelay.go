@@ -1,7 +1,12 @@
-// Package nfqdelay delays a target's packets in userspace, for kernels without
-// sch_netem: an nftables table the agent owns steers matching packets to an NFQUEUE,
-// and the agent holds each one for the asked latency (± jitter with correlation), then
-// accepts them in arrival order with batch verdicts.
+// Package nfqdelay is the userspace NFQUEUE engine for kernels without sch_netem. It
+// delays a target's packets: an nftables table the agent owns steers matching packets to
+// an NFQUEUE, and the agent holds each one for the asked latency (± jitter with
+// correlation), then accepts them in arrival order with batch verdicts. With a reorder
+// (netem's meaning), the selected share of the packets (every gap-th one) is accepted
+// at once instead, so it overtakes the held ones. It also corrupts: a rule picks the
+// asked share of the outgoing packets at random (numgen) and queues them with their
+// contents; the agent flips one random bit of each and returns the changed packet,
+// checksums left as they are (as netem does: the receiver's checksum check drops most).
 //
 // It never blackholes: the table carries the kernel's owner flag (it dies with the
 // agent's netlink socket, even on kill -9), the queue rule has `bypass` (nobody
@@ -37,11 +42,29 @@ import (
 const EntryType = "nfqdelay"
 
 // QueueBase is the first nfqueue number used in the target netns (queues are per netns);
-// a "both" delay of TCP also uses QueueBase+1 (twice the latency).
-const QueueBase = 19267 // 0x4b43, like the tool's qdisc handle
+// a "both" delay of TCP also uses QueueBase+1 (twice the latency), corrupt QueueCorrupt.
+const (
+	QueueBase    = 19267 // 0x4b43, like the tool's qdisc handle
+	QueueCorrupt = QueueBase + 2
+)
 
-// Priority of the delay chains: after conntrack (-200), before filter (0).
-const Priority = -150
+// Priority of the delay chains: after conntrack (-200), before filter (0). The corrupt
+// chain comes after them: an accepted packet goes on to the next chain of the hook.
+const (
+	Priority        = -150
+	CorruptPriority = Priority + 10
+)
+
+// Spec is what the engine does: delay (with reorder, netem's meaning) and/or corrupt.
+// Each is what the network kind's Validate accepted.
+type Spec struct {
+	Delay   *plan.Delay
+	Reorder *plan.Reorder // only with Delay
+	Corrupt *plan.Percent
+}
+
+// Any says whether s has work.
+func (s Spec) Any() bool { return s.Delay != nil || s.Corrupt != nil }
 
 // hookRule is one steering rule: where it sits and what it sends to which queue.
 type hookRule struct {
@@ -54,10 +77,32 @@ type hookRule struct {
 	NotTCP bool
 	// Factor multiplies the latency: 2 for TCP in "both" (one hold for both ways).
 	Factor int
+	// Corrupt: the rule queues a random Percent of the packets to be corrupted.
+	Corrupt bool
+	Percent float64
 }
 
 // Queue is the queue number of the rule.
-func (r hookRule) Queue() uint16 { return QueueBase + uint16(r.Factor-1) }
+func (r hookRule) Queue() uint16 {
+	if r.Corrupt {
+		return QueueCorrupt
+	}
+	return QueueBase + uint16(r.Factor-1)
+}
+
+// rulesOf is the layout of s: the delay's rules, then corrupt's. Corrupt holds nothing,
+// so it acts where packets leave (output), TCP included: every outgoing packet the
+// filter matches, the random share picked by the rule.
+func rulesOf(s Spec, f plan.Filter) []hookRule {
+	var out []hookRule
+	if s.Delay != nil {
+		out = layout(f)
+	}
+	if c := s.Corrupt; c != nil {
+		out = append(out, hookRule{Hook: "output", Protocol: f.Protocol, Factor: 1, Corrupt: true, Percent: c.Percent})
+	}
+	return out
+}
 
 // layout picks the hooks for a filter; see the package comment.
 func layout(f plan.Filter) []hookRule {
@@ -104,23 +149,32 @@ func layout(f plan.Filter) []hookRule {
 // placeholders <experiment>_<hash>, one table per experiment and pod) and how each is
 // removed.
 func Describe(d plan.Delay, f plan.Filter) []plan.Object {
-	return describe("kubectl_chaos_delay_<experiment>_<hash>", d, f, "")
+	return DescribeSpec(Spec{Delay: &d}, f)
 }
 
-func describe(table string, d plan.Delay, f plan.Filter, queueExpr string) []plan.Object {
+// DescribeSpec is Describe for everything the engine does.
+func DescribeSpec(s Spec, f plan.Filter) []plan.Object {
+	return describe("kubectl_chaos_delay_<experiment>_<hash>", s, f, "")
+}
+
+func describe(table string, s Spec, f plan.Filter, queueExpr string) []plan.Object {
 	if queueExpr == "" {
 		queueExpr = "queue" // or the xt NFQUEUE target where nft_queue is missing
 	}
-	rules := layout(f)
+	rules := rulesOf(s, f)
 	tbl := netobj.Table{Family: "inet", Name: table, Owner: true}
 	objs := []plan.Object{tbl.Object("agent flushes its rules, waits one delay for held packets, deletes the table")}
-	hooks := map[string]bool{}
+	chains := map[string]bool{}
 	for _, r := range rules {
-		if !hooks[r.Hook] {
-			hooks[r.Hook] = true
-			objs = append(objs, tbl.Chain(chainName(r.Hook), netobj.Hook{Name: r.Hook, Priority: Priority}, ""))
+		if !chains[r.chain()] {
+			chains[r.chain()] = true
+			objs = append(objs, tbl.Chain(r.chain(), netobj.Hook{Name: r.Hook, Priority: r.priority()}, ""))
 		}
-		objs = append(objs, tbl.Rule(chainName(r.Hook), fmt.Sprintf("%s %s num %d bypass", r.match(f), queueExpr, r.Queue()), "flushed first on recovery"))
+		pick := ""
+		if r.Corrupt {
+			pick = netobj.RandomPick(r.Percent) + " "
+		}
+		objs = append(objs, tbl.Rule(r.chain(), fmt.Sprintf("%s %s%s num %d bypass", r.match(f), pick, queueExpr, r.Queue()), "flushed first on recovery"))
 	}
 	queues := map[uint16]int{}
 	for _, r := range rules {
@@ -128,11 +182,28 @@ func describe(table string, d plan.Delay, f plan.Filter, queueExpr string) []pla
 	}
 	for _, q := range []uint16{QueueBase, QueueBase + 1} {
 		if factor, ok := queues[q]; ok {
-			objs = append(objs, netobj.Queue(q, fmt.Sprintf("agent holds each packet %s and accepts in order (batch verdicts, fail-open)",
-				delayWords(d, factor))))
+			objs = append(objs, netobj.Queue(q, fmt.Sprintf("agent holds each packet %s and accepts in order (batch verdicts, fail-open)%s",
+				delayWords(*s.Delay, factor), reorderWords(s.Reorder))))
 		}
 	}
+	if _, ok := queues[QueueCorrupt]; ok {
+		objs = append(objs, netobj.Queue(QueueCorrupt, "agent flips one random bit of each packet (contents copied) and returns the changed packet at once, checksums left as they are (fail-open)"))
+	}
 	return objs
+}
+
+func reorderWords(r *plan.Reorder) string {
+	if r == nil {
+		return ""
+	}
+	s := fmt.Sprintf("; reorder: %g%% of the packets", r.Percent)
+	if r.Gap > 1 {
+		s = fmt.Sprintf("; reorder: every %d-th packet, with probability %g%%,", r.Gap, r.Percent)
+	}
+	if r.Correlation > 0 {
+		s += fmt.Sprintf(" (correlation %g%%)", r.Correlation)
+	}
+	return s + " accepted at once instead, overtaking the held ones"
 }
 
 // Note is the human explanation of the hooks, for events and --dry-run.
@@ -165,11 +236,22 @@ func Note(f plan.Filter) string {
 	return b.String()
 }
 
-func chainName(hook string) string {
-	if hook == "output" {
+// chain is the name of the rule's chain: one per hook and job.
+func (r hookRule) chain() string {
+	switch {
+	case r.Corrupt:
+		return "corrupt_out"
+	case r.Hook == "output":
 		return "delay_out"
 	}
 	return "delay_in"
+}
+
+func (r hookRule) priority() int {
+	if r.Corrupt {
+		return CorruptPriority
+	}
+	return Priority
 }
 
 // match is what the rule matches of the filter f.
@@ -223,6 +305,42 @@ func (s *sampler) next() time.Duration {
 		d = 0
 	}
 	return time.Duration(d)
+}
+
+// reorderer picks the packets a reorder lets through at once, as netem does: after
+// gap-1 held packets, each one with probability percent (correlated with the previous
+// draw), then the count starts again.
+type reorderer struct {
+	p, rho, last float64
+	gap, count   uint32
+	rng          *rand.Rand
+}
+
+func newReorderer(r *plan.Reorder, seed uint64) *reorderer {
+	if r == nil {
+		return nil
+	}
+	return &reorderer{p: r.Percent / 100, rho: r.Correlation / 100, gap: max(r.Gap, 1),
+		rng: rand.New(rand.NewPCG(seed, 0x72656f))}
+}
+
+// now says whether the next packet leaves at once.
+func (o *reorderer) now() bool {
+	if o.count < o.gap-1 {
+		o.count++
+		return false
+	}
+	u := o.rng.Float64()
+	if o.rho > 0 {
+		u = (1-o.rho)*u + o.rho*o.last
+		o.last = u
+	}
+	if u < o.p {
+		o.count = 0
+		return true
+	}
+	o.count++
+	return false
 }
 
 // maxDelay is the longest any packet is held for d.
