@@ -101,7 +101,7 @@ func TestLossAutoWithoutNetemFallsBackToNFT(t *testing.T) {
 
 func netemOK(t *testing.T, tp *topo) bool {
 	t.Helper()
-	inj := &Injector{N: plan.Network{Duplicate: &plan.Percent{Percent: 1}}}
+	inj := &Injector{N: plan.Network{Duplicate: &plan.Percent{Percent: 1}, DuplicateBackend: BackendNetem}}
 	act, err := inj.Apply(context.Background(), tp.faultTarget(), &memRecorder{})
 	if err != nil {
 		if strings.Contains(err.Error(), "modprobe sch_netem") {
