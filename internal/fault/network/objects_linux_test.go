@@ -35,6 +35,11 @@ func TestDryRunMatchesInjected(t *testing.T) {
 		{Delay: &plan.Delay{Latency: ms(20), Jitter: ms(5), Correlation: 10}, Filter: eth0},
 		{Delay: &plan.Delay{Latency: ms(20)}, Loss: &plan.Percent{Percent: 5}, Bandwidth: &plan.Bandwidth{Rate: 5_000_000}, Filter: eth0},
 		{Delay: &plan.Delay{Latency: ms(20)}, DelayBackend: BackendNFQueue, Filter: withIf(plan.Filter{Ports: []uint16{443}, Protocol: "tcp"})},
+		{Duplicate: &plan.Percent{Percent: 5}, Filter: withIf(plan.Filter{CIDRs: []string{cli6 + "/128"}, Protocol: "udp"})},
+		{Duplicate: &plan.Percent{Percent: 5}, DuplicateBackend: BackendNFT}, // every interface but lo
+		{Loss: &plan.Percent{Percent: 5}, Duplicate: &plan.Percent{Percent: 5}, Filter: eth0},
+		{Corrupt: &plan.Percent{Percent: 2}, Filter: withIf(plan.Filter{Ports: []uint16{53}})},
+		{Delay: &plan.Delay{Latency: ms(10)}, Reorder: &plan.Reorder{Percent: 25, Gap: 5}, Corrupt: &plan.Percent{Percent: 1}, Filter: eth0},
 	})
 }
 
@@ -52,6 +57,8 @@ func TestNetemDryRunMatchesInjected(t *testing.T) {
 		{Delay: &plan.Delay{Latency: ms(20)}, Loss: &plan.Percent{Percent: 10}, Filter: plan.Filter{Interfaces: []string{"eth0"}, Direction: "egress", CIDRs: []string{cli4 + "/32"}}},
 		{Delay: &plan.Delay{Latency: ms(20)}, DelayBackend: BackendNFQueue, Loss: &plan.Percent{Percent: 10}, Filter: eth0},
 		{Loss: &plan.Percent{Percent: 10}, LossBackend: BackendNFT, Duplicate: &plan.Percent{Percent: 1}, Filter: eth0},
+		{Duplicate: &plan.Percent{Percent: 5}, DuplicateBackend: BackendNFT, Corrupt: &plan.Percent{Percent: 2}, CorruptBackend: BackendNFQueue, Filter: eth0},
+		{Delay: &plan.Delay{Latency: ms(10)}, Reorder: &plan.Reorder{Percent: 25}, ReorderBackend: BackendNFQueue, Filter: eth0},
 	})
 }
 

@@ -407,6 +407,16 @@ func (h *helperCmd) CPU() time.Duration {
 }
 
 func startHelper(t testing.TB, topo *nfqtest.Topo, latencyMs int) (*helperCmd, bool) {
+	return startHelperJob(t, topo, latencyMs, nil)
+}
+
+// helperJob is what a helper applies instead of an ingress delay: a Spec and its filter.
+type helperJob struct {
+	Spec   Spec
+	Filter plan.Filter
+}
+
+func startHelperJob(t testing.TB, topo *nfqtest.Topo, latencyMs int, job *helperJob) (*helperCmd, bool) {
 	t.Helper()
 	// A dup: the os.File closes its descriptor when collected, and the topology's must
 	// stay open.
@@ -418,6 +428,10 @@ func startHelper(t testing.TB, topo *nfqtest.Topo, latencyMs int) (*helperCmd, b
 	defer nsf.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "NFQDELAY_HELPER="+fmt.Sprint(latencyMs), fmt.Sprintf("NFQDELAY_HELPER_INODE=%d", topo.Target.Inode()))
+	if job != nil {
+		b, _ := json.Marshal(job)
+		cmd.Env = append(cmd.Env, "NFQDELAY_HELPER_JOB="+string(b))
+	}
 	cmd.ExtraFiles = []*os.File{nsf}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -454,7 +468,15 @@ func helperMain(latency string, inode string) int {
 		Target:    plan.Target{Namespace: "test", Pod: "helper", Container: "c"},
 		NetnsPath: "/proc/self/fd/3", NetnsInode: ino,
 	}
-	a, err := Apply(context.Background(), tg, plan.Delay{Latency: plan.Duration(time.Duration(ms) * time.Millisecond)}, plan.Filter{Direction: "ingress"}, &memRecorder{})
+	d := plan.Delay{Latency: plan.Duration(time.Duration(ms) * time.Millisecond)}
+	job := helperJob{Spec: Spec{Delay: &d}, Filter: plan.Filter{Direction: "ingress"}}
+	if j := os.Getenv("NFQDELAY_HELPER_JOB"); j != "" {
+		if err := json.Unmarshal([]byte(j), &job); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
+	}
+	a, err := ApplySpec(context.Background(), tg, job.Spec, job.Filter, &memRecorder{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 1
