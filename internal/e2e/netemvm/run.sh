@@ -28,14 +28,15 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 # package | binary | -test.run pattern (the netem tests of the network injector; the
 # netem smoke test and the native-queue path of nfqdelay)
 TESTS=(
-  "./internal/fault/network|network|${NETEMVM_RUN_NETWORK:-^TestNetem}"
+  "./internal/fault/network|network|${NETEMVM_RUN_NETWORK:-^Test(Netem|DuplicateNFT|CorruptNFQueue|ReorderNFQueue)}"
   "./internal/fault/network/nfqdelay|nfqdelay|${NETEMVM_RUN_NFQDELAY:-^Test(NetemSmoke|NativeQueuePath|TCPVersusNetem|DelayUDPRoundTrip|Kill9LeavesNothing)$}"
   "./internal/fault/stress|stress|${NETEMVM_RUN_STRESS:-^Test(CPUStressMeasured|MemoryStressMeasured|MemoryAboveLimitOOM|PercentWithoutLimitRefused|JournalRecoverKillsStressor|RecoverSparesReusedPID)$}"
 )
 # Modules to load (with their dependencies); missing ones are reported, built-in skipped.
 MODULES=(crc32c_generic libcrc32c veth sch_netem sch_tbf sch_htb sch_prio sch_ingress
   cls_u32 cls_basic cls_matchall act_gact nfnetlink nf_tables nfnetlink_queue nft_queue
-  nft_numgen nft_limit nft_reject nft_reject_inet x_tables nft_compat xt_NFQUEUE)
+  nft_numgen nft_limit nft_reject nft_reject_inet x_tables nft_compat xt_NFQUEUE
+  nf_dup_netdev nft_dup_netdev)
 
 [ "$(id -u)" = 0 ] || { log "SKIP: needs root (apt-get, and the tests create namespaces)"; exit 0; }
 

@@ -311,3 +311,63 @@ func TestFallbacksAutoWithoutNetem(t *testing.T) {
 		recoverClean(t, tp, act)
 	}
 }
+
+// TestNetemVersusFallbacks runs where sch_netem exists (make test-netem): each verb
+// with auto, which must pick netem, and with the fallback forced, at the same rates and
+// send rate, side by side; both within the tolerances of the tests above.
+func TestNetemVersusFallbacks(t *testing.T) {
+	requireNetem(t)
+	tp := newTopo(t)
+	type run struct {
+		backend string
+		n       plan.Network
+	}
+	measure := func(port int, what string, n plan.Network) (float64, []string) {
+		act, rec := apply(t, tp, n)
+		var types []string
+		for _, e := range rec.entries {
+			types = append(types, e.Type)
+		}
+		var got float64
+		switch what {
+		case "duplicate":
+			r := seqOneWay(t, tp.target, tgt4, tp.client, cli4, port, lossPackets, 64, 10000, false)
+			got = r.pct(r.recv - r.sent)
+		case "corrupt":
+			r := seqOneWay(t, tp.target, tgt6, tp.client, cli6, port, lossPackets, 100, 10000, false)
+			got = r.pct(r.sent - r.intact)
+		case "reorder":
+			r := seqOneWay(t, tp.target, tgt4, tp.client, cli4, port, lossPackets, 64, 2000, false)
+			got = r.pct(r.late)
+		}
+		recoverClean(t, tp, act)
+		return got, types
+	}
+	for i, c := range []struct {
+		what     string
+		auto     plan.Network
+		fallback plan.Network
+		want     float64
+		tol      float64
+	}{
+		{"duplicate", plan.Network{Duplicate: &plan.Percent{Percent: 20}}, plan.Network{Duplicate: &plan.Percent{Percent: 20}, DuplicateBackend: BackendNFT}, 20, 3},
+		// The fallback flips a bit of the IPv6 packet (148 bytes: 36 bits unchecked),
+		// netem one of the frame (162 bytes: the source MAC's 48 bits unchecked too).
+		{"corrupt", plan.Network{Corrupt: &plan.Percent{Percent: 20}}, plan.Network{Corrupt: &plan.Percent{Percent: 20}, CorruptBackend: BackendNFQueue}, 20 * (1 - 36.0/float64(8*148)), 3},
+		{"reorder", plan.Network{Delay: &plan.Delay{Latency: ms(100)}, Reorder: &plan.Reorder{Percent: 25}},
+			plan.Network{Delay: &plan.Delay{Latency: ms(100)}, Reorder: &plan.Reorder{Percent: 25}, ReorderBackend: BackendNFQueue}, 75, 5},
+	} {
+		netem, nt := measure(7600+10*i, c.what, c.auto)
+		fb, ft := measure(7601+10*i, c.what, c.fallback)
+		t.Logf("%s: asked %.1f; netem (journal %v) %.2f, fallback (journal %v) %.2f", c.what, c.want, nt, netem, ft, fb)
+		if len(nt) != 1 || nt[0] != EntryQdisc {
+			t.Errorf("%s auto on a netem kernel journaled %v, want one tc-qdisc", c.what, nt)
+		}
+		want := c.want
+		if c.what == "corrupt" {
+			want = 20 * (1 - (36.0+48)/float64(8*(14+148)))
+		}
+		assertNear(t, c.what+" netem", netem, want, c.tol)
+		assertNear(t, c.what+" fallback", fb, c.want, c.tol)
+	}
+}
