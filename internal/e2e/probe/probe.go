@@ -20,6 +20,9 @@ type UDPReport struct {
 	Loss     float64 `json:"loss"` // percent
 	P50Ms    float64 `json:"p50Ms"`
 	P99Ms    float64 `json:"p99Ms"`
+	// Dups are echoes received again; Late echoes came after that of a later datagram.
+	Dups int `json:"dups,omitempty"`
+	Late int `json:"late,omitempty"`
 }
 
 // UDP sends count datagrams to addr, one every interval, and counts the echoes
@@ -33,6 +36,7 @@ func UDP(addr string, count int, interval, timeout time.Duration) (UDPReport, er
 	sent := make([]time.Time, count)
 	got := make([]bool, count)
 	var rtts []time.Duration
+	var dups, late, maxSeen int
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -46,9 +50,17 @@ func UDP(addr string, count int, interval, timeout time.Duration) (UDPReport, er
 				continue
 			}
 			i, err := strconv.Atoi(string(buf[:8]))
-			if err != nil || i < 0 || i >= count || got[i] {
+			if err != nil || i < 0 || i >= count {
 				continue
 			}
+			if got[i] {
+				dups++
+				continue
+			}
+			if i < maxSeen {
+				late++
+			}
+			maxSeen = max(maxSeen, i)
 			got[i] = true
 			rtts = append(rtts, time.Since(sent[i]))
 		}
@@ -61,7 +73,7 @@ func UDP(addr string, count int, interval, timeout time.Duration) (UDPReport, er
 	time.Sleep(timeout)
 	_ = c.SetReadDeadline(time.Now())
 	<-done
-	r := UDPReport{Sent: count, Received: len(rtts)}
+	r := UDPReport{Sent: count, Received: len(rtts), Dups: dups, Late: late}
 	r.Loss = 100 * float64(count-len(rtts)) / float64(count)
 	r.P50Ms, r.P99Ms = Percentile(rtts, 50), Percentile(rtts, 99)
 	return r, nil
