@@ -41,10 +41,77 @@ type engine interface {
 	Stats() Stats
 }
 
+// reader is what the loops share: the queue, its receive loop and counters, and the
+// last packet id seen (to accept everything still queued when closing).
+type reader struct {
+	q        *nfqueue.Queue
+	stopping atomic.Bool
+	lastID   atomic.Uint32
+	gotAny   atomic.Bool
+	fatal    atomic.Pointer[error]
+
+	packets, overruns, verdictErrs atomic.Uint64
+}
+
+func (r *reader) seen(id uint32) {
+	r.lastID.Store(id)
+	r.gotAny.Store(true)
+}
+
+// verdictErr counts a failed verdict (not while stopping: the socket is going).
+func (r *reader) verdictErr(err error) {
+	if err != nil && !r.stopping.Load() {
+		r.verdictErrs.Add(1)
+	}
+}
+
+// serve receives until the queue is closed, calling onPacket for each packet; an
+// overrun or a kernel error reply is counted, any other error ends it (Err).
+func (r *reader) serve(onPacket func(p *nfqueue.Packet)) {
+	for {
+		err := r.q.Receive(onPacket)
+		switch {
+		case err == nil:
+		case r.stopping.Load():
+			return
+		case errors.Is(err, nfqueue.ErrOverrun):
+			r.overruns.Add(1)
+		default:
+			var errno syscall.Errno
+			if errors.As(err, &errno) {
+				r.verdictErrs.Add(1)
+				continue
+			}
+			r.fatal.Store(&err)
+			return
+		}
+	}
+}
+
+// Err is the error that ended the reader, if any.
+func (r *reader) Err() error {
+	if p := r.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// markStopping marks the reader stopping; false if it already was.
+func (r *reader) markStopping() bool { return !r.stopping.Swap(true) }
+
+// acceptAndClose accepts every packet still queued (the kernel would drop them when the
+// binding goes), then closes the queue.
+func (r *reader) acceptAndClose() {
+	if r.gotAny.Load() {
+		_ = r.q.VerdictBatch(r.lastID.Load(), nfqueue.Accept)
+	}
+	_ = r.q.Close()
+}
+
 // loop holds the packets of one queue for a sampled delay, in arrival order; with a
 // reorderer, the packets it picks are accepted at once instead.
 type loop struct {
-	q    *nfqueue.Queue
+	reader
 	s    *sampler
 	o    *reorderer // reader goroutine only
 	base time.Time
@@ -54,18 +121,13 @@ type loop struct {
 
 	lastRelease int64 // reader goroutine only
 
-	stopping atomic.Bool
-	held     atomic.Int64
-	lastID   atomic.Uint32
-	gotAny   atomic.Bool
-	fatal    atomic.Pointer[error]
-
-	packets, batches, overruns, verdictErrs, reordered atomic.Uint64
-	maxHeld                                            atomic.Int64
+	held               atomic.Int64
+	batches, reordered atomic.Uint64
+	maxHeld            atomic.Int64
 }
 
 func startLoop(q *nfqueue.Queue, s *sampler, o *reorderer) *loop {
-	l := &loop{q: q, s: s, o: o, base: time.Now(), ch: make(chan heldPkt, 1<<16), stop: make(chan struct{})}
+	l := &loop{reader: reader{q: q}, s: s, o: o, base: time.Now(), ch: make(chan heldPkt, 1<<16), stop: make(chan struct{})}
 	l.wg.Add(2)
 	go l.read()
 	go l.release()
@@ -80,9 +142,7 @@ func (l *loop) read() {
 		l.packets.Add(1)
 		if l.o != nil && l.o.now() {
 			// Out of order: a verdict on this id alone; the held ones keep theirs.
-			if err := l.q.Verdict(p.ID, nfqueue.Accept); err != nil && !l.stopping.Load() {
-				l.verdictErrs.Add(1)
-			}
+			l.verdictErr(l.q.Verdict(p.ID, nfqueue.Accept))
 			l.reordered.Add(1)
 			return
 		}
@@ -94,31 +154,13 @@ func (l *loop) read() {
 		if h := l.held.Add(1); h > l.maxHeld.Load() {
 			l.maxHeld.Store(h)
 		}
-		l.lastID.Store(p.ID)
-		l.gotAny.Store(true)
+		l.seen(p.ID)
 		select {
 		case l.ch <- heldPkt{id: p.ID, release: r}:
 		case <-l.stop:
 		}
 	}
-	for {
-		err := l.q.Receive(onPacket)
-		switch {
-		case err == nil:
-		case l.stopping.Load():
-			return
-		case errors.Is(err, nfqueue.ErrOverrun):
-			l.overruns.Add(1)
-		default:
-			var errno syscall.Errno
-			if errors.As(err, &errno) {
-				l.verdictErrs.Add(1)
-				continue
-			}
-			l.fatal.Store(&err)
-			return
-		}
-	}
+	l.serve(onPacket)
 }
 
 func (l *loop) release() {
@@ -163,9 +205,7 @@ func (l *loop) release() {
 				break drain
 			}
 		}
-		if err := l.q.VerdictBatch(last, nfqueue.Accept); err != nil && !l.stopping.Load() {
-			l.verdictErrs.Add(1)
-		}
+		l.verdictErr(l.q.VerdictBatch(last, nfqueue.Accept))
 		l.batches.Add(1)
 		l.held.Add(-n)
 	}
@@ -174,25 +214,13 @@ func (l *loop) release() {
 // Held is the number of packets held right now.
 func (l *loop) Held() int64 { return l.held.Load() }
 
-// Err is the error that ended the reader, if any.
-func (l *loop) Err() error {
-	if p := l.fatal.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// Close accepts every packet still held, then closes the queue (the kernel would drop
-// what is still held when the binding goes).
+// Close accepts every packet still held, then closes the queue.
 func (l *loop) Close() {
-	if l.stopping.Swap(true) {
+	if !l.markStopping() {
 		return
 	}
 	close(l.stop)
-	if l.gotAny.Load() {
-		_ = l.q.VerdictBatch(l.lastID.Load(), nfqueue.Accept)
-	}
-	_ = l.q.Close()
+	l.acceptAndClose()
 	l.wg.Wait()
 }
 
@@ -211,19 +239,15 @@ func (l *loop) Stats() Stats {
 // and returns the changed packet at once. The kernel's checksums stay as they were, so
 // the receiver's checks (IPv4 header, UDP, TCP) drop most of them, as with netem.
 type corruptLoop struct {
-	q        *nfqueue.Queue
-	rng      *rand.Rand // reader goroutine only
-	wg       sync.WaitGroup
-	stopping atomic.Bool
-	lastID   atomic.Uint32
-	gotAny   atomic.Bool
-	fatal    atomic.Pointer[error]
+	reader
+	rng *rand.Rand // reader goroutine only
+	wg  sync.WaitGroup
 
-	packets, corrupted, overruns, verdictErrs atomic.Uint64
+	corrupted atomic.Uint64
 }
 
 func startCorrupt(q *nfqueue.Queue, seed uint64) *corruptLoop {
-	c := &corruptLoop{q: q, rng: rand.New(rand.NewPCG(seed, 0x636f72))}
+	c := &corruptLoop{reader: reader{q: q}, rng: rand.New(rand.NewPCG(seed, 0x636f72))}
 	c.wg.Add(1)
 	go c.read()
 	return c
@@ -231,64 +255,32 @@ func startCorrupt(q *nfqueue.Queue, seed uint64) *corruptLoop {
 
 func (c *corruptLoop) read() {
 	defer c.wg.Done()
-	onPacket := func(p *nfqueue.Packet) {
+	c.serve(func(p *nfqueue.Packet) {
 		c.packets.Add(1)
-		c.lastID.Store(p.ID)
-		c.gotAny.Store(true)
-		var err error
-		if len(p.Payload) > 0 {
-			bit := c.rng.IntN(len(p.Payload) * 8)
-			p.Payload[bit/8] ^= 1 << (bit % 8)
-			err = c.q.VerdictPayload(p.ID, nfqueue.Accept, p.Payload)
-			if err == nil {
-				c.corrupted.Add(1)
-			}
-		} else {
-			err = c.q.Verdict(p.ID, nfqueue.Accept)
-		}
-		if err != nil && !c.stopping.Load() {
-			c.verdictErrs.Add(1)
-		}
-	}
-	for {
-		err := c.q.Receive(onPacket)
-		switch {
-		case err == nil:
-		case c.stopping.Load():
-			return
-		case errors.Is(err, nfqueue.ErrOverrun):
-			c.overruns.Add(1)
-		default:
-			var errno syscall.Errno
-			if errors.As(err, &errno) {
-				c.verdictErrs.Add(1)
-				continue
-			}
-			c.fatal.Store(&err)
+		c.seen(p.ID)
+		if len(p.Payload) == 0 {
+			c.verdictErr(c.q.Verdict(p.ID, nfqueue.Accept))
 			return
 		}
-	}
+		bit := c.rng.IntN(len(p.Payload) * 8)
+		p.Payload[bit/8] ^= 1 << (bit % 8)
+		err := c.q.VerdictPayload(p.ID, nfqueue.Accept, p.Payload)
+		if err == nil {
+			c.corrupted.Add(1)
+		}
+		c.verdictErr(err)
+	})
 }
 
 // Held is 0: every packet gets its verdict as it comes.
 func (c *corruptLoop) Held() int64 { return 0 }
 
-func (c *corruptLoop) Err() error {
-	if p := c.fatal.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
 // Close accepts what is still queued (unchanged), then closes the queue.
 func (c *corruptLoop) Close() {
-	if c.stopping.Swap(true) {
+	if !c.markStopping() {
 		return
 	}
-	if c.gotAny.Load() {
-		_ = c.q.VerdictBatch(c.lastID.Load(), nfqueue.Accept)
-	}
-	_ = c.q.Close()
+	c.acceptAndClose()
 	c.wg.Wait()
 }
 
