@@ -548,3 +548,58 @@ func TestSecondDelayOnPodRefused(t *testing.T) {
 		t.Errorf("table names %q and %q; tables with the first active: %v", na, nb, withFirst)
 	}
 }
+
+// TestKill9CorruptAndReorderLeaveNothing: an agent killed while it corrupts or reorders
+// leaves no table and no queue rule behind, and traffic flows whole and undelayed.
+func TestKill9CorruptAndReorderLeaveNothing(t *testing.T) {
+	topo := nfqtest.New(t)
+	before := tables(t, topo.Target)
+	base := rtt(t, topo, "ip4", 30)
+	for _, c := range []struct {
+		name string
+		job  helperJob
+	}{
+		{"corrupt 50%", helperJob{Spec: Spec{Corrupt: &plan.Percent{Percent: 50}}}},
+		{"reorder 50% 100ms", helperJob{Spec: Spec{Delay: &plan.Delay{Latency: plan.Duration(100 * time.Millisecond)}, Reorder: &plan.Reorder{Percent: 50}},
+			Filter: plan.Filter{Direction: "ingress"}}},
+	} {
+		child, ready := startHelperJob(t, topo, 0, &c.job)
+		if !ready {
+			t.Fatalf("%s: helper did not apply", c.name)
+		}
+		if len(tables(t, topo.Target)) != len(before)+1 {
+			t.Fatalf("%s: helper's table not found: %v", c.name, tables(t, topo.Target))
+		}
+		go nfqtest.UDPBlast(topo.Target, &net.UDPAddr{IP: topo.ClientIP4, Port: 9}, 1000, 200, 64)
+		go nfqtest.UDPBlast(topo.Client, &net.UDPAddr{IP: topo.TargetIP4, Port: 9}, 1000, 200, 64)
+		time.Sleep(50 * time.Millisecond)
+		if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = child.Wait()
+		deadline := time.Now().Add(2 * time.Second)
+		for len(tables(t, topo.Target)) != len(before) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := tables(t, topo.Target); fmt.Sprint(got) != fmt.Sprint(before) {
+			t.Fatalf("%s: after kill -9: tables %v, want %v", c.name, got, before)
+		}
+		sink, err := nfqtest.NewUDPSink(topo.Client, topo.ClientIP4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent, _, err := nfqtest.UDPBlast(topo.Target, sink.Addr, 5000, 1000, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline = time.Now().Add(2 * time.Second)
+		for sink.Count() < int64(sent) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := sink.Count(); got != int64(sent) {
+			t.Errorf("%s: after kill -9, %d of %d datagrams from the target arrived (a flipped bit fails the checksum)", c.name, got, sent)
+		}
+		sink.Close()
+		assertUndelayed(t, c.name+": after kill -9", base, rtt(t, topo, "ip4", 30), 100*time.Millisecond)
+	}
+}
