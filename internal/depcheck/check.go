@@ -110,16 +110,17 @@ type Report struct {
 
 // Check classifies every call.
 func Check(calls []Call, busybox string, repo Repo, lists Lists, sys System) Report {
-	r := Report{ByPkg: map[string][]string{}, Calls: len(calls)}
-	builtins := sys.Builtins()
-	applets, busyboxPkg := map[string]bool{}, ""
+	k := checker{r: Report{ByPkg: map[string][]string{}, Calls: len(calls)}, busybox: busybox,
+		repo: repo, lists: lists, builtins: sys.Builtins(), applets: map[string]bool{},
+		install: map[string]bool{}, used: map[string]bool{}}
 	if busybox != "" {
-		applets, busyboxPkg = sys.Applets(busybox)
+		k.applets, k.busyboxPkg = sys.Applets(busybox)
 	}
 	installed := sys.Installed(lists.Install)
 	for _, p := range lists.Install {
+		k.install[p] = true
 		if !installed[p] {
-			r.Missing = append(r.Missing, p)
+			k.r.Missing = append(k.r.Missing, p)
 		}
 	}
 	// What to look up: names and absolute paths that no rule of the repository explains.
@@ -128,93 +129,32 @@ func Check(calls []Call, busybox string, repo Repo, lists Lists, sys System) Rep
 	files := map[string]bool{}
 	for _, c := range calls {
 		files[c.File] = true
-		if k := lookupKey(c, repo, builtins, applets); k != "" && !seen[k] {
-			seen[k] = true
-			look = append(look, k)
+		if key := lookupKey(c, repo, k.builtins, k.applets); key != "" && !seen[key] {
+			seen[key] = true
+			look = append(look, key)
 		}
 	}
-	r.Files = len(files)
-	found := sys.Resolve(look)
+	k.r.Files = len(files)
+	k.found = sys.Resolve(look)
 	var pkgs []string
-	for _, f := range found {
+	for _, f := range k.found {
 		if f.Package != "" {
 			pkgs = append(pkgs, f.Package)
 		}
 	}
-	base := sys.Base(pkgs)
-	install := map[string]bool{}
-	for _, p := range lists.Install {
-		install[p] = true
-	}
-	used := map[string]bool{}
+	k.base = sys.Base(pkgs)
 	cmds := map[string]bool{}
-	usedBy := func(pkg, cmd string) {
-		used[pkg] = true
-		for _, have := range r.ByPkg[pkg] {
-			if have == cmd {
-				return
-			}
-		}
-		r.ByPkg[pkg] = append(r.ByPkg[pkg], cmd)
-	}
 	for _, c := range calls {
-		name := c.Name
-		cmds[name] = true
-		switch {
-		case isDynamic(name):
-			suf := dynSuffix(name)
-			if strings.Contains(suf, "/") && (repo.suffixFile(suf) || repo.Built[path.Base(suf)]) {
-				continue // "$ROOT/internal/e2e/harness/build.sh", "$(bindir)/kubectl"
-			}
-			r.Dynamic = append(r.Dynamic, c)
-			continue
-		case c.Busybox && applets[name]:
-			usedBy(busyboxPkg, "busybox "+name)
-			continue
-		case builtins[name]:
-			continue
-		case c.Busybox && !strings.Contains(name, "/"): // the VM has busybox and nothing else on PATH
-			if len(applets) == 0 {
-				r.Unknown = append(r.Unknown, Finding{c, fmt.Sprintf("unknown: %s, which would say whether this is an applet, is not installed", busybox)})
-			} else {
-				r.Fail = append(r.Fail, Finding{c, fmt.Sprintf("not an applet of %s nor a shell builtin, and a busybox script has nothing else", busybox)})
-			}
-			continue
-		case !strings.HasPrefix(name, "/") && strings.Contains(name, "/"):
-			if repo.file(c.File, name) || repo.Built[path.Base(name)] {
-				continue // a script of the project, or bin/kubectl-chaos
-			}
-			r.Fail = append(r.Fail, Finding{c, "no such file in the repository, and not a binary the project builds"})
-			continue
-		case !strings.HasPrefix(name, "/") && repo.Built[name]:
-			continue // kubectl (the harness builds it), kubectl-chaos
-		case strings.HasPrefix(name, "/") && repo.file("", strings.TrimPrefix(name, repo.Root+"/")):
-			continue
-		case strings.HasPrefix(name, "/") && repo.Built[path.Base(name)]:
-			continue // where make install puts kubectl-chaos
-		}
-		f := found[name]
-		switch {
-		case strings.HasPrefix(name, "/") && !systemPath(name):
-			r.Warn = append(r.Warn, Finding{c, "a path of this machine outside the system directories: no package provides it, so a fresh machine does not have it (the caller must do without)"})
-		case f.Path == "":
-			r.Unknown = append(r.Unknown, Finding{c, "unknown: not a builtin, a function of the script or a binary the project builds, and not found in PATH, /usr/sbin or /sbin (add its package to mk/packages)"})
-		case f.Package != "" && install[f.Package]:
-			usedBy(f.Package, name)
-		case f.Package != "" && (lists.Image[f.Package] || base[f.Package]):
-			used[f.Package] = true
-		case f.Package != "":
-			r.Fail = append(r.Fail, Finding{c, fmt.Sprintf("comes from package %s (%s), which is neither in the image (mk/image-packages) nor installed by make deps (mk/packages)", f.Package, f.Path)})
-		case underAny(f.Path, lists.ImagePaths):
-			// the image's Go
-		default:
-			r.Fail = append(r.Fail, Finding{c, fmt.Sprintf("resolves to %s, which no Debian package owns and the image does not have", f.Path)})
+		cmds[c.Name] = true
+		if !k.local(c) {
+			k.system(c)
 		}
 	}
+	r := k.r
 	r.Commands = len(cmds)
 	if len(r.Missing) == 0 {
 		for _, p := range lists.Install {
-			if !used[p] && lists.Indirect[p] == "" {
+			if !k.used[p] && lists.Indirect[p] == "" {
 				r.Unused = append(r.Unused, p)
 			}
 		}
@@ -223,6 +163,87 @@ func Check(calls []Call, busybox string, repo Repo, lists Lists, sys System) Rep
 		sort.SliceStable(l, func(i, j int) bool { return l[i].Call.where() < l[j].Call.where() })
 	}
 	return r
+}
+
+// checker is Check's state: what the system said, and the report being built.
+type checker struct {
+	r          Report
+	busybox    string
+	busyboxPkg string
+	repo       Repo
+	lists      Lists
+	builtins   map[string]bool
+	applets    map[string]bool
+	install    map[string]bool // packages of the install step
+	used       map[string]bool // packages some call needs
+	found      map[string]Resolved
+	base       map[string]bool
+}
+
+// usedBy records that cmd comes from pkg.
+func (k *checker) usedBy(pkg, cmd string) {
+	k.used[pkg] = true
+	for _, have := range k.r.ByPkg[pkg] {
+		if have == cmd {
+			return
+		}
+	}
+	k.r.ByPkg[pkg] = append(k.r.ByPkg[pkg], cmd)
+}
+
+// local classifies a call that the repository, the shell or busybox explains, and
+// reports whether it did.
+func (k *checker) local(c Call) bool {
+	name, repo := c.Name, k.repo
+	switch {
+	case isDynamic(name):
+		suf := dynSuffix(name)
+		if strings.Contains(suf, "/") && (repo.suffixFile(suf) || repo.Built[path.Base(suf)]) {
+			return true // "$ROOT/internal/e2e/harness/build.sh", "$(bindir)/kubectl"
+		}
+		k.r.Dynamic = append(k.r.Dynamic, c)
+	case c.Busybox && k.applets[name]:
+		k.usedBy(k.busyboxPkg, "busybox "+name)
+	case k.builtins[name]:
+	case c.Busybox && !strings.Contains(name, "/"): // the VM has busybox and nothing else on PATH
+		if len(k.applets) == 0 {
+			k.r.Unknown = append(k.r.Unknown, Finding{c, fmt.Sprintf("unknown: %s, which would say whether this is an applet, is not installed", k.busybox)})
+		} else {
+			k.r.Fail = append(k.r.Fail, Finding{c, fmt.Sprintf("not an applet of %s nor a shell builtin, and a busybox script has nothing else", k.busybox)})
+		}
+	case !strings.HasPrefix(name, "/") && strings.Contains(name, "/"):
+		if !repo.file(c.File, name) && !repo.Built[path.Base(name)] { // else a script of the project, or bin/kubectl-chaos
+			k.r.Fail = append(k.r.Fail, Finding{c, "no such file in the repository, and not a binary the project builds"})
+		}
+	case !strings.HasPrefix(name, "/") && repo.Built[name]: // kubectl (the harness builds it), kubectl-chaos
+	case strings.HasPrefix(name, "/") && repo.file("", strings.TrimPrefix(name, repo.Root+"/")):
+	case strings.HasPrefix(name, "/") && repo.Built[path.Base(name)]: // where make install puts kubectl-chaos
+	default:
+		return false
+	}
+	return true
+}
+
+// system classifies a call by what the system found for it: the package that owns it.
+func (k *checker) system(c Call) {
+	name := c.Name
+	f := k.found[name]
+	switch {
+	case strings.HasPrefix(name, "/") && !systemPath(name):
+		k.r.Warn = append(k.r.Warn, Finding{c, "a path of this machine outside the system directories: no package provides it, so a fresh machine does not have it (the caller must do without)"})
+	case f.Path == "":
+		k.r.Unknown = append(k.r.Unknown, Finding{c, "unknown: not a builtin, a function of the script or a binary the project builds, and not found in PATH, /usr/sbin or /sbin (add its package to mk/packages)"})
+	case f.Package != "" && k.install[f.Package]:
+		k.usedBy(f.Package, name)
+	case f.Package != "" && (k.lists.Image[f.Package] || k.base[f.Package]):
+		k.used[f.Package] = true
+	case f.Package != "":
+		k.r.Fail = append(k.r.Fail, Finding{c, fmt.Sprintf("comes from package %s (%s), which is neither in the image (mk/image-packages) nor installed by make deps (mk/packages)", f.Package, f.Path)})
+	case underAny(f.Path, k.lists.ImagePaths):
+		// the image's Go
+	default:
+		k.r.Fail = append(k.r.Fail, Finding{c, fmt.Sprintf("resolves to %s, which no Debian package owns and the image does not have", f.Path)})
+	}
 }
 
 // lookupKey is what to ask the system about a call, "" when a rule of the repository or
