@@ -49,8 +49,8 @@ func TestFaultSpec(t *testing.T) {
 
 func TestKindsAreSpecFields(t *testing.T) {
 	got := strings.Join(Kinds(), ",")
-	if got != "noop,network" {
-		t.Errorf("Kinds() = %s, want the JSON names of Fault's pointer fields (noop,network)", got)
+	if got != "noop,network,time" {
+		t.Errorf("Kinds() = %s, want the JSON names of Fault's pointer fields (noop,network,time)", got)
 	}
 }
 
