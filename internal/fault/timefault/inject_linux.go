@@ -187,7 +187,7 @@ func transient(err error) bool {
 	var bz errBusy
 	var sh errShared
 	return errors.As(err, &tr) || errors.As(err, &ns) || errors.As(err, &bz) || errors.As(err, &sh) ||
-		errors.Is(err, errPaddingInUse)
+		errors.Is(err, errPatched)
 }
 
 // inherited returns the record of a patched process whose patch pid carries (it was
@@ -268,4 +268,17 @@ func (a *active) skippedSummary() string {
 	}
 	slices.Sort(out)
 	return fmt.Sprint(out)
+}
+
+// notesSeen returns (and keeps) the per-process lines so far, for tests.
+func (a *active) notesSeen() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.notes...)
+}
+
+// halt stops the rescans without restoring anything: what a killed agent leaves.
+func (a *active) halt() {
+	a.once.Do(func() { close(a.stop) })
+	<-a.done
 }

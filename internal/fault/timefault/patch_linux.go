@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -47,8 +49,8 @@ const (
 	busyAttempts = 100
 	busyPause    = time.Millisecond
 	// stackScan is how far above a thread's stack pointer the agent looks for the
-	// saved context of an interrupted signal handler.
-	stackScan = 32 << 10
+	// saved context of a signal handler that is still running.
+	stackScan = 16 << 10
 )
 
 // prepare reads what the patch of pid will be, without stopping it. Its error says
@@ -83,7 +85,11 @@ func prepare(pid int, sh shift) (*patchRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := v.plan(img, vd.lo, sh.syms, sh.off, sh.mask)
+	ref, err := ownVDSO()
+	if err != nil {
+		return nil, err
+	}
+	l, err := v.plan(img, ref, vd.lo, sh.syms, sh.off, sh.mask)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +101,31 @@ type errShared struct{ ppid int }
 
 func (e errShared) Error() string {
 	return fmt.Sprintf("shares its memory with its parent pid %d (a vfork child about to exec, which gets a fresh vDSO)", e.ppid)
+}
+
+var (
+	ownOnce sync.Once
+	ownImg  []byte
+	ownErr  error
+)
+
+// ownVDSO is this process's vDSO: the kernel's, untouched.
+func ownVDSO() ([]byte, error) {
+	ownOnce.Do(func() {
+		pid := os.Getpid()
+		maps, err := readMaps(pid)
+		if err != nil {
+			ownErr = err
+			return
+		}
+		vd, err := findVDSO(maps)
+		if err != nil {
+			ownErr = fmt.Errorf("the agent itself has no vDSO mapped: %w", err)
+			return
+		}
+		ownImg, ownErr = readImage(pid, vd)
+	})
+	return ownImg, ownErr
 }
 
 func readImage(pid int, vd mapping) ([]byte, error) {
@@ -194,7 +225,7 @@ func (s *stopped) expect(rec *patchRecord, patched bool) error {
 	}
 	want := pick(patched, rec.Stub.New, rec.Stub.Orig)
 	if got, err := readN(f, rec.Stub.Addr, len(want)); err != nil || !bytes.Equal(got, want) {
-		return errors.Join(err, errPaddingInUse)
+		return errors.Join(err, errSkip(fmt.Sprintf("the vDSO padding at %#x changed", rec.Stub.Addr)))
 	}
 	return nil
 }
@@ -248,7 +279,14 @@ func innerSpans(es []wordPatch) []span {
 func stubSpan(r region) span { return span{r.Addr, r.Addr + uint64(len(r.New))} }
 
 // busy says which thread runs inside spans, or would return there from a signal
-// handler (the saved context on its stack), "" if none.
+// handler that is still running, "" if none.
+//
+// A handler's frame holds the interrupted context (struct sigcontext: ... rsp, rip,
+// eflags, cs ...) above the handler's stack pointer; the handled signal is blocked
+// while it runs (unless SA_NODEFER). So the stack of a thread with blocked signals is
+// searched for a saved rip in spans followed by a plausible eflags and the 64-bit user
+// code segment. Threads blocking nothing are not searched: stale frames of handlers
+// that returned long ago would only make the agent wait for nothing.
 func (s *stopped) busy(spans []span) (string, error) {
 	maps, err := readMaps(s.pid)
 	if err != nil {
@@ -268,20 +306,48 @@ func (s *stopped) busy(spans []span) (string, error) {
 		if inAny(spans, pc) {
 			return fmt.Sprintf("thread %d runs at %#x", tid, pc), nil
 		}
+		if !blocksSignals(s.pid, tid) {
+			continue
+		}
 		m, ok := containing(maps, sp)
 		if !ok {
 			continue
 		}
 		start := (sp + 7) &^ 7
-		n := min(uint64(stackScan), m.hi-start)
-		k, _ := readMem(f, start, buf[:n])
-		for i := 0; i+8 <= k; i += 8 {
-			if v := binary.LittleEndian.Uint64(buf[i:]); inAny(spans, v) {
-				return fmt.Sprintf("thread %d has a signal frame that returns to %#x", tid, v), nil
-			}
+		k, _ := readMem(f, start, buf[:min(uint64(stackScan), m.hi-start)])
+		if v, ok := savedContextIn(buf[:k], spans); ok {
+			return fmt.Sprintf("thread %d runs a signal handler that returns to %#x", tid, v), nil
 		}
 	}
 	return "", nil
+}
+
+// savedContextIn finds, in stack memory, a sigcontext whose rip is in spans.
+func savedContextIn(b []byte, spans []span) (uint64, bool) {
+	const userCS = 0x33
+	for i := 0; i+24 <= len(b); i += 8 {
+		rip := binary.LittleEndian.Uint64(b[i:])
+		if !inAny(spans, rip) {
+			continue
+		}
+		eflags := binary.LittleEndian.Uint64(b[i+8:])
+		cs := binary.LittleEndian.Uint16(b[i+16:])
+		if eflags&2 != 0 && eflags < 1<<22 && cs == userCS {
+			return rip, true
+		}
+	}
+	return 0, false
+}
+
+// blocksSignals reports whether a thread blocks any signal (as it does while it runs a
+// handler).
+func blocksSignals(pid, tid int) bool {
+	v, err := statusField(procPath(pid, "task", strconv.Itoa(tid), "status"), "SigBlk")
+	if err != nil {
+		return true
+	}
+	n, err := strconv.ParseUint(v, 16, 64)
+	return err != nil || n != 0
 }
 
 func inAny(spans []span, a uint64) bool {

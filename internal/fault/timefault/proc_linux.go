@@ -237,7 +237,7 @@ func sharesMemory(pid, ppid int) bool {
 	if ppid <= 0 {
 		return false
 	}
-	r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(ppid), 0 /* KCMP_VM */, 0, 0, 0)
+	r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(ppid), 1 /* KCMP_VM */, 0, 0, 0)
 	return errno == 0 && r == 0
 }
 

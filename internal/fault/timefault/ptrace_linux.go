@@ -148,7 +148,7 @@ func (s *stopped) anyTID() int {
 
 // waitStop waits until th reports a ptrace stop, or drops it when it exited.
 func (s *stopped) waitStop(th *thread, deadline time.Time) error {
-	pause := 20 * time.Microsecond
+	pause := 10 * time.Microsecond
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(th.tid, &ws, unix.WALL|unix.WNOHANG, nil)
@@ -177,7 +177,7 @@ func (s *stopped) waitStop(th *thread, deadline time.Time) error {
 			return errNoStop{tid: th.tid, state: st.state}
 		}
 		time.Sleep(pause)
-		pause = min(2*pause, 2*time.Millisecond)
+		pause = min(2*pause, 500*time.Microsecond)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
@@ -36,7 +37,7 @@ func (a *active) Objects() []plan.Object {
 	return out
 }
 
-// Notes are the per-process lines of the first scan (patched, or skipped and why),
+// Notes are the per-process lines of the scans so far (patched, or skipped and why),
 // and the warning of a monotonic shift.
 func (a *active) Notes() []string {
 	a.mu.Lock()
@@ -45,9 +46,7 @@ func (a *active) Notes() []string {
 	if m := clocksOf(&a.spec).monotonic; len(m) > 0 {
 		out = append(out, "warning: "+MonotonicWarning(m))
 	}
-	out = append(out, a.notes...)
-	a.notes = nil
-	return out
+	return append(out, a.notes...)
 }
 
 // SetReport hands the rescans a way to report each process they handle.
@@ -60,8 +59,7 @@ func (a *active) SetReport(fn func(string)) {
 // Recover stops the rescans and restores every patched process, then every process
 // of the container (or descendant of a patched one) that inherited a patch by fork.
 func (a *active) Recover(ctx context.Context) ([]plan.Object, error) {
-	a.once.Do(func() { close(a.stop) })
-	<-a.done
+	a.halt()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	recs := a.records()
@@ -91,6 +89,9 @@ func (a *active) Recover(ctx context.Context) ([]plan.Object, error) {
 
 func restoredObject(r *patchRecord, res restored) plan.Object {
 	o := objectOf(r)
+	if res.wrote {
+		o.Spec += fmt.Sprintf("; restored (stopped %s)", res.stopped.Round(time.Microsecond))
+	}
 	if res.note != "" {
 		o.Spec += "; " + res.note
 	}

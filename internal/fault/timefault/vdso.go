@@ -120,13 +120,22 @@ type region struct {
 	New  []byte `json:"new"`
 }
 
-// errPaddingInUse: the padding holds something (another time fault's stubs).
-var errPaddingInUse = errors.New("the vDSO's padding is not empty: it is already shifted (another time fault?)")
+// errPatched: a function's entry differs from the kernel's own vDSO: another time
+// fault, or another tool, rewrote it.
+var errPatched = errors.New("its vDSO clock code is already rewritten (another time fault, or another tool)")
 
 // plan lays out the stubs of syms in the padding of the vDSO image img mapped at base.
-func (v *vdsoImage) plan(img []byte, base uint64, syms []string, o offset, mask uint32) (*layout, error) {
+// ref is the kernel's pristine image (the agent's own vDSO: every 64-bit process on a
+// kernel maps the same one): each entry must still hold the original bytes, and the
+// stubs go to the first stretch of padding that is still untouched (a restore leaves
+// a stub in place when a thread might still return into it; it is never reached again).
+func (v *vdsoImage) plan(img, ref []byte, base uint64, syms []string, o offset, mask uint32) (*layout, error) {
+	if len(img) != len(ref) {
+		return nil, fmt.Errorf("its vDSO is %d bytes, the kernel's is %d", len(img), len(ref))
+	}
 	l := &layout{}
 	var code []byte
+	var stubOff []uint64
 	for _, sym := range syms {
 		fn, ok := v.funcs[sym]
 		if !ok {
@@ -135,27 +144,39 @@ func (v *vdsoImage) plan(img []byte, base uint64, syms []string, o offset, mask 
 		if fn.off%entryLen != 0 || fn.size < entryLen || fn.off+entryLen > uint64(len(img)) {
 			return nil, fmt.Errorf("vDSO %s at +%#x (%d bytes) is not an 8-byte aligned function of 8 bytes or more", sym, fn.off, fn.size)
 		}
+		if !bytes.Equal(img[fn.off:fn.off+entryLen], ref[fn.off:fn.off+entryLen]) {
+			return nil, errPatched
+		}
 		code = append(code, int3s(pad16(uint64(len(code)))-uint64(len(code)))...)
-		stubAt := base + v.padStart + uint64(len(code))
+		stubOff = append(stubOff, uint64(len(code)))
 		code = append(code, stubFor(sym, o, mask)...)
-		orig := append([]byte(nil), img[fn.off:fn.off+entryLen]...)
-		l.entries = append(l.entries, wordPatch{Symbol: sym, Addr: base + fn.off, Orig: orig,
-			New: entryWord(orig, base+fn.off, stubAt)})
 	}
 	// Whole words, so the stub is written with aligned 8-byte pokes.
 	n := (uint64(len(code)) + 7) &^ 7
-	if v.padStart+n > v.padEnd {
-		return nil, fmt.Errorf("the vDSO has %d bytes of padding, the stubs need %d", v.padEnd-v.padStart, n)
+	at, ok := v.freeWindow(img, ref, n)
+	if !ok {
+		return nil, fmt.Errorf("the vDSO has no %d untouched bytes left in its %d bytes of padding", n, v.padEnd-v.padStart)
 	}
-	pad := img[v.padStart : v.padStart+n]
-	if !allZero(img[v.padStart:v.padEnd]) {
-		return nil, errPaddingInUse
+	for i, sym := range syms {
+		fn := v.funcs[sym]
+		orig := append([]byte(nil), img[fn.off:fn.off+entryLen]...)
+		l.entries = append(l.entries, wordPatch{Symbol: sym, Addr: base + fn.off, Orig: orig,
+			New: entryWord(orig, base+fn.off, base+at+stubOff[i])})
 	}
-	l.stub = region{Addr: base + v.padStart, Orig: append([]byte(nil), pad...),
+	l.stub = region{Addr: base + at, Orig: append([]byte(nil), img[at:at+n]...),
 		New: append(code, int3s(n-uint64(len(code)))...)}
 	return l, nil
 }
 
+// freeWindow finds n bytes of padding (16-aligned) that hold the kernel's bytes.
+func (v *vdsoImage) freeWindow(img, ref []byte, n uint64) (uint64, bool) {
+	for at := v.padStart; at+n <= v.padEnd; at += stubAlign {
+		if bytes.Equal(img[at:at+n], ref[at:at+n]) && allZero(ref[at:at+n]) {
+			return at, true
+		}
+	}
+	return 0, false
+}
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
