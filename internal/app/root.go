@@ -23,6 +23,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
+	timecmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/time"
 	versioncmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/version"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
@@ -93,6 +94,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	)
 	root.AddCommand(
 		network.NewCmdNetwork(f),
+		timecmd.NewCmdTime(f),
 		noop.NewCmdNoop(f, nil),
 		ls.NewCmdLs(f, nil),
 		status.NewCmdStatus(f, nil),

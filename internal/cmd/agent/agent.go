@@ -23,6 +23,7 @@ import (
 	// Fault kinds register themselves (network does so in its Linux files).
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/noop"
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/timefault"
 )
 
 // Options of the agent command.

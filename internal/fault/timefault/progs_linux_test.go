@@ -7,6 +7,7 @@ package timefault
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,8 +37,10 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
-	if progsDir != "" {
-		os.RemoveAll(progsDir)
+	for _, d := range []string{progsDir, agentDir} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
 	}
 	os.Exit(code)
 }
@@ -243,4 +246,24 @@ func newContainer(t *testing.T) *nstest.Container {
 	t.Helper()
 	nstest.RequireRoot(t)
 	return nstest.NewContainer(t)
+}
+
+// dumpPatch logs what a process holds where a patch went, for a failed check.
+func dumpPatch(t *testing.T, a *active, p *prog) {
+	t.Logf("notes: %v", a.notesSeen())
+	for _, r := range a.records() {
+		if r.PID == p.pid {
+			f, _ := memFile(p.pid)
+			maps, _ := readMaps(p.pid)
+			vd, _ := findVDSO(maps)
+			t.Logf("record base %#x, now %#x", r.Base, vd.lo)
+			for _, e := range r.Entries {
+				b, _ := readN(f, e.Addr, 8)
+				t.Logf("%s at %#x: %s (new %s)", e.Symbol, e.Addr, hex.EncodeToString(b), hex.EncodeToString(e.New))
+			}
+			b, _ := readN(f, r.Stub.Addr, len(r.Stub.New))
+			t.Logf("stub %s\n want %s", hex.EncodeToString(b), hex.EncodeToString(r.Stub.New))
+			f.Close()
+		}
+	}
 }

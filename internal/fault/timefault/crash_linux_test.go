@@ -1,0 +1,157 @@
+package timefault
+
+// kill -9 of the real agent mid-fault: the patched processes keep running shifted (the
+// kernel detaches a dead tracer's tracees; the patch is in their memory), and the sweep
+// of the next agent on the node (here `agent --sweep-only`) restores every one of them
+// from the journal, the forked child that inherited a patch included.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+)
+
+var (
+	agentOnce sync.Once
+	agentBin  string
+	agentDir  string
+	agentErr  error
+)
+
+func agentBinary(t *testing.T) string {
+	t.Helper()
+	agentOnce.Do(func() {
+		agentDir, agentErr = os.MkdirTemp("", "kc-timefault-agent-")
+		if agentErr != nil {
+			return
+		}
+		agentBin = filepath.Join(agentDir, "kubectl-chaos")
+		cmd := exec.Command("go", "build", "-o", agentBin, "./cmd/kubectl-chaos")
+		cmd.Dir = "../../.."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			agentErr = fmt.Errorf("go build ./cmd/kubectl-chaos: %v\n%s", err, out)
+		}
+	})
+	if agentErr != nil {
+		t.Fatal(agentErr)
+	}
+	return agentBin
+}
+
+func TestAgentKilledThenSweep(t *testing.T) {
+	bins := buildProgs(t)
+	bin := agentBinary(t)
+	c := newContainer(t)
+	var ps []*prog
+	for name, b := range bins {
+		ps = append(ps, launch(t, c.CgroupDir, name, b))
+	}
+	dir := t.TempDir()
+	const offset = -3 * time.Hour
+	p := &plan.Plan{
+		Version: plan.Version, Experiment: "tf-crash-" + c.ID[:6], Node: "test-node",
+		CreatedAt: time.Now(), Deadline: time.Now().Add(5 * time.Minute),
+		Runtime: plan.Runtime{Endpoint: "-"},
+		Fault:   plan.Fault{Kind: plan.KindTime, Action: "shift", Time: &plan.TimeShift{Offset: plan.Duration(offset), Rescan: plan.Duration(200 * time.Millisecond)}},
+		Targets: []plan.Target{{Namespace: "default", Pod: "crash-" + c.ID[:6], Container: "app", ContainerID: c.ContainerID()}},
+	}
+	enc, _ := p.Encode()
+	agent := exec.Command(bin, "agent", "--proc-root", "/proc", "--journal-dir", dir, "--termination-log", "")
+	agent.Env = append(os.Environ(), plan.EnvVar+"="+enc, "POD_UID="+c.PodUID)
+	stdin, _ := agent.StdinPipe()
+	out, _ := agent.StdoutPipe()
+	var stderr strings.Builder
+	agent.Stderr = &stderr
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Process.Kill()
+	io.WriteString(stdin, plan.StdinHeartbeat+"\n")
+	events := bufio.NewScanner(out)
+	var notes []string
+	for events.Scan() {
+		var ev plan.Event
+		if json.Unmarshal(events.Bytes(), &ev) != nil {
+			continue
+		}
+		if ev.Type == plan.EventNote {
+			notes = append(notes, ev.Message)
+		}
+		if ev.Type == plan.EventError || ev.Type == plan.EventExit {
+			t.Fatalf("agent: %s %s %s; stderr:\n%s", ev.Type, ev.Message, ev.Error, stderr.String())
+		}
+		if ev.Type == plan.EventInjected {
+			t.Logf("injected in %s: %d process(es); notes: %s", ev.Elapsed.D(), len(ev.Objects), strings.Join(notes, "; "))
+			break
+		}
+	}
+	// A child forked after the patch inherits it; the rescan journals it.
+	parent := ps[0]
+	for _, q := range ps {
+		if q.name == "glibc-dynamic" {
+			parent = q
+		}
+	}
+	syscall.Kill(parent.pid, syscall.SIGUSR1)
+	var child int
+	if parent.name == "glibc-dynamic" {
+		child = waitChild(t, parent)
+		defer syscall.Kill(child, syscall.SIGKILL)
+		time.Sleep(time.Second) // a rescan or more
+	}
+	boot, _ := hostClocks(t)
+	for _, q := range ps {
+		checkReal(t, q, q.next(t, boot), offset.Seconds())
+	}
+	agent.Process.Signal(syscall.SIGKILL)
+	agent.Wait()
+	boot, _ = hostClocks(t)
+	for _, q := range ps {
+		checkReal(t, q, q.next(t, boot), offset.Seconds()) // still shifted, still running
+	}
+	path := journal.PathFor(dir, p.Experiment, p.Targets[0])
+	f, err := journal.Read(path)
+	if err != nil {
+		t.Fatalf("journal after kill -9: %v", err)
+	}
+	// The helper "pod" is gone (a UID no process has): the sweep recovers.
+	f.HelperPodUID = "00000000-dead-dead-dead-000000000000"
+	b, _ := json.Marshal(f)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	sweep, err := exec.Command(bin, "agent", "--sweep-only", "--journal-dir", dir, "--proc-root", "/proc").Output()
+	if err != nil {
+		t.Fatalf("sweep: %v %s", err, sweep)
+	}
+	t.Logf("sweep in %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(sweep)))
+	boot, _ = hostClocks(t)
+	for _, q := range ps {
+		checkReal(t, q, q.next(t, boot), 0)
+		if !q.alive() {
+			t.Errorf("%s died", q.name)
+		}
+	}
+	if child != 0 {
+		if sh := measure(t, parent.next(t, boot, child)); !near(sh.real, 0, 1) {
+			t.Errorf("forked child %d after the sweep: realtime %+.3fs from the host", child, sh.real)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("journal directory not empty after the sweep: %v", ents)
+	}
+}
