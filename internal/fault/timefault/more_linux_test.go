@@ -379,3 +379,27 @@ func (r *memRecorder) Record(e journal.Entry) error {
 	r.entries = append(r.entries, e)
 	return nil
 }
+
+// TestSubSecondOffset: the nanosecond (and microsecond) parts carry into the seconds
+// both ways; clock_gettime and gettimeofday are exact to the microsecond.
+func TestSubSecondOffset(t *testing.T) {
+	bins := buildProgs(t)
+	c := newContainer(t)
+	var ps []*prog
+	for _, name := range []string{"go", "glibc-dynamic"} {
+		if bin, ok := bins[name]; ok {
+			ps = append(ps, launch(t, c.CgroupDir, name, bin))
+		}
+	}
+	for _, off := range []time.Duration{1700 * time.Millisecond, -300 * time.Millisecond} {
+		a := inject(t, c, &memRecorder{}, plan.TimeShift{Offset: plan.Duration(off)})
+		boot, _ := hostClocks(t)
+		for _, p := range ps {
+			sh := measure(t, p.next(t, boot))
+			if !near(sh.real, off.Seconds(), 0.005) || !near(sh.gtod, off.Seconds(), 0.005) || !near(sh.time, off.Seconds(), 1.5) {
+				t.Errorf("%s: asked %+.3fs, seen realtime %+.6fs, gettimeofday %+.6fs, time() %+.3fs", p.name, off.Seconds(), sh.real, sh.gtod, sh.time)
+			}
+		}
+		recoverAll(t, a)
+	}
+}
