@@ -7,6 +7,7 @@ package timefault
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -47,7 +48,7 @@ func TestMain(m *testing.M) {
 
 // buildProgs compiles the test programs the machine has toolchains for: Go; glibc C,
 // dynamic and static (gcc); static musl C (musl-gcc, Debian package musl-tools).
-func buildProgs(t *testing.T) map[string]string {
+func buildProgs(t testing.TB) map[string]string {
 	t.Helper()
 	progsOnce.Do(func() {
 		progsDir, progsErr = os.MkdirTemp("", "kc-timefault-progs-")
@@ -101,7 +102,7 @@ type prog struct {
 }
 
 // launch starts bin in the cgroup dir (as a grandchild: the shell in between exits).
-func launch(t *testing.T, cgroup, name, bin string, args ...string) *prog {
+func launch(t testing.TB, cgroup, name, bin string, args ...string) *prog {
 	t.Helper()
 	p := &prog{name: name, out: filepath.Join(t.TempDir(), name+".out")}
 	script := `sh -c 'echo $$ > "$1"; shift; exec "$@"' inner "$@" >>"$OUT" 2>&1 </dev/null & echo $!`
@@ -114,14 +115,26 @@ func launch(t *testing.T, cgroup, name, bin string, args ...string) *prog {
 	if p.pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
 		t.Fatalf("starting %s: pid %q", name, b)
 	}
-	t.Cleanup(func() { p.kill() })
-	// Its first line says it runs (in the cgroup, after the exec).
-	p.next(t, 0)
 	st, err := statOf(p.pid)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	p.start = st.start
+	t.Cleanup(func() { p.kill() })
+	// Its first line says it runs (in the cgroup, after the exec).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if b, _ := os.ReadFile(p.out); bytes.Contains(b, []byte("pid=")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s printed nothing within 15s", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st, err := statOf(p.pid); err != nil || st.start != p.start || st.comm != filepath.Base(bin)[:min(15, len(filepath.Base(bin)))] {
+		t.Fatalf("%s: pid %d is %+v (%v), not the program", name, p.pid, st, err)
+	}
 	return p
 }
 
@@ -153,7 +166,7 @@ func parseSample(line string) (sample, bool) {
 
 // next waits for a line of pid (default the program's own) printed after the boot
 // clock reached after (seconds), and returns it.
-func (p *prog) next(t *testing.T, after float64, pid ...int) sample {
+func (p *prog) next(t testing.TB, after float64, pid ...int) sample {
 	t.Helper()
 	want := p.pid
 	if len(pid) > 0 {
@@ -195,7 +208,7 @@ func tail(s string, n int) string {
 }
 
 // now is the host's boot clock and (real - boot), read with raw syscalls.
-func hostClocks(t *testing.T) (boot, realMinusBoot float64) {
+func hostClocks(t testing.TB) (boot, realMinusBoot float64) {
 	t.Helper()
 	var r, b unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &b); err != nil {
@@ -208,7 +221,7 @@ func hostClocks(t *testing.T) (boot, realMinusBoot float64) {
 	return bs, float64(r.Sec) + float64(r.Nsec)/1e9 - bs
 }
 
-func hostMonoMinusBoot(t *testing.T) float64 {
+func hostMonoMinusBoot(t testing.TB) float64 {
 	var m, b unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &m)
 	unix.ClockGettime(unix.CLOCK_BOOTTIME, &b)
@@ -223,7 +236,7 @@ type shifts struct {
 	hasMono                     bool
 }
 
-func measure(t *testing.T, s sample) shifts {
+func measure(t testing.TB, s sample) shifts {
 	t.Helper()
 	_, hostRB := hostClocks(t)
 	sh := shifts{
@@ -242,14 +255,14 @@ func near(got, want, tol float64) bool { return got >= want-tol && got <= want+t
 
 // newContainer is a stand-in pod container: a cgroup named by a container ID (with a
 // sleep in it), found by the same /proc scan the agent uses.
-func newContainer(t *testing.T) *nstest.Container {
+func newContainer(t testing.TB) *nstest.Container {
 	t.Helper()
 	nstest.RequireRoot(t)
 	return nstest.NewContainer(t)
 }
 
 // dumpPatch logs what a process holds where a patch went, for a failed check.
-func dumpPatch(t *testing.T, a *active, p *prog) {
+func dumpPatch(t testing.TB, a *active, p *prog) {
 	t.Logf("notes: %v", a.notesSeen())
 	for _, r := range a.records() {
 		if r.PID == p.pid {

@@ -37,7 +37,7 @@ func faultTarget(c *nstest.Container) fault.Target {
 }
 
 // newJournal is a real journal for the container, in a temporary directory.
-func newJournal(t *testing.T, c *nstest.Container) *journal.Journal {
+func newJournal(t testing.TB, c *nstest.Container) *journal.Journal {
 	t.Helper()
 	ft := faultTarget(c)
 	j, err := journal.Create(t.TempDir(), journal.Meta{Experiment: "timefault-" + c.ID[:6], Deadline: time.Now().Add(time.Hour)}, ft.Target)
@@ -47,7 +47,7 @@ func newJournal(t *testing.T, c *nstest.Container) *journal.Journal {
 	return j
 }
 
-func inject(t *testing.T, c *nstest.Container, j fault.Recorder, spec plan.TimeShift) *active {
+func inject(t testing.TB, c *nstest.Container, j fault.Recorder, spec plan.TimeShift) *active {
 	t.Helper()
 	inj, err := fault.New(plan.Fault{Kind: plan.KindTime, Time: &spec})
 	if err != nil {
@@ -64,7 +64,7 @@ func inject(t *testing.T, c *nstest.Container, j fault.Recorder, spec plan.TimeS
 	return act
 }
 
-func recoverAll(t *testing.T, a *active) []plan.Object {
+func recoverAll(t testing.TB, a *active) []plan.Object {
 	t.Helper()
 	start := time.Now()
 	objs, err := a.Recover(context.Background())
@@ -122,7 +122,7 @@ func TestShiftAndRestore(t *testing.T) {
 }
 
 // checkReal checks that the wall clock seen through the vDSO is shifted by want (s).
-func checkReal(t *testing.T, p *prog, s sample, want float64) shifts {
+func checkReal(t testing.TB, p *prog, s sample, want float64) shifts {
 	t.Helper()
 	sh := measure(t, s)
 	if !near(sh.real, want, 1) || !near(sh.gtod, want, 1) || !near(sh.time, want, 1.5) {
