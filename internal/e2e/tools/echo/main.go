@@ -1,5 +1,5 @@
-// Command echo is the e2e test workload: a server (HTTP, TCP echo, TCP source, UDP echo
-// on fixed ports) and the probes the tests and the demo run against it.
+// Command echo is the e2e test workload: a server (HTTP with /count and /time, TCP echo,
+// TCP source, UDP echo on fixed ports) and the probes the tests and the demo run against it.
 //
 //	echo serve
 //	echo probe udp   ADDR [-count N] [-interval D] [-timeout D]  -> JSON loss report
@@ -78,6 +78,10 @@ func serve() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "{\"udpSink\":%d}\n", sunk.Load())
+	})
+	mux.HandleFunc("/time", func(w http.ResponseWriter, r *http.Request) {
+		// The server's wall clock as time.Now() reads it (the vDSO): what a time fault shifts.
+		fmt.Fprintf(w, "{\"unixNano\":%d}\n", time.Now().UnixNano())
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "ok %s\n", host)
