@@ -85,7 +85,18 @@ type procState struct {
 	rec     *patchRecord // patched (by us, or inherited by fork)
 	skipped string
 	retry   bool // the reason may go away: try again at the next rescan
+	tries   int
 }
+
+// Bounds of one target's fault.
+const (
+	// maxTries bounds the attempts on a process skipped for a reason that may go away
+	// (a debugger attached, a thread that would not stop).
+	maxTries = 3
+	// maxProcesses bounds the processes shifted in one container: each is a journal
+	// entry, and the journal is rewritten whole at each.
+	maxProcesses = 512
+)
 
 type active struct {
 	spec        plan.TimeShift
@@ -135,7 +146,7 @@ func (a *active) scan() {
 			continue
 		}
 		key := procKey{pid, st.start}
-		if ps := a.known[key]; ps != nil && !ps.retry {
+		if ps := a.known[key]; ps != nil && (!ps.retry || ps.tries >= maxTries) {
 			continue
 		}
 		a.handle(key, st)
@@ -145,6 +156,13 @@ func (a *active) scan() {
 // handle patches one process (or records the patch it inherited) and says so.
 func (a *active) handle(key procKey, st procStat) {
 	prev := a.known[key]
+	if len(a.patched) >= maxProcesses {
+		if prev == nil {
+			a.known[key] = &procState{skipped: fmt.Sprintf("%d processes of this container are shifted already, the most one fault handles", maxProcesses)}
+			a.say(fmt.Sprintf("pid %d (%s): skipped: %s", key.pid, st.comm, a.known[key].skipped))
+		}
+		return
+	}
 	if r := a.inherited(key.pid); r != nil {
 		a.record(key, r, fmt.Sprintf("pid %d (%s): inherited the patch of pid %d (forked): %s", key.pid, st.comm, r.From, r.symbols()))
 		return
@@ -167,7 +185,10 @@ func (a *active) handle(key procKey, st procStat) {
 		a.known[key] = &procState{skipped: "exited"}
 		return
 	}
-	ps := &procState{skipped: err.Error(), retry: transient(err)}
+	ps := &procState{skipped: err.Error(), retry: transient(err), tries: 1}
+	if prev != nil {
+		ps.tries = prev.tries + 1
+	}
 	a.known[key] = ps
 	if prev == nil || prev.skipped != ps.skipped {
 		a.say(fmt.Sprintf("pid %d (%s): skipped: %s", key.pid, st.comm, ps.skipped))
