@@ -98,6 +98,18 @@ func TestAgentKilledThenSweep(t *testing.T) {
 			break
 		}
 	}
+	// The rescans report through the agent's note events from now on.
+	var mu sync.Mutex
+	go func() {
+		for events.Scan() {
+			var ev plan.Event
+			if json.Unmarshal(events.Bytes(), &ev) == nil && ev.Type == plan.EventNote {
+				mu.Lock()
+				notes = append(notes, ev.Message)
+				mu.Unlock()
+			}
+		}
+	}()
 	// A child forked after the patch inherits it; the rescan journals it.
 	parent := ps[0]
 	for _, q := range ps {
@@ -110,7 +122,20 @@ func TestAgentKilledThenSweep(t *testing.T) {
 	if parent.name == "glibc-dynamic" {
 		child = waitChild(t, parent)
 		defer syscall.Kill(child, syscall.SIGKILL)
-		time.Sleep(time.Second) // a rescan or more
+		want := fmt.Sprintf("pid %d (glibc-dynamic): inherited the patch of pid %d (forked)", child, parent.pid)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			got := strings.Join(notes, "\n")
+			mu.Unlock()
+			if strings.Contains(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the agent's notes do not report the forked child (%q):\n%s", want, got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	boot, _ := hostClocks(t)
 	for _, q := range ps {

@@ -403,3 +403,64 @@ func TestSubSecondOffset(t *testing.T) {
 		recoverAll(t, a)
 	}
 }
+
+// TestStoppedProcess: a process stopped by SIGSTOP is patched and restored without
+// being woken (it prints nothing until continued: a detached tracee in group-stop goes
+// back to it, briefly running in the kernel), and sees the shift once continued.
+func TestStoppedProcess(t *testing.T) {
+	bin := needProg(t, "glibc-dynamic")
+	c := newContainer(t)
+	p := launch(t, c.CgroupDir, "stopped", bin)
+	defer syscall.Kill(p.pid, syscall.SIGCONT)
+	stopAndHold := func(what string, fn func()) {
+		t.Helper()
+		syscall.Kill(p.pid, syscall.SIGSTOP)
+		waitState(t, p.pid, 'T')
+		before := outSize(t, p)
+		fn()
+		waitState(t, p.pid, 'T')
+		time.Sleep(300 * time.Millisecond) // six of its 50 ms lines, were it running
+		if st, _ := statOf(p.pid); st.state != 'T' || outSize(t, p) != before {
+			t.Fatalf("%s woke the stopped process (state %c, %d bytes printed)", what, st.state, outSize(t, p)-before)
+		}
+		syscall.Kill(p.pid, syscall.SIGCONT)
+	}
+	var a *active
+	stopAndHold("the patch", func() {
+		a = inject(t, c, &memRecorder{}, plan.TimeShift{Offset: plan.Duration(-time.Hour)})
+	})
+	boot, _ := hostClocks(t)
+	if sh := measure(t, p.next(t, boot)); !near(sh.real, -3600, 1) {
+		t.Errorf("continued process: realtime %+.3fs, want -3600s", sh.real)
+	}
+	stopAndHold("the restore", func() { recoverAll(t, a) })
+	boot, _ = hostClocks(t)
+	if sh := measure(t, p.next(t, boot)); !near(sh.real, 0, 1) {
+		t.Errorf("after recovery: realtime %+.3fs", sh.real)
+	}
+}
+
+// waitState waits (10 s at most: a loaded node schedules late) for pid's state.
+func waitState(t *testing.T, pid int, want byte) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := statOf(pid)
+		if err == nil && st.state == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d: state %c after 10s, want %c (%v)", pid, st.state, want, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func outSize(t *testing.T, p *prog) int64 {
+	t.Helper()
+	fi, err := os.Stat(p.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}

@@ -64,13 +64,18 @@ func (e errTraced) Error() string {
 	return fmt.Sprintf("already traced by pid %d (%s)", e.tracer, commOf(e.tracer))
 }
 
-// errNoStop: a thread did not stop in time.
+// errNoStop: a thread did not stop in time, or (churn) new threads kept appearing
+// faster than they were stopped. Either may pass: the process is tried again later.
 type errNoStop struct {
 	tid   int
 	state byte
+	churn bool
 }
 
 func (e errNoStop) Error() string {
+	if e.churn {
+		return fmt.Sprintf("new threads kept appearing for %s while its threads were being stopped", stopTimeout)
+	}
 	return fmt.Sprintf("thread %d did not stop within %s (state %c)", e.tid, stopTimeout, e.state)
 }
 
@@ -88,6 +93,9 @@ func stopAll(pid int) (*stopped, error) {
 	s := &stopped{pid: pid, threads: map[int]*thread{}, at: time.Now()}
 	deadline := s.at.Add(stopTimeout)
 	for {
+		if time.Now().After(deadline) {
+			return s, errNoStop{tid: pid, churn: true}
+		}
 		tids, err := tasks(pid)
 		if err != nil {
 			return s, err
