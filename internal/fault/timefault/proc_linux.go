@@ -86,11 +86,20 @@ func statusField(path, name string) (string, error) {
 	return "", sc.Err()
 }
 
-// tracerOf is the PID tracing pid, 0 if none.
+// tracerOf is the process tracing pid, 0 if none.
 func tracerOf(pid int) int {
 	v, _ := statusField(procPath(pid, "status"), "TracerPid")
-	n, _ := strconv.Atoi(v)
-	return n
+	tid, _ := strconv.Atoi(v)
+	if tid == 0 {
+		return 0
+	}
+	// TracerPid is the tracing thread; the report names its process.
+	if v, err := statusField(procPath(tid, "status"), "Tgid"); err == nil {
+		if n, _ := strconv.Atoi(v); n != 0 {
+			return n
+		}
+	}
+	return tid
 }
 
 // tasks lists the thread IDs of pid.

@@ -20,9 +20,17 @@ import (
 
 // traceAndWait seizes pid and holds it until stdin closes (another tracer).
 func traceAndWait(pid string) {
-	runtime.LockOSThread()
 	n, _ := strconv.Atoi(pid)
-	if err := unix.PtraceSeize(n); err != nil {
+	// Seize from a thread other than the main one, as a debugger's tracer thread may
+	// be: the target's TracerPid is then a thread ID, and the report must name the
+	// process.
+	ready := make(chan error)
+	go func() {
+		runtime.LockOSThread() // the tracer thread; never unlocked, it lives until exit
+		ready <- unix.PtraceSeize(n)
+		select {}
+	}()
+	if err := <-ready; err != nil {
 		os.Stdout.WriteString("error " + err.Error() + "\n")
 		os.Exit(1)
 	}
