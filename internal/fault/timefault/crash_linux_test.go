@@ -12,48 +12,20 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/agentbin"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
-var (
-	agentOnce sync.Once
-	agentBin  string
-	agentDir  string
-	agentErr  error
-)
-
-func agentBinary(t *testing.T) string {
-	t.Helper()
-	agentOnce.Do(func() {
-		agentDir, agentErr = os.MkdirTemp("", "kc-timefault-agent-")
-		if agentErr != nil {
-			return
-		}
-		agentBin = filepath.Join(agentDir, "kubectl-chaos")
-		cmd := exec.Command("go", "build", "-o", agentBin, "./cmd/kubectl-chaos")
-		cmd.Dir = "../../.."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			agentErr = fmt.Errorf("go build ./cmd/kubectl-chaos: %v\n%s", err, out)
-		}
-	})
-	if agentErr != nil {
-		t.Fatal(agentErr)
-	}
-	return agentBin
-}
-
 func TestAgentKilledThenSweep(t *testing.T) {
 	bins := buildProgs(t)
-	bin := agentBinary(t)
+	bin := agentbin.Path(t)
 	c := newContainer(t)
 	var ps []*prog
 	for name, b := range bins {

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/agentbin"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil/nstest"
 )
 
@@ -38,11 +39,10 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
-	for _, d := range []string{progsDir, agentDir} {
-		if d != "" {
-			os.RemoveAll(d)
-		}
+	if progsDir != "" {
+		os.RemoveAll(progsDir)
 	}
+	agentbin.Remove()
 	os.Exit(code)
 }
 
