@@ -57,28 +57,25 @@ func buildProgs(t testing.TB) map[string]string {
 		}
 		progs = map[string]string{}
 		src, _ := filepath.Abs("testdata/clockprog.c")
+		// Each build names its command in exec.Command, where make check-deps sees it.
 		builds := []struct {
-			name string
-			cmd  []string
+			name, tool string
+			cmd        func(out string) *exec.Cmd
 		}{
-			{"go", []string{"go", "build", "-o", "OUT", "./testdata/clockprog"}},
-			{"glibc-dynamic", []string{"gcc", "-O2", "-pthread", "-o", "OUT", src}},
-			{"glibc-static", []string{"gcc", "-O2", "-static", "-pthread", "-o", "OUT", src}},
-			{"musl-static", []string{"musl-gcc", "-O2", "-static", "-pthread", "-o", "OUT", src}},
+			{"go", "go", func(out string) *exec.Cmd { return exec.Command("go", "build", "-o", out, "./testdata/clockprog") }},
+			{"glibc-dynamic", "gcc", func(out string) *exec.Cmd { return exec.Command("gcc", "-O2", "-pthread", "-o", out, src) }},
+			{"glibc-static", "gcc", func(out string) *exec.Cmd { return exec.Command("gcc", "-O2", "-static", "-pthread", "-o", out, src) }},
+			{"musl-static", "musl-gcc", func(out string) *exec.Cmd {
+				return exec.Command("musl-gcc", "-O2", "-static", "-pthread", "-o", out, src)
+			}},
 		}
 		for _, b := range builds {
-			if _, err := exec.LookPath(b.cmd[0]); err != nil {
-				fmt.Fprintf(os.Stderr, "timefault tests: no %s: the %s program is not tested\n", b.cmd[0], b.name)
+			if _, err := exec.LookPath(b.tool); err != nil {
+				fmt.Fprintf(os.Stderr, "timefault tests: no %s: the %s program is not tested\n", b.tool, b.name)
 				continue
 			}
 			out := filepath.Join(progsDir, b.name)
-			args := append([]string(nil), b.cmd...)
-			for i, a := range args {
-				if a == "OUT" {
-					args[i] = out
-				}
-			}
-			cmd := exec.Command(args[0], args[1:]...)
+			cmd := b.cmd(out)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if o, err := cmd.CombinedOutput(); err != nil {
 				progsErr = fmt.Errorf("building %s: %v\n%s", b.name, err, o)
