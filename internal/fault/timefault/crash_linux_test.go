@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/agentbin"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil/nstest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -33,43 +34,9 @@ func TestAgentKilledThenSweep(t *testing.T) {
 	}
 	dir := t.TempDir()
 	const offset = -3 * time.Hour
-	p := &plan.Plan{
-		Version: plan.Version, Experiment: "tf-crash-" + c.ID[:6], Node: "test-node",
-		CreatedAt: time.Now(), Deadline: time.Now().Add(5 * time.Minute),
-		Runtime: plan.Runtime{Endpoint: "-"},
-		Fault:   plan.Fault{Kind: plan.KindTime, Action: "shift", Time: &plan.TimeShift{Offset: plan.Duration(offset), Rescan: plan.Duration(200 * time.Millisecond)}},
-		Targets: []plan.Target{{Namespace: "default", Pod: "crash-" + c.ID[:6], Container: "app", ContainerID: c.ContainerID()}},
-	}
-	enc, _ := p.Encode()
-	agent := exec.Command(bin, "agent", "--proc-root", "/proc", "--journal-dir", dir, "--termination-log", "")
-	agent.Env = append(os.Environ(), plan.EnvVar+"="+enc, "POD_UID="+c.PodUID)
-	stdin, _ := agent.StdinPipe()
-	out, _ := agent.StdoutPipe()
-	var stderr strings.Builder
-	agent.Stderr = &stderr
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer agent.Process.Kill()
-	io.WriteString(stdin, plan.StdinHeartbeat+"\n")
-	events := bufio.NewScanner(out)
-	var notes []string
-	for events.Scan() {
-		var ev plan.Event
-		if json.Unmarshal(events.Bytes(), &ev) != nil {
-			continue
-		}
-		if ev.Type == plan.EventNote {
-			notes = append(notes, ev.Message)
-		}
-		if ev.Type == plan.EventError || ev.Type == plan.EventExit {
-			t.Fatalf("agent: %s %s %s; stderr:\n%s", ev.Type, ev.Message, ev.Error, stderr.String())
-		}
-		if ev.Type == plan.EventInjected {
-			t.Logf("injected in %s: %d process(es); notes: %s", ev.Elapsed.D(), len(ev.Objects), strings.Join(notes, "; "))
-			break
-		}
-	}
+	p := timePlan(c, "tf-crash-", offset, 5*time.Minute)
+	ar := startAgent(t, bin, c, dir, p)
+	agent, events, notes := ar.cmd, ar.events, ar.notes
 	// The rescans report through the agent's note events from now on.
 	var mu sync.Mutex
 	go func() {
@@ -151,4 +118,61 @@ func TestAgentKilledThenSweep(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("journal directory not empty after the sweep: %v", ents)
 	}
+}
+
+// timePlan is the plan of a time shift of the stand-in container, ending after ttl.
+func timePlan(c *nstest.Container, prefix string, offset, ttl time.Duration) *plan.Plan {
+	return &plan.Plan{
+		Version: plan.Version, Experiment: prefix + c.ID[:6], Node: "test-node",
+		CreatedAt: time.Now(), Deadline: time.Now().Add(ttl),
+		Runtime: plan.Runtime{Endpoint: "-"},
+		Fault:   plan.Fault{Kind: plan.KindTime, Action: "shift", Time: &plan.TimeShift{Offset: plan.Duration(offset), Rescan: plan.Duration(200 * time.Millisecond)}},
+		Targets: []plan.Target{{Namespace: "default", Pod: "tf-" + c.ID[:6], Container: "app", ContainerID: c.ContainerID()}},
+	}
+}
+
+// agentRun is the real agent running a plan, as its helper pod would.
+type agentRun struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	events *bufio.Scanner
+	stderr *strings.Builder
+	notes  []string
+}
+
+// startAgent runs the agent on p, sends the CLI's first heartbeat and reads its events
+// until it injected.
+func startAgent(t *testing.T, bin string, c *nstest.Container, dir string, p *plan.Plan) *agentRun {
+	t.Helper()
+	enc, _ := p.Encode()
+	ar := &agentRun{stderr: &strings.Builder{}}
+	ar.cmd = exec.Command(bin, "agent", "--proc-root", "/proc", "--journal-dir", dir, "--termination-log", "")
+	ar.cmd.Env = append(os.Environ(), plan.EnvVar+"="+enc, "POD_UID="+c.PodUID)
+	ar.stdin, _ = ar.cmd.StdinPipe()
+	out, _ := ar.cmd.StdoutPipe()
+	ar.cmd.Stderr = ar.stderr
+	if err := ar.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ar.cmd.Process.Kill(); ar.cmd.Wait() })
+	io.WriteString(ar.stdin, plan.StdinHeartbeat+"\n")
+	ar.events = bufio.NewScanner(out)
+	for ar.events.Scan() {
+		var ev plan.Event
+		if json.Unmarshal(ar.events.Bytes(), &ev) != nil {
+			continue
+		}
+		if ev.Type == plan.EventNote {
+			ar.notes = append(ar.notes, ev.Message)
+		}
+		if ev.Type == plan.EventError || ev.Type == plan.EventExit {
+			t.Fatalf("agent: %s %s %s; stderr:\n%s", ev.Type, ev.Message, ev.Error, ar.stderr.String())
+		}
+		if ev.Type == plan.EventInjected {
+			t.Logf("injected in %s: %d process(es); notes: %s", ev.Elapsed.D(), len(ev.Objects), strings.Join(ar.notes, "; "))
+			return ar
+		}
+	}
+	t.Fatalf("agent output ended before it injected; stderr:\n%s", ar.stderr.String())
+	return nil
 }
