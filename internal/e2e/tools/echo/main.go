@@ -78,10 +78,33 @@ func usage() {
 func serve() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	host, _ := os.Hostname()
 	errc := make(chan error, 4)
-
 	var sunk atomic.Int64
+	go func() { errc <- http.ListenAndServe(fmt.Sprintf(":%d", HTTPPort), httpMux(&sunk)) }()
+	go serveTCP(errc, EchoPort, func(c net.Conn) { _, _ = io.Copy(c, c) })
+	go serveTCP(errc, SourcePort, func(c net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+	go serveUDP(errc, UDPPort, func(pc net.PacketConn, b []byte, addr net.Addr) { _, _ = pc.WriteTo(b, addr) })
+	go serveUDP(errc, SinkPort, func(net.PacketConn, []byte, net.Addr) { sunk.Add(1) })
+	fmt.Printf("echo: serving http :%d, tcp echo :%d, tcp source :%d, udp echo :%d\n", HTTPPort, EchoPort, SourcePort, UDPPort)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// httpMux answers / with the host name, /count with the UDP sink's count and /stream
+// with ?bytes= zero bytes.
+func httpMux(sunk *atomic.Int64) *http.ServeMux {
+	host, _ := os.Hostname()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "{\"udpSink\":%d}\n", sunk.Load())
@@ -104,69 +127,41 @@ func serve() error {
 			n -= k
 		}
 	})
-	go func() { errc <- http.ListenAndServe(fmt.Sprintf(":%d", HTTPPort), mux) }()
+	return mux
+}
 
-	tcp := func(port int, handle func(net.Conn)) {
-		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-		if err != nil {
-			errc <- err
-			return
-		}
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				errc <- err
-				return
-			}
-			go func() { defer c.Close(); handle(c) }()
-		}
+// serveTCP accepts on port and runs handle on each connection.
+func serveTCP(errc chan<- error, port int, handle func(net.Conn)) {
+	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		errc <- err
+		return
 	}
-	go tcp(EchoPort, func(c net.Conn) { _, _ = io.Copy(c, c) })
-	go tcp(SourcePort, func(c net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	})
-	go func() {
-		pc, err := net.ListenPacket("udp", fmt.Sprintf(":%d", UDPPort))
+	for {
+		c, err := l.Accept()
 		if err != nil {
 			errc <- err
 			return
 		}
-		buf := make([]byte, 65536)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				errc <- err
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], addr)
-		}
-	}()
-	go func() {
-		pc, err := net.ListenPacket("udp", fmt.Sprintf(":%d", SinkPort))
+		go func() { defer c.Close(); handle(c) }()
+	}
+}
+
+// serveUDP reads datagrams on port and runs handle on each.
+func serveUDP(errc chan<- error, port int, handle func(pc net.PacketConn, b []byte, addr net.Addr)) {
+	pc, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		errc <- err
+		return
+	}
+	buf := make([]byte, 65536)
+	for {
+		n, addr, err := pc.ReadFrom(buf)
 		if err != nil {
 			errc <- err
 			return
 		}
-		buf := make([]byte, 65536)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				errc <- err
-				return
-			}
-			sunk.Add(1)
-		}
-	}()
-	fmt.Printf("echo: serving http :%d, tcp echo :%d, tcp source :%d, udp echo :%d\n", HTTPPort, EchoPort, SourcePort, UDPPort)
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-errc:
-		return err
+		handle(pc, buf[:n], addr)
 	}
 }
 
