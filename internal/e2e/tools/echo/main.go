@@ -101,8 +101,8 @@ func serve() error {
 	}
 }
 
-// httpMux answers / with the host name, /count with the UDP sink's count and /stream
-// with ?bytes= zero bytes.
+// httpMux answers / with the host name, /count with the UDP sink's count, /time with
+// the server's time.Now() (what a time fault shifts) and /stream with ?bytes= zero bytes.
 func httpMux(sunk *atomic.Int64) *http.ServeMux {
 	host, _ := os.Hostname()
 	mux := http.NewServeMux()
