@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/agentbin"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
@@ -31,45 +31,10 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	agentbin.Remove()
 	os.Exit(code)
-}
-
-// agentBinary builds ./cmd/kubectl-chaos once per test run.
-func agentBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "kc-agent-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "kubectl-chaos")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/kubectl-chaos")
-		cmd.Dir = "../.."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ./cmd/kubectl-chaos: %v\n%s", err, out)
-			return
-		}
-		if out, err := exec.Command(binPath, "agent", "--help").CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("%s agent --help: %v\n%s", binPath, err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
 }
 
 type agentProc struct {
@@ -88,7 +53,7 @@ func startAgent(t *testing.T, p *plan.Plan, env []string, args ...string) *agent
 		t.Fatal(err)
 	}
 	a := &agentProc{events: make(chan plan.Event, 100), done: make(chan struct{})}
-	a.cmd = exec.Command(agentBinary(t), append([]string{"agent", "--proc-root", "/proc"}, args...)...)
+	a.cmd = exec.Command(agentbin.Path(t), append([]string{"agent", "--proc-root", "/proc"}, args...)...)
 	a.cmd.Env = append(append(os.Environ(), plan.EnvVar+"="+enc), env...)
 	a.cmd.Stderr = &a.stderr
 	if a.stdin, err = a.cmd.StdinPipe(); err != nil {
@@ -274,11 +239,11 @@ type crashSetup struct {
 // visible, and kills the agent with SIGKILL.
 func injectAndKill(t *testing.T) *crashSetup {
 	nstest.RequireRoot(t)
-	agentBinary(t) // before the plan: the build may take minutes on a loaded machine
+	agentbin.Path(t) // before the plan: the build may take minutes on a loaded machine
 	s := &crashSetup{c: nstest.NewContainer(t), dir: t.TempDir()}
 	s.p, s.network = crashPlan(t, s.c, "crash-"+nstest.RandomHex(4))
 	s.journal = journal.PathFor(s.dir, s.p.Experiment, s.p.Targets[0])
-	s.keys = []string{s.c.NetnsName, s.dir, binDir}
+	s.keys = []string{s.c.NetnsName, s.dir, agentbin.Dir()}
 	s.before = residue(t, s.keys...)
 
 	a := startAgent(t, s.p, []string{"POD_UID=" + s.c.PodUID}, "--journal-dir", s.dir, "--termination-log", "")
@@ -405,7 +370,7 @@ func TestCrashSweepOnly(t *testing.T) {
 	// While the pod UID is alive (the fake container's cgroup is pod<UID>), the sweep
 	// must leave the experiment alone: its helper may be restarting.
 	start := time.Now()
-	out, err := exec.Command(agentBinary(t), "agent", "--sweep-only", "--journal-dir", s.dir, "--proc-root", "/proc").CombinedOutput()
+	out, err := exec.Command(agentbin.Path(t), "agent", "--sweep-only", "--journal-dir", s.dir, "--proc-root", "/proc").CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) != 0 {
 		t.Fatalf("sweep with helper alive: %v %s", err, out)
 	}
@@ -421,7 +386,7 @@ func TestCrashSweepOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	start = time.Now()
-	out, err = exec.Command(agentBinary(t), "agent", "--sweep-only", "--journal-dir", s.dir, "--proc-root", "/proc").Output()
+	out, err = exec.Command(agentbin.Path(t), "agent", "--sweep-only", "--journal-dir", s.dir, "--proc-root", "/proc").Output()
 	el := time.Since(start)
 	if err != nil {
 		t.Fatalf("sweep: %v %s", err, out)
@@ -437,7 +402,7 @@ func TestCrashSweepOnly(t *testing.T) {
 // TestCrashAgentSIGTERM: SIGTERM (pod deletion) recovers and exits 0.
 func TestCrashAgentSIGTERM(t *testing.T) {
 	nstest.RequireRoot(t)
-	agentBinary(t)
+	agentbin.Path(t)
 	c := nstest.NewContainer(t)
 	dir := t.TempDir()
 	p, network := crashPlan(t, c, "term-"+nstest.RandomHex(4))

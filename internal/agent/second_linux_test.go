@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/agentbin"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil/nstest"
@@ -25,10 +26,10 @@ func TestSecondExperimentSameTarget(t *testing.T) {
 	if !slices.Contains(fault.Kinds(), plan.KindNetwork) {
 		t.Skip("network fault not registered in this build")
 	}
-	agentBinary(t)
+	agentbin.Path(t)
 	c := nstest.NewContainer(t)
 	dir := t.TempDir()
-	keys := []string{c.NetnsName, dir, binDir}
+	keys := []string{c.NetnsName, dir, agentbin.Dir()}
 	before := residue(t, keys...)
 	env := []string{"POD_UID=" + c.PodUID}
 	args := []string{"--journal-dir", dir, "--termination-log", ""}

@@ -26,6 +26,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
+	timecmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/time"
 	versioncmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/version"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
@@ -96,6 +97,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	)
 	root.AddCommand(
 		network.NewCmdNetwork(f),
+		timecmd.NewCmdTime(f),
 		stress.NewCmdStress(f),
 		iocmd.NewCmdIO(f),
 		noop.NewCmdNoop(f, nil),

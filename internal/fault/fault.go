@@ -74,6 +74,13 @@ type Notes interface {
 	Notes() []string
 }
 
+// Reporter is optional: an Active that keeps working after Apply (the time fault's
+// rescans patch processes started later) gets a way to report each thing it does; the
+// agent emits every line as a note about the target.
+type Reporter interface {
+	SetReport(func(string))
+}
+
 // ContainerOptional is optional: an Injector whose fault touches no container (noop)
 // says so, and a target the node cannot find is then no reason to fail.
 type ContainerOptional interface {

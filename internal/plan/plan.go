@@ -104,12 +104,13 @@ func sanitize(s string) string { return unsafeChars.ReplaceAllString(s, "-") }
 type Fault struct {
 	Kind string `json:"kind"`
 	// Action is the verb the user ran, e.g. "delay" for `network delay`; informative.
-	Action  string   `json:"action,omitempty"`
-	Noop    *Noop    `json:"noop,omitempty"`
-	Network *Network `json:"network,omitempty"`
-	NoopAPI *NoopAPI `json:"noopapi,omitempty"`
-	Stress  *Stress  `json:"stress,omitempty"`
-	IO      *IO      `json:"io,omitempty"`
+	Action  string     `json:"action,omitempty"`
+	Noop    *Noop      `json:"noop,omitempty"`
+	Network *Network   `json:"network,omitempty"`
+	NoopAPI *NoopAPI   `json:"noopapi,omitempty"`
+	Stress  *Stress    `json:"stress,omitempty"`
+	IO      *IO        `json:"io,omitempty"`
+	Time    *TimeShift `json:"time,omitempty"`
 }
 
 // Summarizer is a spec that can say what it does in a few words ("delay 100ms").

@@ -23,6 +23,7 @@ import (
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/noop"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/stress"
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/timefault"
 )
 
 // Options of the agent command.

@@ -7,57 +7,24 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/agentbin"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	agentbin.Remove()
 	os.Exit(code)
-}
-
-// agentBinary builds ./cmd/kubectl-chaos once per test run.
-func agentBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kc-stress-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "kubectl-chaos")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/kubectl-chaos")
-		cmd.Dir = "../../.."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ./cmd/kubectl-chaos: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
 }
 
 func stressPlan(s *standIn, f plan.Fault) *plan.Plan {
@@ -73,7 +40,7 @@ func stressPlan(s *standIn, f plan.Fault) *plan.Plan {
 func runAgent(t testing.TB, p *plan.Plan, dir, podUID string, args ...string) (*exec.Cmd, <-chan plan.Event, *bytes.Buffer) {
 	t.Helper()
 	enc, _ := p.Encode()
-	cmd := exec.Command(agentBinary(t), append([]string{"agent", "--proc-root", "/proc", "--journal-dir", dir, "--termination-log", ""}, args...)...)
+	cmd := exec.Command(agentbin.Path(t), append([]string{"agent", "--proc-root", "/proc", "--journal-dir", dir, "--termination-log", ""}, args...)...)
 	cmd.Env = append(os.Environ(), plan.EnvVar+"="+enc, journal.EnvPodUID+"="+podUID)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -133,7 +100,7 @@ func stressorOf(t testing.TB, s *standIn) int {
 }
 
 func TestKill9AgentLeavesNoStressor(t *testing.T) {
-	agentBinary(t) // before the plan: a slow build must not eat its deadline
+	agentbin.Path(t) // before the plan: a slow build must not eat its deadline
 	s := newStandIn(t, limits{cpus: 1, memory: 256 * mib})
 	before := residueOf(t, s.ID[:8], "stress-worker")
 	dir := t.TempDir()
@@ -163,7 +130,7 @@ func TestKill9AgentLeavesNoStressor(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("journal files after kill -9: %v, want the target's", files)
 	}
-	sweep := exec.Command(agentBinary(t), "agent", "--sweep-only", "--proc-root", "/proc", "--journal-dir", dir)
+	sweep := exec.Command(agentbin.Path(t), "agent", "--sweep-only", "--proc-root", "/proc", "--journal-dir", dir)
 	out, err := sweep.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), journal.SweepHelperGone) || !strings.Contains(string(out), "stressor") {
 		t.Fatalf("sweep: %v\n%s", err, out)
@@ -184,7 +151,7 @@ func TestKill9AgentLeavesNoStressor(t *testing.T) {
 // The whole agent loop on a memory stressor: injected with the size held, then a stop
 // line... here SIGTERM (a deleted helper pod), recovered and nothing left.
 func TestAgentMemoryStressSIGTERM(t *testing.T) {
-	agentBinary(t)
+	agentbin.Path(t)
 	s := newStandIn(t, limits{memory: 256 * mib})
 	base := s.memUsage(t)
 	dir := t.TempDir()

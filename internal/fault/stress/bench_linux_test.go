@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/agentbin"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -68,7 +69,7 @@ func BenchmarkStress(b *testing.B) {
 	row("start: parked → cgroups → released", "", medianText(starts))
 	row("stop: SIGKILL → reaped → checked gone", "", medianText(stops))
 
-	agentBinary(b)
+	agentbin.Path(b)
 	for range 3 {
 		p := stressPlan(s, plan.Fault{Kind: plan.KindStress, Action: "cpu", Stress: &plan.Stress{CPU: &plan.CPUStress{Workers: 1, Load: 10}}})
 		agent, events, stderr := runAgent(b, p, b.TempDir(), "")

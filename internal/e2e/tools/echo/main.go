@@ -1,6 +1,6 @@
-// Command echo is the e2e test workload: a server (HTTP, TCP echo, TCP source, UDP echo
-// on fixed ports), the probes the tests and the demo run against it, and an IO mode that
-// writes under a directory and reports what its writes saw.
+// Command echo is the e2e test workload: a server (HTTP with /count and /time, TCP echo,
+// TCP source, UDP echo on fixed ports), the probes the tests and the demo run against
+// it, and an IO mode that writes under a directory and reports what its writes saw.
 //
 //	echo serve
 //	echo probe udp   ADDR [-count N] [-interval D] [-timeout D]  -> JSON loss report
@@ -101,13 +101,17 @@ func serve() error {
 	}
 }
 
-// httpMux answers / with the host name, /count with the UDP sink's count and /stream
-// with ?bytes= zero bytes.
+// httpMux answers / with the host name, /count with the UDP sink's count, /time with
+// the server's time.Now() (what a time fault shifts) and /stream with ?bytes= zero bytes.
 func httpMux(sunk *atomic.Int64) *http.ServeMux {
 	host, _ := os.Hostname()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "{\"udpSink\":%d}\n", sunk.Load())
+	})
+	mux.HandleFunc("/time", func(w http.ResponseWriter, r *http.Request) {
+		// The server's wall clock as time.Now() reads it (the vDSO): what a time fault shifts.
+		fmt.Fprintf(w, "{\"unixNano\":%d}\n", time.Now().UnixNano())
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "ok %s\n", host)

@@ -1,0 +1,25 @@
+// Package time is the `kubectl chaos time` command group.
+package time
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/time/shift"
+)
+
+// NewCmdTime returns the time group with its verbs.
+func NewCmdTime(f *factory.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "time",
+		Short:   "Time faults: shift the clock a pod's processes see",
+		GroupID: cmdutil.GroupFaults,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(shift.NewCmdShift(f, nil))
+	return cmd
+}
