@@ -107,6 +107,8 @@ type Fault struct {
 	Action  string   `json:"action,omitempty"`
 	Noop    *Noop    `json:"noop,omitempty"`
 	Network *Network `json:"network,omitempty"`
+	DNS     *DNS     `json:"dns,omitempty"`
+	HTTP    *HTTP    `json:"http,omitempty"`
 }
 
 // Summarizer is a spec that can say what it does in a few words ("delay 100ms").

@@ -1,0 +1,74 @@
+package conntrack
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/mdlayher/netlink"
+	ct "github.com/ti-mo/conntrack"
+	"github.com/ti-mo/netfilter"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a conntrack netlink socket bound to one network namespace.
+type Conn struct {
+	c *ct.Conn
+}
+
+// Dial opens the socket in the network namespace open as netnsFD (< 0: our own).
+func Dial(netnsFD int) (*Conn, error) {
+	cfg := &netlink.Config{}
+	if netnsFD >= 0 {
+		cfg.NetNS = netnsFD
+	}
+	c, err := ct.Dial(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening a conntrack netlink socket in netns fd %d: %w", netnsFD, err)
+	}
+	return &Conn{c: c}, nil
+}
+
+// Close closes the socket.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// DeleteMark deletes every conntrack entry whose ct mark is mark, in both address
+// families, and returns how many there were.
+func (c *Conn) DeleteMark(mark uint32) (int, error) {
+	n := 0
+	var errs []error
+	for _, fam := range []netfilter.ProtoFamily{netfilter.ProtoIPv4, netfilter.ProtoIPv6} {
+		f := ct.NewFilter().Family(fam).Mark(mark)
+		flows, err := c.c.DumpFilter(f, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listing conntrack entries with mark %#x: %w", mark, err))
+			continue
+		}
+		for _, fl := range flows {
+			if fl.Mark != mark {
+				continue // an old kernel ignored the filter: never delete another's entry
+			}
+			if err := c.c.Delete(fl); err != nil && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("deleting conntrack entry %s: %w", fl.TupleOrig, err))
+				continue
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// OrigDst returns the original destination of the redirected flow whose reply comes
+// from local (our listener) and goes to peer (the client): the reply tuple identifies
+// the entry, its original tuple says where the client sent the packet.
+func (c *Conn) OrigDst(proto uint8, local, peer netip.AddrPort) (netip.AddrPort, error) {
+	q := ct.Flow{TupleReply: ct.Tuple{
+		IP:    ct.IPTuple{SourceAddress: local.Addr().Unmap(), DestinationAddress: peer.Addr().Unmap()},
+		Proto: ct.ProtoTuple{Protocol: proto, SourcePort: local.Port(), DestinationPort: peer.Port()},
+	}}
+	f, err := c.c.Get(q)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("looking up the conntrack entry of %s -> %s: %w", peer, local, err)
+	}
+	return netip.AddrPortFrom(f.TupleOrig.IP.DestinationAddress, f.TupleOrig.Proto.DestinationPort), nil
+}
