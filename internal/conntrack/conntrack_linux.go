@@ -58,17 +58,24 @@ func (c *Conn) DeleteMark(mark uint32) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// OrigDst returns the original destination of the redirected flow whose reply comes
-// from local (our listener) and goes to peer (the client): the reply tuple identifies
-// the entry, its original tuple says where the client sent the packet.
-func (c *Conn) OrigDst(proto uint8, local, peer netip.AddrPort) (netip.AddrPort, error) {
-	q := ct.Flow{TupleReply: ct.Tuple{
-		IP:    ct.IPTuple{SourceAddress: local.Addr().Unmap(), DestinationAddress: peer.Addr().Unmap()},
-		Proto: ct.ProtoTuple{Protocol: proto, SourcePort: local.Port(), DestinationPort: peer.Port()},
-	}}
-	f, err := c.c.Get(q)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("looking up the conntrack entry of %s -> %s: %w", peer, local, err)
+// OrigDsts maps each redirected flow with ct mark mark (of both address families) by
+// its reply tuple's destination (the client's address and port) to the original
+// destination (where the client sent its packets). A dump by mark rather than a get by
+// tuple: conntrack get by reply tuple did not answer here (measured: the request hangs).
+func (c *Conn) OrigDsts(proto uint8, mark uint32) (map[netip.AddrPort]netip.AddrPort, error) {
+	out := map[netip.AddrPort]netip.AddrPort{}
+	for _, fam := range []netfilter.ProtoFamily{netfilter.ProtoIPv4, netfilter.ProtoIPv6} {
+		flows, err := c.c.DumpFilter(ct.NewFilter().Family(fam).Mark(mark), nil)
+		if err != nil {
+			return nil, fmt.Errorf("listing conntrack entries with mark %#x: %w", mark, err)
+		}
+		for _, f := range flows {
+			if f.Mark != mark || f.TupleOrig.Proto.Protocol != proto {
+				continue
+			}
+			peer := netip.AddrPortFrom(f.TupleReply.IP.DestinationAddress, f.TupleReply.Proto.DestinationPort)
+			out[peer] = netip.AddrPortFrom(f.TupleOrig.IP.DestinationAddress, f.TupleOrig.Proto.DestinationPort)
+		}
 	}
-	return netip.AddrPortFrom(f.TupleOrig.IP.DestinationAddress, f.TupleOrig.Proto.DestinationPort), nil
+	return out, nil
 }
