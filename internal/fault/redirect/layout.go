@@ -66,15 +66,15 @@ type Chain struct {
 type Rule struct {
 	Chain string
 	// Matches.
-	Mark       uint32   // meta mark == Mark
-	CtMark     uint32   // ct mark == CtMark
-	NotCtMark  uint32   // ct mark != NotCtMark
-	IifLo      bool     // iifname "lo"
-	OifLo      bool     // oifname "lo"
-	Family     string   // "ip" or "ip6": meta nfproto
-	Sources    []string // ip/ip6 saddr in (CIDRs of Family)
-	Proto      string   // "tcp" or "udp": meta l4proto
-	DPort      uint16   // th dport
+	Mark      uint32   // meta mark == Mark
+	CtMark    uint32   // ct mark == CtMark
+	NotCtMark uint32   // ct mark != NotCtMark
+	IifLo     bool     // iifname "lo"
+	OifLo     bool     // oifname "lo"
+	Family    string   // "ip" or "ip6": meta nfproto
+	Sources   []string // ip/ip6 saddr in (CIDRs of Family)
+	Proto     string   // "tcp" or "udp": meta l4proto
+	DPort     uint16   // th dport
 	// Actions.
 	SetCtMark uint32 // ct mark set
 	SetMark   uint32 // meta mark set (also: ct mark set from it, see CtFromMark)
