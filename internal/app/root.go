@@ -18,11 +18,14 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/completion"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
+	iocmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/io"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noopapi"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
 	versioncmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/version"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
@@ -93,7 +96,10 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	)
 	root.AddCommand(
 		network.NewCmdNetwork(f),
+		stress.NewCmdStress(f),
+		iocmd.NewCmdIO(f),
 		noop.NewCmdNoop(f, nil),
+		noopapi.NewCmdNoopAPI(f, nil),
 		ls.NewCmdLs(f, nil),
 		status.NewCmdStatus(f, nil),
 		stop.NewCmdStop(f, nil),

@@ -70,6 +70,12 @@ func (r result) String() string {
 func command(ctx context.Context, env []string, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "NO_COLOR=1")
+	// gc's sweep pods mount the node's runtime socket directory too: the cluster's, not
+	// the default /run/containerd (which hostPath would create on this machine).
+	cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_RUNTIME_SOCKET="+runtimeSocket)
+	if agentImage != "" {
+		cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_IMAGE_PULL_POLICY=Never")
+	}
 	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
@@ -299,6 +305,12 @@ func namespace(t *testing.T) string {
 // deployEcho creates a Deployment NAME of echo servers with the label app=NAME and
 // waits until all replicas are Ready; it returns the pods' IPs.
 func deployEcho(t *testing.T, ns, name string, replicas int) []string {
+	return deployEchoWith(t, ns, name, replicas, "")
+}
+
+// deployEchoWith is deployEcho with extra fields of the echo container (YAML at its
+// indentation, e.g. resources).
+func deployEchoWith(t *testing.T, ns, name string, replicas int, container string) []string {
 	t.Helper()
 	manifest := fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -319,7 +331,7 @@ spec:
         readinessProbe:
           httpGet: {path: /, port: 8080}
           periodSeconds: 1
-`, name, ns, replicas, echoImage)
+%[5]s`, name, ns, replicas, echoImage, container)
 	kubectlIn(t, manifest, "apply", "-f", "-")
 	kubectl(t, "-n", ns, "rollout", "status", "deploy/"+name, "--timeout=120s")
 	return podIPs(t, ns, "app="+name, replicas)

@@ -107,6 +107,9 @@ type Fault struct {
 	Action  string   `json:"action,omitempty"`
 	Noop    *Noop    `json:"noop,omitempty"`
 	Network *Network `json:"network,omitempty"`
+	NoopAPI *NoopAPI `json:"noopapi,omitempty"`
+	Stress  *Stress  `json:"stress,omitempty"`
+	IO      *IO      `json:"io,omitempty"`
 	DNS     *DNS     `json:"dns,omitempty"`
 	HTTP    *HTTP    `json:"http,omitempty"`
 }

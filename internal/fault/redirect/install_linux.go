@@ -250,18 +250,11 @@ func flushConntrack(netnsFD int, mark uint32) (int, error) {
 // withNetns runs fn with the namespace an entry names, found by its inode; a namespace
 // that nothing holds any more is gone with everything in it.
 func withNetns(e journal.Entry, fn func(fd int) error) error {
-	p, ok := nsutil.FindByInode("", e.NetnsInode)
-	if !ok {
-		return nil
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil // the process left in between: the namespace may be gone
+	f, err := nsutil.OpenByInode(e.NetnsInode)
+	if err != nil || f == nil {
+		return err
 	}
 	defer f.Close()
-	if ino, err := fileInode(f); err != nil || ino != e.NetnsInode {
-		return nil
-	}
 	return fn(int(f.Fd()))
 }
 

@@ -30,7 +30,7 @@ func OpenNetns(t fault.Target) (*Netns, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the network namespace of %s (%s): %w", t.Target, t.NetnsPath, err)
 	}
-	ino, err := fileInode(f)
+	ino, err := nsutil.FileInode(f)
 	if err == nil && t.NetnsInode != 0 && ino != t.NetnsInode {
 		err = fmt.Errorf("netns %s is net:[%d], the plan expects net:[%d]: the pod sandbox changed", t.NetnsPath, ino, t.NetnsInode)
 	}
@@ -272,12 +272,4 @@ func OrigDst(c net.Conn) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("SO_ORIGINAL_DST: %w", err)
 	}
 	return ap, nil
-}
-
-func fileInode(f *os.File) (uint64, error) {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return 0, fmt.Errorf("stat %s: %w", f.Name(), err)
-	}
-	return st.Ino, nil
 }
