@@ -114,7 +114,7 @@ func (r Rule) String() string {
 		w = append(w, "meta l4proto "+r.Proto)
 	}
 	if r.DPort != 0 {
-		w = append(w, fmt.Sprintf("th dport %d", r.DPort))
+		w = append(w, "th dport "+port(r.DPort))
 	}
 	if r.SetCtMark != 0 {
 		w = append(w, "ct mark set "+hex(r.SetCtMark))
