@@ -49,7 +49,7 @@ add rule inet kc_dnshttp_ct out udp dport 5353 ct mark set 0x4b430042 redirect t
 	if n, err := ct.DeleteMark(0x4b430099); n != 0 || err != nil {
 		t.Fatalf("DeleteMark(another mark) = %d, %v", n, err)
 	}
-	m, err := ct.OrigDsts(unix.IPPROTO_UDP, 0x4b430042)
+	m, err := ct.OrigDsts(unix.IPPROTO_UDP, 0x4b430042, false)
 	if dst := m[netip.MustParseAddrPort(from.String())]; err != nil || dst.String() != net.JoinHostPort(p.PeerIP.String(), "5353") {
 		t.Fatalf("OrigDsts = %v, %v", m, err)
 	}

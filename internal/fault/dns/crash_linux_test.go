@@ -82,7 +82,7 @@ func ourFlows(t *testing.T, p *rtest.Pair) int {
 	}
 	defer c.Close()
 	tg := plan.Target{Namespace: "default", Pod: "crash", Container: "app"}
-	m, err := c.OrigDsts(unix.IPPROTO_UDP, redirect.Mark("exp-dnshttp-crash", fmt.Sprintf("%s/%d", tg.ID(), p.PodInode)))
+	m, err := c.OrigDsts(unix.IPPROTO_UDP, redirect.Mark("exp-dnshttp-crash", fmt.Sprintf("%s/%d", tg.ID(), p.PodInode)), false)
 	if err != nil {
 		t.Fatal(err)
 	}

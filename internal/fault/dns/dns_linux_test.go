@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // upstream is the pod's nameserver, in the peer namespace (v4 and v6, UDP and TCP):
 // real.example.com has A 192.0.2.10 and AAAA 2001:db8::10, big.example.com a TXT set
 // too large for 512 bytes (truncated over UDP without EDNS, whole over TCP).
-func upstream(t *testing.T, p *rtest.Pair) {
+func upstream(t testing.TB, p *rtest.Pair) {
 	h := mdns.HandlerFunc(func(w mdns.ResponseWriter, q *mdns.Msg) {
 		m := new(mdns.Msg)
 		m.SetReply(q)
@@ -102,7 +102,7 @@ func query(p *rtest.Pair, network, server, name string, qtype uint16, edns bool,
 	return cl.ExchangeWithConn(m, &mdns.Conn{Conn: c})
 }
 
-func apply(t *testing.T, p *rtest.Pair, d plan.DNS) (*dnsfault.Active, func()) {
+func apply(t testing.TB, p *rtest.Pair, d plan.DNS) (*dnsfault.Active, func()) {
 	t.Helper()
 	inj, err := fault.New(plan.Fault{Kind: plan.KindDNS, DNS: &d})
 	if err != nil {

@@ -71,9 +71,14 @@ type server struct {
 	r  *Responder
 	ct *conntrack.Conn
 
-	mu     sync.Mutex // guards dsts
-	dsts   map[netip.AddrPort]netip.AddrPort
-	dstsAt time.Time
+	mu    sync.Mutex  // guards cache
+	cache [2]origDsts // IPv4, IPv6
+}
+
+// origDsts are the original destinations of our UDP flows by client, as of at.
+type origDsts struct {
+	dsts map[netip.AddrPort]netip.AddrPort
+	at   time.Time
 }
 
 func serve(ctx context.Context, f *redirect.Fault, r *Responder) {
@@ -112,7 +117,7 @@ func (s *server) udpQuery(ctx context.Context, pc net.PacketConn, from net.Addr,
 	if d.Delay > 0 && sleep(ctx, d.Delay) != nil {
 		return
 	}
-	reply, err := s.forwardUDP(ctx, pc.LocalAddr(), from, q)
+	reply, err := s.forwardUDP(ctx, from, q)
 	if err != nil {
 		s.r.C.Failed.Add(1)
 		return
@@ -123,19 +128,14 @@ func (s *server) udpQuery(ctx context.Context, pc net.PacketConn, from net.Addr,
 
 // forwardUDP sends the query, unchanged, where the client sent it (conntrack's original
 // destination) and returns the server's answer, unchanged.
-func (s *server) forwardUDP(ctx context.Context, local, peer net.Addr, q []byte) ([]byte, error) {
+func (s *server) forwardUDP(ctx context.Context, peer net.Addr, q []byte) ([]byte, error) {
 	if s.ct == nil {
 		return nil, errors.New("no conntrack socket")
-	}
-	l, err := netip.ParseAddrPort(local.String())
-	if err != nil {
-		return nil, err
 	}
 	p, err := netip.ParseAddrPort(peer.String())
 	if err != nil {
 		return nil, err
 	}
-	_ = l
 	dst, err := s.origDst(p)
 	if err != nil {
 		return nil, err
@@ -160,20 +160,27 @@ func (s *server) forwardUDP(ctx context.Context, local, peer net.Addr, q []byte)
 }
 
 // origDst is where the client at peer sent its query: from a cache of our flows'
-// original destinations, refreshed from conntrack when peer is not in it or the cache is
-// older than a second (a client may reuse its port towards another server).
+// original destinations (per family), refreshed from conntrack when peer is not in it or
+// the cache is older than a second (a client may reuse its port towards another
+// server). Queries that miss together wait for one dump, which answers them all.
 func (s *server) origDst(peer netip.AddrPort) (netip.AddrPort, error) {
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	v6 := peer.Addr().Is6()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if dst, ok := s.dsts[peer]; ok && time.Since(s.dstsAt) < time.Second {
+	c := &s.cache[0]
+	if v6 {
+		c = &s.cache[1]
+	}
+	if dst, ok := c.dsts[peer]; ok && time.Since(c.at) < time.Second {
 		return dst, nil
 	}
-	m, err := s.ct.OrigDsts(unix.IPPROTO_UDP, s.f.Layout.Mark)
+	m, err := s.ct.OrigDsts(unix.IPPROTO_UDP, s.f.Layout.Mark, v6)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	s.dsts, s.dstsAt = m, time.Now()
-	dst, ok := m[netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())]
+	c.dsts, c.at = m, time.Now()
+	dst, ok := m[peer]
 	if !ok {
 		return netip.AddrPort{}, fmt.Errorf("no redirected flow from %s in conntrack", peer)
 	}
