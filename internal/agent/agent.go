@@ -406,6 +406,10 @@ func (r *runner) apply(ctx context.Context, inj fault.Injector) ([]*activeTarget
 		if n, ok := a.(fault.Notes); ok {
 			note(n.Notes())
 		}
+		if rp, ok := a.(fault.Reporter); ok {
+			target := t.String()
+			rp.SetReport(func(s string) { r.emit(plan.Event{Type: plan.EventNote, Target: target, Message: s}) })
+		}
 		actives = append(actives, &activeTarget{t: t, a: a, j: j, res: tr})
 	}
 	if n, ok := inj.(fault.Notes); ok && len(actives) > 0 {

@@ -74,6 +74,13 @@ type Notes interface {
 	Notes() []string
 }
 
+// Reporter is optional: an Active that counts what it does (queries matched, answers
+// altered) is handed a way to report it; the agent emits each report as a note of its
+// target (while the fault runs when the counters change, and once at recovery).
+type Reporter interface {
+	SetReport(report func(string))
+}
+
 // ContainerOptional is optional: an Injector whose fault touches no container (noop)
 // says so, and a target the node cannot find is then no reason to fail.
 type ContainerOptional interface {

@@ -166,6 +166,9 @@ func TestErrorAndForward(t *testing.T) {
 	}
 	truncBefore, tcpBefore := big()
 	a, rec := apply(t, p, plan.DNS{Patterns: []string{"*.fault.test", "payments.*.svc.cluster.local"}, Error: "NXDOMAIN"})
+	var reports []string
+	var _ fault.Reporter = a
+	a.SetReport(func(s string) { reports = append(reports, s) })
 	for _, server := range []string{ns4, ns6} {
 		for _, network := range []string{"udp", "tcp"} {
 			for _, name := range []string{"a.fault.test", "x.y.fault.test", "payments.shop.svc.cluster.local"} {
@@ -194,6 +197,9 @@ func TestErrorAndForward(t *testing.T) {
 		t.Errorf("altered %d queries, want 12", a.R.C.Altered.Load())
 	}
 	rec()
+	if want := "final counters: queries 26, matched 12, altered 12, forwarded 14, forward failures 0"; len(reports) == 0 || reports[len(reports)-1] != want {
+		t.Errorf("reports %q, want the last one %q", reports, want)
+	}
 	if m, _, err := query(p, "udp", ns4, "a.fault.test", mdns.TypeA, false, nil); err != nil || m.Rcode != mdns.RcodeSuccess {
 		t.Errorf("after recovery: %v %v", m, err)
 	}
