@@ -9,6 +9,7 @@ package dns
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,7 +53,7 @@ func Validate(d *plan.DNS) error {
 	if n != 1 {
 		return fmt.Errorf("give exactly one of --error, --random, --ip and --delay (got %d)", n)
 	}
-	if d.Error != "" && !contains(Errors, d.Error) {
+	if d.Error != "" && !slices.Contains(Errors, d.Error) {
 		return fmt.Errorf("--error %q: want one of %s", d.Error, strings.Join(Errors, ", "))
 	}
 	if len(d.IPs) > MaxIPs {
@@ -67,15 +68,6 @@ func Validate(d *plan.DNS) error {
 		return fmt.Errorf("--delay must be in (0, %s], got %s", MaxDelay, d.Delay.D())
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Layout is the redirect a DNS fault installs; the agent fills in table, mark and port.

@@ -114,7 +114,7 @@ func (s *server) udpQuery(ctx context.Context, pc net.PacketConn, from net.Addr,
 		pc.WriteTo(d.Reply, from)
 		return
 	}
-	if d.Delay > 0 && sleep(ctx, d.Delay) != nil {
+	if d.Delay > 0 && redirect.Sleep(ctx, d.Delay) != nil {
 		return
 	}
 	reply, err := s.forwardUDP(ctx, from, q)
@@ -220,7 +220,7 @@ func (s *server) tcpConn(ctx context.Context, c net.Conn) {
 			}
 			continue
 		}
-		if d.Delay > 0 && sleep(ctx, d.Delay) != nil {
+		if d.Delay > 0 && redirect.Sleep(ctx, d.Delay) != nil {
 			return
 		}
 		if up == nil {
@@ -257,15 +257,4 @@ func readMsg(r io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("reading a %d-byte DNS message: %w", len(m), err)
 	}
 	return m, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/redirect"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -30,18 +31,7 @@ type Proxy struct {
 
 // NewProxy returns a proxy for rule.
 func NewProxy(rule *Rule) *Proxy {
-	return &Proxy{Rule: rule, C: &Counters{}, sleep: sleepCtx}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return &Proxy{Rule: rule, C: &Counters{}, sleep: redirect.Sleep}
 }
 
 // Serve handles one client connection until it ends or ctx is done. It closes client.
