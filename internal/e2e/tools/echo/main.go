@@ -1,5 +1,5 @@
-// Command echo is the e2e test workload: a server (HTTP, TCP echo, TCP source, UDP echo
-// on fixed ports), the probes the tests and the demo run against it, and an IO mode that
+// Command echo is the e2e test workload: a server (HTTP, TCP echo, TCP source, UDP echo,
+// DNS on fixed ports; GET /resolve asks a DNS server from inside the pod), the probes the tests and the demo run against it, and an IO mode that
 // writes under a directory and reports what its writes saw.
 //
 //	echo serve
@@ -100,7 +100,9 @@ func serve() error {
 			n -= k
 		}
 	})
+	mux.HandleFunc("/resolve", resolve)
 	go func() { errc <- http.ListenAndServe(fmt.Sprintf(":%d", HTTPPort), mux) }()
+	serveDNS()
 
 	tcp := func(port int, handle func(net.Conn)) {
 		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
