@@ -127,43 +127,13 @@ func Run(ctx context.Context, o Options) (*plan.Result, error) {
 
 func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	p := r.p
-	// A journal of this experiment means a predecessor was killed mid-fault: count it
-	// as a restart from the first event on (the lock below settles who works on it).
-	if journal.ValidName(p.Experiment) == nil {
-		if paths, _ := journal.List(r.dir, p.Experiment); len(paths) > 0 {
-			for _, path := range paths {
-				if f, err := journal.Read(path); err == nil {
-					r.restart = max(r.restart, f.Restart+1)
-				}
-			}
-		}
-	}
+	r.countRestarts()
 	r.emit(plan.Event{Type: plan.EventStarted, Message: fmt.Sprintf(
 		"kubectl-chaos agent %s: %s on %d target(s), deadline %s", version.Version,
 		p.Fault.Summary(), len(p.Targets), p.Deadline.UTC().Format(time.RFC3339))})
-	if err := p.Validate(); err != nil {
-		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
-	}
-	if err := journal.ValidName(p.Experiment); err != nil {
-		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
-	}
-	// The same check the CLI ran: this plan may not come from our CLI.
-	if err := catalog.Validate(p.Fault); err != nil {
-		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
-	}
-	inj, err := fault.New(p.Fault)
+	inj, err := r.injector()
 	if err != nil {
 		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
-	}
-	if r.o.Resolver == nil {
-		r.o.Resolver = container.New(container.Options{
-			Endpoint: p.Runtime.Endpoint, Namespace: p.Runtime.Namespace, ProcRoot: r.o.ProcRoot,
-		})
-		if co, ok := inj.(fault.ContainerOptional); ok && co.ContainerOptional() {
-			// A fault that touches no container (noop) does not fail for one that
-			// cannot be found on this host (session tests with made-up IDs).
-			r.o.Resolver = lenientResolver{r.o.Resolver}
-		}
 	}
 	lock, err := journal.WaitLock(ctx, r.dir, p.Experiment, lockTimeout)
 	if err != nil {
@@ -171,18 +141,9 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	}
 	defer lock.Release()
 
-	existing, err := journal.List(r.dir, p.Experiment)
+	existing, old, err := r.readJournals()
 	if err != nil {
-		return r.fail(fmt.Errorf("%w: listing journals: %w", ErrRecover, err))
-	}
-	var old []*journal.File
-	for _, path := range existing {
-		f, err := journal.Read(path)
-		if err != nil {
-			return r.fail(fmt.Errorf("%w: %w", ErrRecover, err))
-		}
-		old = append(old, f)
-		r.restart = max(r.restart, f.Restart+1)
+		return r.fail(fmt.Errorf("%w: %w", ErrRecover, err))
 	}
 	for _, t := range p.Targets {
 		r.res.Targets = append(r.res.Targets, plan.TargetResult{Target: t.String()})
@@ -190,42 +151,16 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	for i := range r.res.Targets {
 		r.byTarget[r.res.Targets[i].Target] = &r.res.Targets[i]
 	}
-
-	swept, err := journal.SweepWith(context.WithoutCancel(ctx), journal.SweepOptions{Dir: r.dir, Now: r.o.Now(), ProcRoot: r.o.ProcRoot})
-	for _, s := range swept {
-		r.emit(plan.Event{Type: plan.EventNote, Message: fmt.Sprintf(
-			"swept experiment %s (%s): removed %d object(s) left by a dead agent", s.Experiment, s.Reason, len(s.Removed)),
-			Objects: s.Removed, Error: s.Error})
-	}
-	if err != nil {
-		r.emit(plan.Event{Type: plan.EventError, Message: "sweeping other experiments' journals", Error: err.Error()})
-	}
+	r.sweepOthers(ctx)
 
 	done := make(chan struct{})
 	defer close(done)
 	if r.o.Stdin != nil {
 		r.stdin = readStdin(r.o.Stdin, done)
 	}
-
-	if len(old) > 0 {
-		r.emit(plan.Event{Type: plan.EventNote, Message: fmt.Sprintf(
-			"restarted after the previous agent died: recovering %d target(s) from its journal first", len(old))})
-		if err := r.recoverOld(ctx, existing, old); err != nil {
-			return r.finish(plan.ReasonFailed, err)
-		}
-		if reason := r.waitOperator(ctx); reason != "" {
-			return r.finish(reason, nil)
-		}
-		r.emit(plan.Event{Type: plan.EventNote, Message: "resuming the fault until the deadline"})
-	} else if !p.Detached && r.stdin != nil {
-		// An attached agent injects only once its operator is listening: events written
-		// before the CLI attaches are lost, and an operator that never attaches must
-		// not leave a fault running. The CLI sends a heartbeat as soon as it attaches.
-		if reason := r.waitFirstHeartbeat(ctx); reason != "" {
-			return r.finish(reason, nil)
-		}
+	if reason, err := r.awaitStart(ctx, existing, old); reason != "" {
+		return r.finish(reason, err)
 	}
-
 	if !r.o.Now().Before(p.Deadline) {
 		return r.finish(plan.ReasonDeadline, nil)
 	}
@@ -237,6 +172,107 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	reason := r.wait(ctx, len(actives))
 	recErr := r.recover(ctx, actives)
 	return r.finish(reason, errors.Join(recErr, applyErr))
+}
+
+// countRestarts reads the restart count of an existing journal of this experiment: a
+// predecessor was killed mid-fault, so this run counts as a restart from its first
+// event on (the journal lock settles who works on it).
+func (r *runner) countRestarts() {
+	if journal.ValidName(r.p.Experiment) != nil {
+		return
+	}
+	paths, _ := journal.List(r.dir, r.p.Experiment)
+	for _, path := range paths {
+		if f, err := journal.Read(path); err == nil {
+			r.restart = max(r.restart, f.Restart+1)
+		}
+	}
+}
+
+// injector checks the plan as the CLI did (it may not come from our CLI) and builds
+// the fault's injector and the container resolver.
+func (r *runner) injector() (fault.Injector, error) {
+	p := r.p
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := journal.ValidName(p.Experiment); err != nil {
+		return nil, err
+	}
+	if err := catalog.Validate(p.Fault); err != nil {
+		return nil, err
+	}
+	inj, err := fault.New(p.Fault)
+	if err != nil {
+		return nil, err
+	}
+	if r.o.Resolver == nil {
+		r.o.Resolver = container.New(container.Options{
+			Endpoint: p.Runtime.Endpoint, Namespace: p.Runtime.Namespace, ProcRoot: r.o.ProcRoot,
+		})
+		if co, ok := inj.(fault.ContainerOptional); ok && co.ContainerOptional() {
+			// A fault that touches no container (noop) does not fail for one that
+			// cannot be found on this host (session tests with made-up IDs).
+			r.o.Resolver = lenientResolver{r.o.Resolver}
+		}
+	}
+	return inj, nil
+}
+
+// readJournals reads this experiment's journals (under its lock): what a dead
+// predecessor left to recover first.
+func (r *runner) readJournals() (paths []string, old []*journal.File, err error) {
+	paths, err = journal.List(r.dir, r.p.Experiment)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing journals: %w", err)
+	}
+	for _, path := range paths {
+		f, err := journal.Read(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		old = append(old, f)
+		r.restart = max(r.restart, f.Restart+1)
+	}
+	return paths, old, nil
+}
+
+// sweepOthers recovers the journals of other experiments whose agents are dead.
+func (r *runner) sweepOthers(ctx context.Context) {
+	swept, err := journal.SweepWith(context.WithoutCancel(ctx), journal.SweepOptions{Dir: r.dir, Now: r.o.Now(), ProcRoot: r.o.ProcRoot})
+	for _, s := range swept {
+		r.emit(plan.Event{Type: plan.EventNote, Message: fmt.Sprintf(
+			"swept experiment %s (%s): removed %d object(s) left by a dead agent", s.Experiment, s.Reason, len(s.Removed)),
+			Objects: s.Removed, Error: s.Error})
+	}
+	if err != nil {
+		r.emit(plan.Event{Type: plan.EventError, Message: "sweeping other experiments' journals", Error: err.Error()})
+	}
+}
+
+// awaitStart is what comes before the fault: a restarted agent recovers its
+// predecessor's targets and waits for its operator; an attached agent waits for the
+// CLI's first heartbeat. A non-empty reason ends the run.
+func (r *runner) awaitStart(ctx context.Context, existing []string, old []*journal.File) (reason string, err error) {
+	if len(old) > 0 {
+		r.emit(plan.Event{Type: plan.EventNote, Message: fmt.Sprintf(
+			"restarted after the previous agent died: recovering %d target(s) from its journal first", len(old))})
+		if err := r.recoverOld(ctx, existing, old); err != nil {
+			return plan.ReasonFailed, err
+		}
+		if reason := r.waitOperator(ctx); reason != "" {
+			return reason, nil
+		}
+		r.emit(plan.Event{Type: plan.EventNote, Message: "resuming the fault until the deadline"})
+		return "", nil
+	}
+	if !r.p.Detached && r.stdin != nil {
+		// An attached agent injects only once its operator is listening: events written
+		// before the CLI attaches are lost, and an operator that never attaches must
+		// not leave a fault running. The CLI sends a heartbeat as soon as it attaches.
+		return r.waitFirstHeartbeat(ctx), nil
+	}
+	return "", nil
 }
 
 // fail ends a run that did nothing.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -517,10 +518,43 @@ func residue(t *testing.T) []string {
 	}
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l != "" && onNode(l) {
+		if l != "" && onNode(l) && !strings.HasPrefix(l, "qdisc ") {
 			lines = append(lines, l)
 		}
 	}
+	lines = append(lines, qdiscLines()...)
+	sort.Strings(lines)
+	return lines
+}
+
+// qdiscLines lists the qdiscs of the node, in the residue tool's words ("qdisc NS: …"),
+// one line each. The tool itself runs `tc -o qdisc show`, whose iproute2 (6.1) puts all
+// the qdiscs of a namespace on one line joined by "\", and then drops every line that
+// names noqueue: a pod's lo always does, so it never listed a pod's qdiscs.
+var defaultQdisc = regexp.MustCompile(` (noqueue|mq|pfifo_fast|fq_codel|noop) `)
+
+func qdiscLines() []string {
+	var lines []string
+	add := func(label string, out []byte) {
+		for _, q := range strings.Split(string(out), "\n") {
+			q = strings.TrimSpace(q)
+			if q == "" || defaultQdisc.MatchString(" "+q+" ") {
+				continue
+			}
+			if l := "qdisc " + label + ": " + q; onNode(l) {
+				lines = append(lines, l)
+			}
+		}
+	}
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "cni-") { // the pods' (onNode)
+			q, _ := exec.Command("ip", "netns", "exec", f[0], "tc", "qdisc", "show").Output()
+			add(f[0], q)
+		}
+	}
+	q, _ := exec.Command("tc", "qdisc", "show").Output()
+	add("host", q)
 	return lines
 }
 

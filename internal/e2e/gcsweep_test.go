@@ -40,6 +40,8 @@ func TestGCSweepsAfterAgentKilledAndHelperDeleted(t *testing.T) {
 	waitRate(t, ip, 60*time.Second, "the limit to bite", func(m float64) bool { return m < 20 })
 	helper := waitHelperRunning(t, 30*time.Second)
 	id := experimentOf(t, helper)
+	active, _ := diffLines(before, residue(t))
+	t.Logf("on the node while the agent runs:\n  %s", strings.Join(active, "\n  "))
 	pids := agentPIDs(t)
 	if len(pids) != 1 {
 		t.Fatalf("want one agent process on the node, found %v", pids)

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -144,10 +145,18 @@ func firstDelivery(t *testing.T, ip string, timeout time.Duration) time.Time {
 // they are ordinary host processes) by their command line.
 func agentPIDs(t *testing.T) []int {
 	t.Helper()
-	return procScan("cmdline", func(b []byte) bool {
+	var pids []int
+	for _, pid := range procScan("cmdline", func(b []byte) bool {
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 		return len(args) >= 2 && filepath.Base(args[0]) == "kubectl-chaos" && args[1] == "agent"
-	})
+	}) {
+		// Only the cluster's: the agent tests of a unit-test run on this shared machine
+		// start the real binary as `kubectl-chaos agent` outside any pod.
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil && strings.Contains(string(b), "kubepods") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // kill -9 of the agent inside the helper: the kernel drops its owned nft table at once

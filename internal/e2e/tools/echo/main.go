@@ -1,5 +1,5 @@
-// Command echo is the e2e test workload: a server (HTTP, TCP echo, TCP source, UDP echo,
-// DNS on fixed ports; GET /resolve asks a DNS server from inside the pod), the probes the tests and the demo run against it, and an IO mode that
+// Command echo is the e2e test workload: a server (HTTP, TCP echo, TCP source, UDP echo
+// on fixed ports), the probes the tests and the demo run against it, and an IO mode that
 // writes under a directory and reports what its writes saw.
 //
 //	echo serve
@@ -78,10 +78,34 @@ func usage() {
 func serve() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	host, _ := os.Hostname()
 	errc := make(chan error, 4)
-
 	var sunk atomic.Int64
+	go func() { errc <- http.ListenAndServe(fmt.Sprintf(":%d", HTTPPort), httpMux(&sunk)) }()
+	go serveTCP(errc, EchoPort, func(c net.Conn) { _, _ = io.Copy(c, c) })
+	go serveTCP(errc, SourcePort, func(c net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+	go serveUDP(errc, UDPPort, func(pc net.PacketConn, b []byte, addr net.Addr) { _, _ = pc.WriteTo(b, addr) })
+	go serveUDP(errc, SinkPort, func(net.PacketConn, []byte, net.Addr) { sunk.Add(1) })
+	serveDNS()
+	fmt.Printf("echo: serving http :%d, tcp echo :%d, tcp source :%d, udp echo :%d, dns :%d\n", HTTPPort, EchoPort, SourcePort, UDPPort, DNSPort)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// httpMux answers / with the host name, /count with the UDP sink's count, /stream
+// with ?bytes= zero bytes and /resolve with a DNS query made from this pod.
+func httpMux(sunk *atomic.Int64) *http.ServeMux {
+	host, _ := os.Hostname()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "{\"udpSink\":%d}\n", sunk.Load())
@@ -89,6 +113,7 @@ func serve() error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "ok %s\n", host)
 	})
+	mux.HandleFunc("/resolve", resolve)
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("bytes"))
 		buf := make([]byte, 32<<10)
@@ -100,71 +125,41 @@ func serve() error {
 			n -= k
 		}
 	})
-	mux.HandleFunc("/resolve", resolve)
-	go func() { errc <- http.ListenAndServe(fmt.Sprintf(":%d", HTTPPort), mux) }()
-	serveDNS()
+	return mux
+}
 
-	tcp := func(port int, handle func(net.Conn)) {
-		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-		if err != nil {
-			errc <- err
-			return
-		}
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				errc <- err
-				return
-			}
-			go func() { defer c.Close(); handle(c) }()
-		}
+// serveTCP accepts on port and runs handle on each connection.
+func serveTCP(errc chan<- error, port int, handle func(net.Conn)) {
+	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		errc <- err
+		return
 	}
-	go tcp(EchoPort, func(c net.Conn) { _, _ = io.Copy(c, c) })
-	go tcp(SourcePort, func(c net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	})
-	go func() {
-		pc, err := net.ListenPacket("udp", fmt.Sprintf(":%d", UDPPort))
+	for {
+		c, err := l.Accept()
 		if err != nil {
 			errc <- err
 			return
 		}
-		buf := make([]byte, 65536)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				errc <- err
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], addr)
-		}
-	}()
-	go func() {
-		pc, err := net.ListenPacket("udp", fmt.Sprintf(":%d", SinkPort))
+		go func() { defer c.Close(); handle(c) }()
+	}
+}
+
+// serveUDP reads datagrams on port and runs handle on each.
+func serveUDP(errc chan<- error, port int, handle func(pc net.PacketConn, b []byte, addr net.Addr)) {
+	pc, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		errc <- err
+		return
+	}
+	buf := make([]byte, 65536)
+	for {
+		n, addr, err := pc.ReadFrom(buf)
 		if err != nil {
 			errc <- err
 			return
 		}
-		buf := make([]byte, 65536)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				errc <- err
-				return
-			}
-			sunk.Add(1)
-		}
-	}()
-	fmt.Printf("echo: serving http :%d, tcp echo :%d, tcp source :%d, udp echo :%d\n", HTTPPort, EchoPort, SourcePort, UDPPort)
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-errc:
-		return err
+		handle(pc, buf[:n], addr)
 	}
 }
 
