@@ -45,10 +45,33 @@ func (l Layout) Batch() (*nft.Batch, error) {
 
 // exprs turns the rule into nftables expressions: one rule per source CIDR (or one).
 func (r Rule) exprs() ([][]expr.Any, error) {
-	var head []expr.Any
-	cmp := func(op expr.CmpOp, data []byte) expr.Any {
-		return &expr.Cmp{Op: op, Register: 1, Data: data}
+	head, nfproto := r.matches()
+	tail, err := r.actions(nfproto)
+	if err != nil {
+		return nil, err
 	}
+	if len(r.Sources) == 0 {
+		return [][]expr.Any{append(head, tail...)}, nil
+	}
+	var out [][]expr.Any
+	for _, s := range r.Sources {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", s, err)
+		}
+		out = append(out, append(append(append([]expr.Any{}, head...), saddr(p)...), tail...))
+	}
+	return out, nil
+}
+
+func cmpExpr(op expr.CmpOp, data []byte) expr.Any {
+	return &expr.Cmp{Op: op, Register: 1, Data: data}
+}
+
+// matches are the rule's matches before its source addresses, and its IP version.
+func (r Rule) matches() ([]expr.Any, byte) {
+	var head []expr.Any
+	cmp := cmpExpr
 	if r.Mark != 0 {
 		head = append(head, &expr.Meta{Key: expr.MetaKeyMARK, Register: 1}, cmp(expr.CmpOpEq, native32(r.Mark)))
 	}
@@ -71,6 +94,13 @@ func (r Rule) exprs() ([][]expr.Any, error) {
 	if r.Family != "" {
 		head = append(head, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, cmp(expr.CmpOpEq, []byte{nfproto}))
 	}
+	return head, nfproto
+}
+
+// actions are the rule's matches after its source addresses (protocol, port), its
+// actions, a counter and its verdict.
+func (r Rule) actions(nfproto byte) ([]expr.Any, error) {
+	cmp := cmpExpr
 	var tail []expr.Any
 	switch r.Proto {
 	case "":
@@ -123,18 +153,7 @@ func (r Rule) exprs() ([][]expr.Any, error) {
 	default:
 		return nil, fmt.Errorf("verdict %q", r.Verdict)
 	}
-	if len(r.Sources) == 0 {
-		return [][]expr.Any{append(head, tail...)}, nil
-	}
-	var out [][]expr.Any
-	for _, s := range r.Sources {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("source %q: %w", s, err)
-		}
-		out = append(out, append(append(append([]expr.Any{}, head...), saddr(p)...), tail...))
-	}
-	return out, nil
+	return tail, nil
 }
 
 // saddr matches the source address against p (the rule has matched the IP version).
