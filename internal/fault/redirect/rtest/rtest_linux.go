@@ -35,10 +35,28 @@ type Pair struct {
 	HostPeerIP      net.IP // the host's address on a second veth into the pod (the "node")
 }
 
+// pairLock serializes pairs across test binaries: every pair gives the host the same
+// address on its "node" link (10.231.1.2/24), so two packages' tests run in parallel
+// (go test without -p 1) would route each other's probes.
+const pairLock = "/tmp/kc-dnshttp-rtest.lock"
+
+func lockPairs(t testing.TB) {
+	f, err := os.OpenFile(pairLock, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock, after the pair is gone
+}
+
 // NewPair creates the namespaces (named kc-dnshttp-…, removed at cleanup).
 func NewPair(t testing.TB) *Pair {
 	t.Helper()
 	nstest.RequireRoot(t)
+	lockPairs(t)
 	id := nstest.RandomHex(3)
 	p := &Pair{Pod: "kc-dnshttp-pod-" + id, Peer: "kc-dnshttp-peer-" + id,
 		PodIP: net.ParseIP("10.231.0.1"), PeerIP: net.ParseIP("10.231.0.2"),
