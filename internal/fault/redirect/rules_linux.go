@@ -59,7 +59,7 @@ func (r Rule) exprs() ([][]expr.Any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("source %q: %w", s, err)
 		}
-		out = append(out, append(append(append([]expr.Any{}, head...), saddr(p)...), tail...))
+		out = append(out, append(append(append([]expr.Any{}, head...), nft.SourceMatch(p.Masked())...), tail...))
 	}
 	return out, nil
 }
@@ -154,29 +154,6 @@ func (r Rule) actions(nfproto byte) ([]expr.Any, error) {
 		return nil, fmt.Errorf("verdict %q", r.Verdict)
 	}
 	return tail, nil
-}
-
-// saddr matches the source address against p (the rule has matched the IP version).
-func saddr(p netip.Prefix) []expr.Any {
-	p = p.Masked()
-	a := p.Addr().Unmap()
-	off, n := uint32(12), uint32(4)
-	if a.Is6() {
-		off, n = 8, 16
-	}
-	bits := p.Bits()
-	if p.Addr().Is4In6() {
-		bits -= 96
-	}
-	out := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n}}
-	if bits < int(n*8) {
-		mask := make([]byte, n)
-		for i := 0; i < bits; i++ {
-			mask[i/8] |= 0x80 >> (i % 8)
-		}
-		out = append(out, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: mask, Xor: make([]byte, n)})
-	}
-	return append(out, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a.AsSlice()})
 }
 
 // native32 is a 32-bit mark as the kernel keeps it (host byte order).
