@@ -442,10 +442,7 @@ func (r *runner) apply(ctx context.Context, inj fault.Injector) ([]*activeTarget
 		if n, ok := a.(fault.Notes); ok {
 			note(n.Notes())
 		}
-		if rp, ok := a.(fault.Reporter); ok {
-			target := t.String()
-			rp.SetReport(func(msg string) { r.emit(plan.Event{Type: plan.EventNote, Target: target, Message: msg}) })
-		}
+		r.reportsOf(t.String(), a)
 		actives = append(actives, &activeTarget{t: t, a: a, j: j, res: tr})
 	}
 	if n, ok := inj.(fault.Notes); ok && len(actives) > 0 {
@@ -455,6 +452,14 @@ func (r *runner) apply(ctx context.Context, inj fault.Injector) ([]*activeTarget
 		return actives, fmt.Errorf("%w: %w", ErrApply, errors.Join(errs...))
 	}
 	return actives, nil
+}
+
+// reportsOf hands an Active that counts what it does (fault.Reporter) a way to report
+// it: each report becomes a note event of its target.
+func (r *runner) reportsOf(target string, a fault.Active) {
+	if rp, ok := a.(fault.Reporter); ok {
+		rp.SetReport(func(s string) { r.emit(plan.Event{Type: plan.EventNote, Target: target, Message: s}) })
+	}
 }
 
 // wait blocks until a stop path fires and returns its reason.

@@ -74,11 +74,12 @@ type Notes interface {
 	Notes() []string
 }
 
-// Reporter is optional: an Active that keeps working after Apply (the time fault's
-// rescans patch processes started later) gets a way to report each thing it does; the
-// agent emits every line as a note about the target.
+// Reporter is optional: an Active that keeps working after Apply is handed a way to
+// report what it does — the time fault's rescans patch processes started later, the DNS
+// resolver counts the queries it matched and the answers it altered; the agent emits
+// each report as a note of its target.
 type Reporter interface {
-	SetReport(func(string))
+	SetReport(report func(string))
 }
 
 // ContainerOptional is optional: an Injector whose fault touches no container (noop)

@@ -191,6 +191,10 @@ func (s Selector) ipVersion(v ipVer) []expr.Any {
 	}
 }
 
+// SourceMatch matches the network header's source address against p (IPv4 or IPv6;
+// p masked).
+func SourceMatch(p netip.Prefix) []expr.Any { return addrMatch(p, Ingress) }
+
 func addrMatch(p netip.Prefix, d Direction) []expr.Any {
 	var off, n uint32
 	a := p.Addr()

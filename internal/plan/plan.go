@@ -111,6 +111,8 @@ type Fault struct {
 	Stress  *Stress    `json:"stress,omitempty"`
 	IO      *IO        `json:"io,omitempty"`
 	Time    *TimeShift `json:"time,omitempty"`
+	DNS     *DNS       `json:"dns,omitempty"`
+	HTTP    *HTTP      `json:"http,omitempty"`
 }
 
 // Summarizer is a spec that can say what it does in a few words ("delay 100ms").

@@ -9,6 +9,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/bandwidth"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/corrupt"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/delay"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/dns"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/duplicate"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/loss"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/partition"
@@ -22,7 +23,7 @@ import (
 func NewCmdNetwork(f *factory.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "network",
-		Short:   "Network faults: delay, loss, duplicate, corrupt, reorder, bandwidth, partition",
+		Short:   "Network faults: delay, loss, duplicate, corrupt, reorder, bandwidth, partition, dns",
 		GroupID: cmdutil.GroupFaults,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -37,6 +38,7 @@ func NewCmdNetwork(f *factory.Factory) *cobra.Command {
 		reorder.NewCmdReorder(f, nil),
 		bandwidth.NewCmdBandwidth(f, nil),
 		partition.NewCmdPartition(f, nil),
+		dns.NewCmdDNS(f, nil),
 	)
 	return cmd
 }

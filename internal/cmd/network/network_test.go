@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/bandwidth"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/corrupt"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/delay"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/dns"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/duplicate"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/loss"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/partition"
@@ -45,6 +47,8 @@ func parse(t *testing.T, verb string, args []string) (*experiment.Options, error
 		cmd = bandwidth.NewCmdBandwidth(f, func(o *bandwidth.Options) error { got = o.Experiment; return nil })
 	case "partition":
 		cmd = partition.NewCmdPartition(f, func(o *partition.Options) error { got = o.Experiment; return nil })
+	case "dns":
+		cmd = dns.NewCmdDNS(f, func(o *dns.Options) error { got = o.Experiment; return nil })
 	default:
 		t.Fatalf("unknown verb %s", verb)
 	}
@@ -164,6 +168,15 @@ func TestVerbValidation(t *testing.T) {
 		{"partition", []string{"pod/x"}, "--to"},
 		{"partition", []string{"pod/x", "--to", "svc/db", "--direction", "sideways"}, "--direction"},
 		{"partition", []string{"pod/x", "--to", ""}, "--to"},
+		{"dns", []string{"pod/x", "--error", "NXDOMAIN"}, "--pattern"},
+		{"dns", []string{"pod/x", "--pattern", "a..b", "--error", "NXDOMAIN"}, "--pattern"},
+		{"dns", []string{"pod/x", "--pattern", "a b.com", "--error", "NXDOMAIN"}, "--pattern"},
+		{"dns", []string{"pod/x", "--pattern", "a.com"}, "--error, --random, --ip and --delay"},
+		{"dns", []string{"pod/x", "--pattern", "a.com", "--error", "NXDOMAIN", "--random"}, "--error, --random, --ip and --delay"},
+		{"dns", []string{"pod/x", "--pattern", "a.com", "--error", "NOERROR"}, "--error"},
+		{"dns", []string{"pod/x", "--pattern", "a.com", "--ip", "10.0.0.300"}, "--ip"},
+		{"dns", []string{"pod/x", "--pattern", "a.com", "--delay", "-1s"}, "--delay"},
+		{"dns", []string{"pod/x", "--pattern", "a.com", "--delay", "2m"}, "--delay"},
 		{"loss", []string{"pod/x", "--percent", "1", "--duration", "0s"}, "--duration"},
 		{"loss", []string{"pod/x", "--percent", "1", "--duration", "2h"}, "--max-duration"},
 		{"loss", []string{"pod/x", "--percent", "1", "--max-duration", "10000h"}, "--max-duration"},
@@ -190,6 +203,37 @@ func TestVerbValidation(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error spans lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestDNSFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want plan.DNS
+	}{
+		{[]string{"deploy/web", "--pattern", "payments.*.svc.cluster.local,example.com", "--error", "nxdomain"},
+			plan.DNS{Patterns: []string{"payments.*.svc.cluster.local", "example.com"}, Error: "NXDOMAIN", IPs: []string{}}},
+		{[]string{"pod/x", "--pattern", "api.example.com", "--ip", "10.0.0.9,fd00::9"},
+			plan.DNS{Patterns: []string{"api.example.com"}, IPs: []string{"10.0.0.9", "fd00::9"}}},
+		{[]string{"pod/x", "--pattern", "*.example.com", "--random"},
+			plan.DNS{Patterns: []string{"*.example.com"}, Random: true, IPs: []string{}}},
+		{[]string{"pod/x", "--pattern", "a.com", "--delay", "1500ms"},
+			plan.DNS{Patterns: []string{"a.com"}, Delay: ms(1500), IPs: []string{}}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			o, err := parse(t, "dns", tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := o.Fault
+			if f.Kind != plan.KindDNS || f.Action != "dns" || f.DNS == nil {
+				t.Fatalf("fault = %+v", f)
+			}
+			if diff := cmp.Diff(tt.want, *f.DNS, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("spec (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -92,7 +92,8 @@ func serve() error {
 	})
 	go serveUDP(errc, UDPPort, func(pc net.PacketConn, b []byte, addr net.Addr) { _, _ = pc.WriteTo(b, addr) })
 	go serveUDP(errc, SinkPort, func(net.PacketConn, []byte, net.Addr) { sunk.Add(1) })
-	fmt.Printf("echo: serving http :%d, tcp echo :%d, tcp source :%d, udp echo :%d\n", HTTPPort, EchoPort, SourcePort, UDPPort)
+	serveDNS()
+	fmt.Printf("echo: serving http :%d, tcp echo :%d, tcp source :%d, udp echo :%d, dns :%d\n", HTTPPort, EchoPort, SourcePort, UDPPort, DNSPort)
 	select {
 	case <-ctx.Done():
 		return nil
@@ -102,7 +103,8 @@ func serve() error {
 }
 
 // httpMux answers / with the host name, /count with the UDP sink's count, /time with
-// the server's time.Now() (what a time fault shifts) and /stream with ?bytes= zero bytes.
+// the server's time.Now() (what a time fault shifts), /stream with ?bytes= zero bytes
+// and /resolve with a DNS query made from this pod.
 func httpMux(sunk *atomic.Int64) *http.ServeMux {
 	host, _ := os.Hostname()
 	mux := http.NewServeMux()
@@ -116,6 +118,7 @@ func httpMux(sunk *atomic.Int64) *http.ServeMux {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "ok %s\n", host)
 	})
+	mux.HandleFunc("/resolve", resolve)
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("bytes"))
 		buf := make([]byte, 32<<10)
