@@ -155,6 +155,8 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	if err != nil {
 		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
 	}
+	shot, _ := inj.(fault.OneShot)
+	oneShot := shot != nil && shot.OneShot()
 	if r.o.Resolver == nil {
 		r.o.Resolver = container.New(container.Options{
 			Endpoint: p.Runtime.Endpoint, Namespace: p.Runtime.Namespace, ProcRoot: r.o.ProcRoot,
@@ -213,6 +215,11 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 		if err := r.recoverOld(ctx, existing, old); err != nil {
 			return r.finish(plan.ReasonFailed, err)
 		}
+		if oneShot {
+			// At most once: the previous agent may already have done it.
+			r.emit(plan.Event{Type: plan.EventNote, Message: "one-shot fault: not repeated after a restart (the previous agent may have done it)"})
+			return r.finish(plan.ReasonDone, nil)
+		}
 		if reason := r.waitOperator(ctx); reason != "" {
 			return r.finish(reason, nil)
 		}
@@ -234,7 +241,10 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	if len(actives) == 0 {
 		return r.finish(plan.ReasonFailed, applyErr)
 	}
-	reason := r.wait(ctx, len(actives))
+	reason := plan.ReasonDone
+	if !oneShot {
+		reason = r.wait(ctx, len(actives))
+	}
 	recErr := r.recover(ctx, actives)
 	return r.finish(reason, errors.Join(recErr, applyErr))
 }
@@ -366,6 +376,7 @@ func (r *runner) apply(ctx context.Context, inj fault.Injector) ([]*activeTarget
 			continue
 		}
 		ft.Experiment = p.Experiment
+		ft.Runtime = p.Runtime
 		msg := fmt.Sprintf("container %s: pid %d, netns %s (inode %d)", short(t.RuntimeID()), ft.PID, ft.NetnsPath, ft.NetnsInode)
 		if ft.ResolvedBy != "" {
 			msg += ", found via " + ft.ResolvedBy

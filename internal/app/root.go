@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/completion"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/container"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network"
@@ -93,6 +94,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	)
 	root.AddCommand(
 		network.NewCmdNetwork(f),
+		container.NewCmdContainer(f),
 		noop.NewCmdNoop(f, nil),
 		ls.NewCmdLs(f, nil),
 		status.NewCmdStatus(f, nil),

@@ -104,9 +104,11 @@ func sanitize(s string) string { return unsafeChars.ReplaceAllString(s, "-") }
 type Fault struct {
 	Kind string `json:"kind"`
 	// Action is the verb the user ran, e.g. "delay" for `network delay`; informative.
-	Action  string   `json:"action,omitempty"`
-	Noop    *Noop    `json:"noop,omitempty"`
-	Network *Network `json:"network,omitempty"`
+	Action    string     `json:"action,omitempty"`
+	Noop      *Noop      `json:"noop,omitempty"`
+	Network   *Network   `json:"network,omitempty"`
+	Pod       *Pod       `json:"pod,omitempty"`
+	Container *Container `json:"container,omitempty"`
 }
 
 // Summarizer is a spec that can say what it does in a few words ("delay 100ms").

@@ -21,6 +21,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 
 	// Fault kinds register themselves (network does so in its Linux files).
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/container"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/noop"
 )
