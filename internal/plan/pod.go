@@ -26,6 +26,10 @@ type Pod struct {
 	// PauseImage (failure) is the image the containers run during the fault; "" = the
 	// pause (sandbox) image the target's node lists in its status.
 	PauseImage string `json:"pauseImage,omitempty"`
+	// PauseImages (failure) are the pause images of the targets' nodes (node → image),
+	// read by the CLI from each node's status before anything is changed, when
+	// PauseImage is "".
+	PauseImages map[string]string `json:"pauseImages,omitempty"`
 }
 
 // Summary is "kill", "kill grace 5s", "kill --force" or "failure".

@@ -41,6 +41,8 @@ func init() {
 		Describe:   Describe,
 		Scope:      "on each target container, by the helper pod on its node",
 		HostMounts: []catalog.HostMount{HostCgroup},
+		OneShot:    func(c *plan.Container) bool { return c.Action == plan.ContainerKill },
+		Follow:     follow,
 	})
 }
 
