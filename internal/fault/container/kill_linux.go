@@ -73,6 +73,7 @@ func (k *killer) Apply(ctx context.Context, t fault.Target, rec fault.Recorder) 
 		obj.Spec += fmt.Sprintf("; watching for its exit failed: %v", err)
 	case exited:
 		obj.Spec += fmt.Sprintf("; the process exited %s later", time.Since(sent).Round(time.Millisecond))
+		notes = append(notes, fmt.Sprintf("SIG%s sent via %s: pid %d exited %s later", k.name, via, t.PID, time.Since(sent).Round(time.Millisecond)))
 	default:
 		obj.Spec += fmt.Sprintf("; the process still runs %s later", wait)
 		if len(notes) == 0 || !strings.Contains(notes[0], "drops") {

@@ -80,7 +80,8 @@ func (p *pauser) Apply(ctx context.Context, t fault.Target, rec fault.Recorder) 
 	took := time.Since(start)
 	n, _ := fz.Procs()
 	obj.Spec += fmt.Sprintf(": %d process(es) frozen in %s", n, took.Round(10*time.Microsecond))
-	return &paused{fz: fz, obj: obj}, nil
+	note := fmt.Sprintf("%d process(es) of the container frozen in %s (cgroup v%d, %s)", n, took.Round(10*time.Microsecond), fz.Version, fz.Dir)
+	return &paused{fz: fz, obj: obj, note: note}, nil
 }
 
 // waitState polls until the cgroup is (un)frozen, bounded by timeout.
@@ -113,10 +114,14 @@ type paused struct {
 	mu   sync.Mutex
 	fz   Freezer
 	obj  plan.Object
+	note string
 	done bool
 }
 
 func (a *paused) Objects() []plan.Object { return []plan.Object{a.obj} }
+
+// Notes says, as the kernel reports it, how many processes stopped.
+func (a *paused) Notes() []string { return []string{a.note} }
 
 // Recover thaws the cgroup and waits until its processes run again.
 func (a *paused) Recover(ctx context.Context) ([]plan.Object, error) {
