@@ -29,6 +29,7 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 TESTS=(
   "./internal/fault/network|network|${NETEMVM_RUN_NETWORK:-^TestNetem}"
   "./internal/fault/network/nfqdelay|nfqdelay|${NETEMVM_RUN_NFQDELAY:-^Test(NetemSmoke|NativeQueuePath|TCPVersusNetem|DelayUDPRoundTrip|Kill9LeavesNothing)$}"
+  "./internal/fault/container|container|${NETEMVM_RUN_CONTAINER:-^Test(Pause|PauseRecoveredFromJournal|PauseRefusesFrozenCgroup|FindFreezerPrivateCgroupNamespace|AgentPause)$}"
 )
 # Modules to load (with their dependencies); missing ones are reported, built-in skipped.
 MODULES=(crc32c_generic libcrc32c veth sch_netem sch_tbf sch_htb sch_prio sch_ingress

@@ -57,7 +57,7 @@ func TestAgentKillIsOneShot(t *testing.T) {
 func TestAgentPause(t *testing.T) {
 	cg := newTestCgroup(t, 2)
 	tk := startTicker(t, cg)
-	pl := agentPlan(plan.Container{Action: plan.ContainerPause}, cg.ID, 1500*time.Millisecond)
+	pl := agentPlan(plan.Container{Action: plan.ContainerPause}, cg.ID, 3*time.Second)
 	dir := t.TempDir()
 	var out bytes.Buffer
 	done := make(chan error, 1)
@@ -85,9 +85,11 @@ func TestAgentPause(t *testing.T) {
 	if n := tk.between(lo, hi); n != 0 {
 		t.Fatalf("%d ticks while the agent held the freeze (%s)\n%s", n, silent, out.String())
 	}
-	if silent < time.Second {
-		t.Fatalf("frozen only %s of a 1.5s plan", silent)
+	// Held until the deadline, not thawed before it (however slow the start was).
+	if !inj.Before(pl.Deadline) || rec.Before(pl.Deadline) {
+		t.Fatalf("injected %s, recovered %s, deadline %s: the freeze must span the deadline", inj, rec, pl.Deadline)
 	}
+	t.Logf("frozen %s, thawed %s after the deadline", silent, rec.Sub(pl.Deadline))
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("journal dir not empty: %v", entries)
 	}
