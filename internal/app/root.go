@@ -22,7 +22,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod"
+	podcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
 	versioncmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/version"
@@ -95,7 +95,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	)
 	root.AddCommand(
 		network.NewCmdNetwork(f),
-		pod.NewCmdPod(f),
+		podcmd.NewCmdPod(f),
 		container.NewCmdContainer(f),
 		noop.NewCmdNoop(f, nil),
 		ls.NewCmdLs(f, nil),
