@@ -1,288 +1,30 @@
 package app
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/agent"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
-	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/noop" // the noop fault the in-process agents run
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/session/sessiontest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 )
 
 // The live tests run whole experiments through the CLI in-process: the command tree,
-// the experiment engine and the real session against a fake API server, with a small
-// fake kubelet that runs the real agent (noop fault) for each helper pod and an
-// attacher that joins the session to the agent's stdin/stdout with pipes.
-
-var podsGVR = corev1.SchemeGroupVersion.WithResource("pods")
-
-type kubelet struct {
-	t    *testing.T
-	cs   *fake.Clientset
-	dir  string
-	mu   sync.Mutex
-	cur  map[string]*agentProc // pod -> running agent
-	del  map[string]bool       // pod -> delete requested
-	live map[string]bool       // pod -> kubelet still working on it
-	// closing: the test is over; agents that start now are stopped at once.
-	closing bool
-	wg      sync.WaitGroup
-}
-
-type agentProc struct {
-	stdinR *io.PipeReader
-	stdinW *io.PipeWriter
-	once   sync.Once
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	out    io.Writer
-	exited chan struct{}
-}
-
-func (a *agentProc) closeStdin() { a.once.Do(func() { a.stdinW.Close() }) }
-
-func newKubelet(t *testing.T, cs *fake.Clientset) *kubelet {
-	k := &kubelet{t: t, cs: cs, dir: t.TempDir(), cur: map[string]*agentProc{}, del: map[string]bool{}, live: map[string]bool{}}
-	// Graceful deletion: SIGTERM to the agent; the pod goes once it has exited.
-	cs.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, kruntime.Object, error) {
-		name := a.(k8stesting.DeleteAction).GetName()
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		if !k.live[name] {
-			return false, nil, nil
-		}
-		k.del[name] = true
-		if p := k.cur[name]; p != nil {
-			p.cancel()
-		}
-		return true, nil, nil
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	w, err := cs.CoreV1().Pods(helperpod.DefaultNamespace).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.wg.Add(1)
-	go func() {
-		defer k.wg.Done()
-		defer w.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev := <-w.ResultChan():
-				if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == "ADDED" {
-					k.mu.Lock()
-					k.live[p.Name] = true
-					k.mu.Unlock()
-					k.wg.Add(1)
-					go k.run(p.DeepCopy())
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		k.mu.Lock()
-		k.closing = true
-		for name, p := range k.cur {
-			k.del[name] = true
-			p.cancel()
-		}
-		k.mu.Unlock()
-		cancel()
-		k.wg.Wait()
-	})
-	return k
-}
-
-func (k *kubelet) update(p *corev1.Pod, f func(*corev1.Pod)) bool {
-	obj, err := k.cs.Tracker().Get(podsGVR, p.Namespace, p.Name)
-	if err != nil {
-		return false
-	}
-	cp := obj.(*corev1.Pod).DeepCopy()
-	f(cp)
-	return k.cs.Tracker().Update(podsGVR, cp, p.Namespace) == nil
-}
-
-// run is the kubelet for one helper pod: start the agent with the pod's plan, report
-// Running, and on exit write the termination message as the real kubelet does.
-func (k *kubelet) run(p *corev1.Pod) {
-	defer k.wg.Done()
-	defer func() {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		k.live[p.Name] = false
-		delete(k.cur, p.Name)
-		if k.del[p.Name] {
-			_ = k.cs.Tracker().Delete(podsGVR, p.Namespace, p.Name)
-		}
-	}()
-	var pl *plan.Plan
-	for _, e := range p.Spec.Containers[0].Env {
-		if e.Name == plan.EnvVar {
-			var err error
-			if pl, err = plan.Decode(e.Value); err != nil {
-				k.t.Errorf("helper %s: %v", p.Name, err)
-				return
-			}
-		}
-	}
-	if pl == nil {
-		k.t.Errorf("helper %s carries no plan in %s", p.Name, plan.EnvVar)
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a := &agentProc{cancel: cancel, exited: make(chan struct{})}
-	a.stdinR, a.stdinW = io.Pipe()
-	k.mu.Lock()
-	if k.del[p.Name] || k.closing {
-		cancel()
-	}
-	k.cur[p.Name] = a
-	k.mu.Unlock()
-
-	outR, outW := io.Pipe()
-	pumped := make(chan struct{})
-	go func() {
-		defer close(pumped)
-		sc := bufio.NewScanner(outR)
-		for sc.Scan() {
-			a.mu.Lock()
-			if a.out != nil {
-				_, _ = a.out.Write(append(sc.Bytes(), '\n'))
-			}
-			a.mu.Unlock()
-		}
-	}()
-	tlog := filepath.Join(k.dir, p.Name+".termination-log")
-	done := make(chan int, 1)
-	go func() {
-		var stdin io.Reader = a.stdinR
-		if pl.Detached {
-			stdin = nil
-		}
-		_, err := agent.Run(ctx, agent.Options{Plan: pl, Stdin: stdin, Stdout: outW, TerminationLog: tlog,
-			JournalDir: filepath.Join(k.dir, "journal-"+p.Spec.NodeName), ProcRoot: k.dir, Resolver: fakeResolver{}, HeartbeatInterval: 100 * time.Millisecond})
-		outW.Close()
-		code := 0
-		if errors.Is(err, agent.ErrRecover) || errors.Is(err, agent.ErrApply) {
-			code = 3
-		}
-		done <- code
-	}()
-	k.update(p, func(p *corev1.Pod) {
-		p.Status.Phase = corev1.PodRunning
-		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: helperpod.ContainerName, Ready: true,
-			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}
-	})
-	code := <-done
-	<-pumped
-	a.stdinR.CloseWithError(io.EOF)
-	close(a.exited)
-	msg, _ := os.ReadFile(tlog)
-	k.update(p, func(p *corev1.Pod) {
-		p.Status.Phase = corev1.PodSucceeded
-		reason := "Completed"
-		if code != 0 {
-			reason = "Error"
-		}
-		p.Status.ContainerStatuses[0].Ready = false
-		p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			ExitCode: int32(code), Reason: reason, Message: string(msg), FinishedAt: metav1.Now()}}
-	})
-}
-
-// Attach joins the session to the agent like pods/attach with stdinOnce.
-func (k *kubelet) Attach(ctx context.Context, ns, pod, ctr string, stdin io.Reader, stdout io.Writer) error {
-	k.mu.Lock()
-	a := k.cur[pod]
-	k.mu.Unlock()
-	if a == nil {
-		return fmt.Errorf("pod %s has no running container", pod)
-	}
-	select {
-	case <-a.exited:
-		return fmt.Errorf("container of %s is not running", pod)
-	default:
-	}
-	a.mu.Lock()
-	a.out = stdout
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		a.out = nil
-		a.mu.Unlock()
-	}()
-	k.wg.Add(1)
-	go func() {
-		defer k.wg.Done()
-		defer a.closeStdin()
-		sc := bufio.NewScanner(stdin)
-		for sc.Scan() {
-			if _, err := io.WriteString(a.stdinW, sc.Text()+"\n"); err != nil {
-				return
-			}
-		}
-	}()
-	select {
-	case <-a.exited:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-type fakeResolver struct{}
-
-func (fakeResolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, error) {
-	return fault.Target{Target: t, PID: 4242, NetnsPath: "/proc/4242/ns/net", NetnsInode: 4026532000}, nil
-}
-
-// syncBuffer is a bytes.Buffer safe to read while the session writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// the experiment engine and the real session against a fake API server, with
+// sessiontest's fake kubelet running the real agent (noop fault) for each helper pod
+// and its attacher joining the session to the agent's stdin/stdout with pipes.
 
 type liveRun struct {
-	out, errOut *syncBuffer
+	out, errOut *sessiontest.Buffer
 	cs          *fake.Clientset
 	done        chan error
 	cancel      context.CancelFunc
@@ -292,9 +34,9 @@ func startLive(t *testing.T, args ...string) *liveRun {
 	t.Helper()
 	isolate(t)
 	cs := webCluster()
-	k := newKubelet(t, cs)
+	k := sessiontest.New(t, cs)
 	io, _, _, _ := ui.Test()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &sessiontest.Buffer{}, &sessiontest.Buffer{}
 	io.Out, io.ErrOut = out, errOut
 	f := factory.NewFake(io, cs, time.Now(), nil)
 	f.Now = time.Now
@@ -433,7 +175,7 @@ func TestConfirmationPrompt(t *testing.T) {
 	}{{"n\n", exit.Usage}, {"\n", exit.Usage}, {"yes\n", exit.OK}} {
 		isolate(t)
 		cs := webCluster()
-		k := newKubelet(t, cs)
+		k := sessiontest.New(t, cs)
 		io, in, out, errOut := ui.Test()
 		io.SetTTY(true, false, true)
 		in.WriteString(tt.answer)

@@ -157,6 +157,19 @@ func (s *stream) answersBetween(a, b time.Time) int {
 	return n
 }
 
+// waitFor polls the stream (every 20 ms, in memory) until at reports the moment it
+// looks for, and returns that moment; after timeout it fails the test.
+func (s *stream) waitFor(t *testing.T, what string, timeout time.Duration, at func() (time.Time, bool)) time.Time {
+	t.Helper()
+	type seen struct {
+		at time.Time
+		ok bool
+	}
+	v, _ := until(t, what, timeout, paced(20*time.Millisecond, func() seen { a, ok := at(); return seen{a, ok} }),
+		func(v seen) bool { return v.ok })
+	return v.at
+}
+
 // benchSettle is the pause between two measured sessions.
 var benchSettle = 3 * time.Second
 
@@ -165,7 +178,8 @@ type benchRun struct {
 	rssKiB       int
 }
 
-func benchOnce(t *testing.T, ns string, ips []string) benchRun {
+func benchOnce(sc *scenario, ips []string) benchRun {
+	t := sc.t
 	t.Helper()
 	var streams []*stream
 	for _, ip := range ips {
@@ -177,21 +191,12 @@ func benchOnce(t *testing.T, ns string, ips []string) benchRun {
 		}
 	}()
 	time.Sleep(300 * time.Millisecond)
-	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "2m")
+	s := sc.Start("network", "loss", "deploy/web", "--percent", "100", "--duration", "2m")
 	var br benchRun
 	deadline := time.Now().Add(60 * time.Second)
 	for _, st := range streams {
-		for {
-			at, ok := st.firstLost(s.Started)
-			if ok {
-				br.active = max(br.active, at.Sub(s.Started))
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("fault not active on every pod 60s after the command\n%s", s.Output())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		at := st.waitFor(t, "fault active on every pod", time.Until(deadline), func() (time.Time, bool) { return st.firstLost(s.Started) })
+		br.active = max(br.active, at.Sub(s.Started))
 	}
 	time.Sleep(time.Second)
 	for _, pid := range agentPIDs(t) {
@@ -200,17 +205,8 @@ func benchOnce(t *testing.T, ns string, ips []string) benchRun {
 	sig := s.Signal(syscall.SIGINT)
 	deadline = time.Now().Add(30 * time.Second)
 	for _, st := range streams {
-		for {
-			at, ok := st.firstAnswered(sig)
-			if ok {
-				br.gone = max(br.gone, at.Sub(sig))
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("fault still there 30s after Ctrl-C\n%s", s.Output())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		at := st.waitFor(t, "fault gone after Ctrl-C", time.Until(deadline), func() (time.Time, bool) { return st.firstAnswered(sig) })
+		br.gone = max(br.gone, at.Sub(sig))
 	}
 	s.Wait(60 * time.Second)
 	waitNoHelpers(t, 60*time.Second)
@@ -233,20 +229,18 @@ func TestBench(t *testing.T) {
 	if !*benchFlag {
 		t.Skip("benchmark: run with -e2e.bench (make bench-e2e)")
 	}
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
+	sc := newScenario(t)
 	const runs = 3
 	var rows []string
 	rss := 0
 	for _, n := range []int{1, 10} {
-		ips := deployEcho(t, ns, "web", n)
+		ips := sc.Echo("web", n)
 		var rs []benchRun
 		for i := 0; i < runs; i++ {
 			// Let kubelet finish tearing down the previous helper's sandbox first: a user
 			// does not start sessions back to back, and it adds ~0.8 s to pod start here.
 			time.Sleep(benchSettle)
-			br := benchOnce(t, ns, ips)
+			br := benchOnce(sc, ips)
 			t.Logf("%d pods run %d: active %v, gone %v, agent RSS %d KiB", n, i+1, br.active, br.gone, br.rssKiB)
 			rs = append(rs, br)
 			rss = max(rss, br.rssKiB)
@@ -256,11 +250,11 @@ func TestBench(t *testing.T) {
 			fmt.Sprintf("| fault gone after Ctrl-C, %2d pod(s)          | %-26s | ≤ 300 ms |", n, durs(rs, func(b benchRun) time.Duration { return b.gone })))
 	}
 	// kill -9 of the CLI (attached) and of the agent, 1 pod: fault gone after the kill.
-	ips := deployEcho(t, ns, "web", 1)
+	ips := sc.Echo("web", 1)
 	for _, who := range []string{"CLI", "agent"} {
 		var rs []benchRun
 		for i := 0; i < runs; i++ {
-			d := benchKill(t, ns, ips[0], who)
+			d := benchKill(sc, ips[0], who)
 			t.Logf("kill -9 of the %s, run %d: fault gone after %v", who, i+1, d)
 			rs = append(rs, benchRun{gone: d})
 		}
@@ -286,22 +280,14 @@ func TestBench(t *testing.T) {
 
 // benchKill starts a 100% loss on deploy/web, kills the CLI (once attached) or the agent
 // with SIGKILL, and returns the time from the kill to the first answered datagram.
-func benchKill(t *testing.T, ns, ip, who string) time.Duration {
+func benchKill(sc *scenario, ip, who string) time.Duration {
+	t := sc.t
 	t.Helper()
 	st := newStream(t, ip)
 	defer st.close()
-	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "2m")
+	s := sc.Start("network", "loss", "deploy/web", "--percent", "100", "--duration", "2m")
 	s.WaitOutput("attached", 60*time.Second)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, ok := st.firstLost(s.Started); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fault not active 60s after the command\n%s", s.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	st.waitFor(t, "fault active", 60*time.Second, func() (time.Time, bool) { return st.firstLost(s.Started) })
 	time.Sleep(200 * time.Millisecond)
 	var killed time.Time
 	switch who {
@@ -317,26 +303,13 @@ func benchKill(t *testing.T, ns, ip, who string) time.Duration {
 			t.Fatal(err)
 		}
 	}
-	var gone time.Duration
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		if at, ok := st.firstAnswered(killed); ok {
-			gone = at.Sub(killed)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fault still there 30s after kill -9 of the %s\n%s", who, s.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	gone := st.waitFor(t, "fault gone after kill -9 of the "+who, 30*time.Second, func() (time.Time, bool) { return st.firstAnswered(killed) }).Sub(killed)
 	if s.Running() {
 		s.Signal(syscall.SIGINT)
 		s.Wait(60 * time.Second)
 	}
 	_ = chaosPlain(t, nil, "gc")
-	if len(helperPods(t)) > 0 {
-		_ = run(t, time.Minute, nil, "kubectl", "delete", "pods", "-A", "-l", "app.kubernetes.io/managed-by=kubectl-chaos", "--wait=true", "--timeout=50s")
-	}
+	deleteHelpers(t)
 	waitNoHelpers(t, 60*time.Second)
 	return gone
 }

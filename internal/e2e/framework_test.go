@@ -397,19 +397,16 @@ func udpLoss(t *testing.T, ip string, count int) probe.UDPReport {
 	return r
 }
 
+// lossOf is the measurement of most network tests: UDP round trips to ip's echo port.
+func lossOf(t *testing.T, ip string, count int) func() probe.UDPReport {
+	return func() probe.UDPReport { return udpLoss(t, ip, count) }
+}
+
 // waitLoss polls until the measured loss satisfies ok, and returns how long it took.
 func waitLoss(t *testing.T, ip string, timeout time.Duration, what string, ok func(float64) bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	var last probe.UDPReport
-	for time.Since(start) < timeout {
-		last = udpLoss(t, ip, 40)
-		if ok(last.Loss) {
-			return time.Since(start)
-		}
-	}
-	t.Fatalf("%s: not within %v; last probe of %s: %+v", what, timeout, ip, last)
-	return 0
+	_, took := until(t, what+" (UDP to "+ip+")", timeout, lossOf(t, ip, 40), func(r probe.UDPReport) bool { return ok(r.Loss) })
+	return took
 }
 
 // helperPods lists the helper pods of the tool (all experiments) as name=phase.
@@ -466,8 +463,15 @@ func cleanupHelpers(t *testing.T) {
 			return
 		}
 		t.Logf("cleanup: deleting leftover helper pods %v", helperPods(t))
-		_ = run(t, time.Minute, nil, "kubectl", "delete", "pods", "-A", "-l", "app.kubernetes.io/managed-by=kubectl-chaos", "--wait=true", "--timeout=50s")
+		deleteHelpers(t)
 	})
+}
+
+// deleteHelpers deletes every helper pod of the tool, if any, and waits (bounded) for them.
+func deleteHelpers(t *testing.T) {
+	if len(helperPods(t)) > 0 {
+		_ = run(t, time.Minute, nil, "kubectl", "delete", "pods", "-A", "-l", "app.kubernetes.io/managed-by=kubectl-chaos", "--wait=true", "--timeout=50s")
+	}
 }
 
 // ---------------------------------------------------------------- residue
@@ -501,18 +505,56 @@ func residue(t *testing.T) []string {
 	}
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l == "" {
-			continue
+		if l != "" && onNode(l) {
+			lines = append(lines, l)
 		}
-		// Processes: only the tool's own on the node (the image's /kubectl-chaos: agent,
-		// stress children). Builds, test VMs and CLIs of other work on this shared
-		// machine also match the residue tool's pattern and are not the node's state.
-		if strings.HasPrefix(l, "process ") && !strings.HasPrefix(l, "process /kubectl-chaos") {
-			continue
-		}
-		lines = append(lines, l)
 	}
 	return lines
+}
+
+// onNode says whether a residue line is state of the cluster's node rather than of other
+// work on this shared machine, whose test namespaces, links, cgroups, mounts, builds and
+// VMs match the residue tool's patterns too and come and go during a test.
+func onNode(l string) bool {
+	kind, rest, _ := strings.Cut(l, " ")
+	switch kind {
+	case "process":
+		// Only the tool's own on the node: the image's /kubectl-chaos (agent, stress children).
+		return strings.HasPrefix(rest, "/kubectl-chaos")
+	case "netns", "qdisc", "nft":
+		// The pods' network namespaces (CNI names them cni-…) and the host's.
+		ns, _, _ := strings.Cut(strings.TrimSuffix(strings.Fields(rest)[0], ":"), " ")
+		if ns != "host" {
+			return strings.HasPrefix(ns, "cni-")
+		}
+		if kind == "qdisc" { // on the node's own links only: the pods' veths, the bridge, lo, eth*
+			f := strings.Fields(rest)
+			for i := 0; i+1 < len(f); i++ {
+				if f[i] == "dev" {
+					d := f[i+1]
+					return d == "kce2e0" || d == "lo" || strings.HasPrefix(d, "veth") || strings.HasPrefix(d, "eth")
+				}
+			}
+		}
+		return true
+	case "cgroup":
+		// The pods' cgroups, or one the tool named.
+		return strings.Contains(rest, "kubepods") || strings.Contains(rest, "kubectl-chaos") || strings.Contains(rest, "kubectl_chaos")
+	case "mount":
+		// Mounts of the node (kubelet, containerd, the journal directory), or one the tool named.
+		f := strings.Fields(rest)
+		mp := ""
+		if len(f) > 1 {
+			mp = f[1]
+		}
+		for _, dir := range []string{"/var/lib/kc-e2e-cluster", "/run/kc-e2e-cluster", "/run/kubectl-chaos", "/run/netns/cni-"} {
+			if strings.HasPrefix(mp, dir) {
+				return true
+			}
+		}
+		return strings.Contains(mp, "kubectl-chaos") || strings.Contains(mp, "kubectl_chaos")
+	}
+	return true
 }
 
 func diffLines(before, after []string) (added, removed []string) {
@@ -540,9 +582,16 @@ func diffLines(before, after []string) (added, removed []string) {
 // sandbox netns takes a moment to go) and returns the time taken.
 func waitResidue(t *testing.T, before []string, timeout time.Duration) time.Duration {
 	t.Helper()
+	return waitSame(t, before, func() []string { return residue(t) }, timeout)
+}
+
+// waitSame waits until snap() equals before (as multisets of lines) and returns the
+// time taken; after timeout it fails the test naming what was left behind and gone.
+func waitSame(t *testing.T, before []string, snap func() []string, timeout time.Duration) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for {
-		added, removed := diffLines(before, residue(t))
+		added, removed := diffLines(before, snap())
 		if len(added) == 0 && len(removed) == 0 {
 			return time.Since(start)
 		}

@@ -27,10 +27,10 @@ func experimentOf(t *testing.T, helper string) string {
 }
 
 // detach starts a detached 100% loss on deploy/web and waits until it bites.
-func detach(t *testing.T, ns, ip string, extra ...string) (id string) {
+func detach(sc *scenario, ip string, extra ...string) (id string) {
+	t := sc.t
 	t.Helper()
-	args := append([]string{"network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--detach"}, extra...)
-	r := chaos(t, args...)
+	r := sc.Chaos(append([]string{"network", "loss", "deploy/web", "--percent", "100", "--detach"}, extra...)...)
 	if r.Code != 0 {
 		t.Fatalf("--detach: %s", r)
 	}
@@ -41,13 +41,41 @@ func detach(t *testing.T, ns, ip string, extra ...string) (id string) {
 	return experimentOf(t, waitHelperRunning(t, 30*time.Second))
 }
 
+// startFullLoss starts a foreground 100% loss on deploy/web and waits until it bites.
+func startFullLoss(sc *scenario, ip, duration string) *session {
+	sc.t.Helper()
+	s := sc.Start("network", "loss", "deploy/web", "--percent", "100", "--duration", duration)
+	waitLoss(sc.t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l == 100 })
+	return s
+}
+
+// gc runs kubectl chaos gc, which must succeed.
+func gc(t *testing.T) {
+	t.Helper()
+	if r := chaosPlain(t, nil, "gc"); r.Code != 0 {
+		t.Errorf("kubectl chaos gc: %s", r)
+	}
+}
+
+// waitHelpersEnded waits until no helper pod is Running or Pending (they ended by
+// themselves).
+func waitHelpersEnded(t *testing.T, timeout time.Duration, what string) {
+	t.Helper()
+	until(t, "helper pods ended "+what, timeout, paced(200*time.Millisecond, func() map[string]string { return helperPods(t) }),
+		func(h map[string]string) bool {
+			for _, phase := range h {
+				if phase == "Running" || phase == "Pending" {
+					return false
+				}
+			}
+			return true
+		})
+}
+
 func TestDetachThenStop(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	ip := deployEcho(t, ns, "web", 1)[0]
-	before := residue(t)
-	id := detach(t, ns, ip, "--duration", "3m")
+	sc := newScenario(t)
+	ip := sc.Echo("web", 1)[0]
+	id := detach(sc, ip, "--duration", "3m")
 
 	ls := chaosPlain(t, nil, "ls")
 	if ls.Code != 0 || !strings.Contains(ls.Stdout, id) {
@@ -60,18 +88,15 @@ func TestDetachThenStop(t *testing.T) {
 	}
 	waitLoss(t, ip, 10*time.Second, "loss to end after stop", func(l float64) bool { return l == 0 })
 	t.Logf("fault gone ≤ %v after `stop` started (stop itself took %v)", time.Since(start).Round(time.Millisecond), st.Took.Round(time.Millisecond))
-	waitNoHelpers(t, 30*time.Second)
-	waitResidue(t, before, 30*time.Second)
+	sc.End()
 }
 
 func TestDetachTTL(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	ip := deployEcho(t, ns, "web", 1)[0]
-	before := residue(t)
+	sc := newScenario(t)
+	ip := sc.Echo("web", 1)[0]
+	sc.Snapshot()
 	start := time.Now()
-	id := detach(t, ns, ip, "--duration", "8s")
+	id := detach(sc, ip, "--duration", "8s")
 	waitLoss(t, ip, 30*time.Second, "loss to end at the TTL", func(l float64) bool { return l == 0 })
 	ttl := time.Since(start)
 	t.Logf("experiment %s: fault gone %v after the command (duration 8s)", id, ttl.Round(time.Millisecond))
@@ -79,43 +104,19 @@ func TestDetachTTL(t *testing.T) {
 		t.Errorf("fault gone after %v, before its 8s duration", ttl)
 	}
 	// The helper ends by itself: Succeeded/Failed (deadline) or deleted.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		running := false
-		for _, phase := range helperPods(t) {
-			if phase == "Running" || phase == "Pending" {
-				running = true
-			}
-		}
-		if !running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("helper still running 60s after the TTL: %v", helperPods(t))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	waitHelpersEnded(t, 60*time.Second, "after the TTL")
 	t.Logf("helpers after the TTL: %v", helperPods(t))
-	if gc := chaosPlain(t, nil, "gc"); gc.Code != 0 {
-		t.Errorf("kubectl chaos gc: %s", gc)
-	}
-	waitNoHelpers(t, 30*time.Second)
-	waitResidue(t, before, 30*time.Second)
+	gc(t)
+	sc.End()
 }
 
 // kill -9 of the CLI: the attach stream breaks, the agent reads EOF on stdin and
 // recovers. The bound is measured from the kill to the first packet that gets through.
 func TestKillCLI(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	ip := deployEcho(t, ns, "web", 1)[0]
-	before := residue(t)
-	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "3m")
-	waitLoss(t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l == 100 })
-	// The stdin dead-man switch exists once the CLI is attached to the helper.
-	s.WaitOutput("attached", 30*time.Second)
-	killed := s.Signal(syscall.SIGKILL)
+	sc := newScenario(t)
+	ip := sc.Echo("web", 1)[0]
+	s := startFullLoss(sc, ip, "3m")
+	killed := killCLI.do(sc, s)
 	s.Wait(10 * time.Second)
 	gone := firstDelivery(t, ip, 30*time.Second)
 	t.Logf("BOUND kill -9 of the CLI -> fault gone in %v", gone.Sub(killed).Round(time.Microsecond))
@@ -123,29 +124,10 @@ func TestKillCLI(t *testing.T) {
 		t.Errorf("fault gone %v after kill -9 of the CLI, goal ≤ 2s", gone.Sub(killed))
 	}
 	// The helper ends (Succeeded: the agent exits 0 after recovering on EOF).
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		h := helperPods(t)
-		ended := true
-		for _, p := range h {
-			if p == "Running" || p == "Pending" {
-				ended = false
-			}
-		}
-		if ended {
-			t.Logf("helper pods %v ended %v after the kill", h, time.Since(killed).Round(time.Millisecond))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("helper pods still running 30s after kill -9 of the CLI: %v", h)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if gc := chaosPlain(t, nil, "gc"); gc.Code != 0 {
-		t.Errorf("kubectl chaos gc: %s", gc)
-	}
-	waitNoHelpers(t, 30*time.Second)
-	waitResidue(t, before, 30*time.Second)
+	waitHelpersEnded(t, 30*time.Second, "after kill -9 of the CLI")
+	t.Logf("helper pods %v ended %v after the kill", helperPods(t), time.Since(killed).Round(time.Millisecond))
+	gc(t)
+	sc.End()
 }
 
 // firstDelivery sends a numbered datagram every millisecond from now on and returns
@@ -155,50 +137,26 @@ func firstDelivery(t *testing.T, ip string, timeout time.Duration) time.Time {
 	start := time.Now()
 	st := newStream(t, ip)
 	defer st.close()
-	for time.Since(start) < timeout {
-		if at, ok := st.firstAnswered(start); ok {
-			return at
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no datagram got through %v after the stop event", timeout)
-	return time.Time{}
+	return st.waitFor(t, "a datagram through after the stop event", timeout, func() (time.Time, bool) { return st.firstAnswered(start) })
 }
 
 // agentPIDs finds the agent processes on this node (the helper runs with hostPID, so
 // they are ordinary host processes) by their command line.
 func agentPIDs(t *testing.T) []int {
 	t.Helper()
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
+	return procScan("cmdline", func(b []byte) bool {
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) >= 2 && filepath.Base(args[0]) == "kubectl-chaos" && args[1] == "agent" {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+		return len(args) >= 2 && filepath.Base(args[0]) == "kubectl-chaos" && args[1] == "agent"
+	})
 }
 
 // kill -9 of the agent inside the helper: the kernel drops its owned nft table at once
 // (or the restarted container recovers from the journal); kubelet restarts it; the CLI
 // re-attaches; Ctrl-C then leaves nothing.
 func TestKillAgent(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	ip := deployEcho(t, ns, "web", 1)[0]
-	before := residue(t)
-	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "3m")
-	waitLoss(t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l == 100 })
+	sc := newScenario(t)
+	ip := sc.Echo("web", 1)[0]
+	s := startFullLoss(sc, ip, "3m")
 	helper := waitHelperRunning(t, 10*time.Second)
 	pids := agentPIDs(t)
 	if len(pids) != 1 {
@@ -237,22 +195,15 @@ func TestKillAgent(t *testing.T) {
 		s.Wait(60 * time.Second)
 	}
 	waitLoss(t, ip, 10*time.Second, "no loss after the session", func(l float64) bool { return l == 0 })
-	if gc := chaosPlain(t, nil, "gc"); gc.Code != 0 {
-		t.Errorf("kubectl chaos gc: %s", gc)
-	}
-	waitNoHelpers(t, 60*time.Second)
-	waitResidue(t, before, 30*time.Second)
+	gc(t)
+	sc.EndWithin(60*time.Second, 30*time.Second)
 }
 
 // Deleting the helper pod by hand: the agent gets SIGTERM, recovers, the CLI notices.
 func TestDeleteHelperPod(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	ip := deployEcho(t, ns, "web", 1)[0]
-	before := residue(t)
-	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "3m")
-	waitLoss(t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l == 100 })
+	sc := newScenario(t)
+	ip := sc.Echo("web", 1)[0]
+	s := startFullLoss(sc, ip, "3m")
 	helper := waitHelperRunning(t, 10*time.Second)
 	hns, hname, _ := strings.Cut(helper, "/")
 	start := time.Now()
@@ -261,37 +212,27 @@ func TestDeleteHelperPod(t *testing.T) {
 	t.Logf("fault gone %v after `kubectl delete pod` of the helper", gone.Sub(start).Round(time.Millisecond))
 	code := s.Wait(60 * time.Second)
 	t.Logf("CLI exited %d %v after the delete", code, time.Since(start).Round(time.Millisecond))
-	waitNoHelpers(t, 30*time.Second)
-	waitResidue(t, before, 30*time.Second)
+	sc.End()
 }
 
 // A forced delete of a detached helper, then `kubectl chaos gc`: nothing left.
 func TestForceDeleteThenGC(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	ip := deployEcho(t, ns, "web", 1)[0]
-	before := residue(t)
-	detach(t, ns, ip, "--duration", "3m")
+	sc := newScenario(t)
+	ip := sc.Echo("web", 1)[0]
+	detach(sc, ip, "--duration", "3m")
 	helper := waitHelperRunning(t, 10*time.Second)
 	hns, hname, _ := strings.Cut(helper, "/")
 	kubectl(t, "-n", hns, "delete", "pod", hname, "--force", "--grace-period=0")
-	gc := chaosPlain(t, nil, "gc")
-	if gc.Code != 0 {
-		t.Errorf("kubectl chaos gc: %s", gc)
-	}
+	gc(t)
 	waitLoss(t, ip, 30*time.Second, "no loss after forced delete + gc", func(l float64) bool { return l == 0 })
-	waitNoHelpers(t, 30*time.Second)
-	waitResidue(t, before, 60*time.Second)
+	sc.EndWithin(30*time.Second, 60*time.Second)
 }
 
 // The helper pod as scheduled carries the security fields of the design.
 func TestHelperPodSecurity(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	ip := deployEcho(t, ns, "web", 1)[0]
-	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "30", "--duration", "2m")
+	sc := newScenario(t)
+	ip := sc.Echo("web", 1)[0]
+	s := sc.Start("network", "loss", "deploy/web", "--percent", "30", "--duration", "2m")
 	waitLoss(t, ip, 60*time.Second, "loss to appear", func(l float64) bool { return l >= 10 })
 	helper := waitHelperRunning(t, 10*time.Second)
 	hns, hname, _ := strings.Cut(helper, "/")
@@ -402,7 +343,7 @@ func TestHelperPodSecurity(t *testing.T) {
 	}
 	s.Signal(syscall.SIGINT)
 	s.Wait(60 * time.Second)
-	waitNoHelpers(t, 30*time.Second)
+	sc.End()
 }
 
 // vmRSS returns VmRSS of pid in KiB (0 if unknown).
@@ -424,12 +365,9 @@ func vmRSS(pid int) int {
 // operator's first heartbeat, so no fault may appear at all, and the helper gives up
 // waiting for its operator (at most 30 s) long before --duration.
 func TestKillCLIBeforeAttach(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	ip := deployEcho(t, ns, "web", 1)[0]
-	before := residue(t)
-	s := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "3m")
+	sc := newScenario(t)
+	ip := sc.Echo("web", 1)[0]
+	s := sc.Start("network", "loss", "deploy/web", "--percent", "100", "--duration", "3m")
 	s.WaitOutput("creating helper pod", 30*time.Second)
 	killed := s.Signal(syscall.SIGKILL)
 	s.Wait(10 * time.Second)
@@ -463,11 +401,8 @@ func TestKillCLIBeforeAttach(t *testing.T) {
 	if r := udpLoss(t, ip, 200); r.Loss > 0 {
 		t.Fatalf("fault active after the helper ended: %+v", r)
 	}
-	if gc := chaosPlain(t, nil, "gc"); gc.Code != 0 {
-		t.Errorf("kubectl chaos gc: %s", gc)
-	}
-	waitNoHelpers(t, 30*time.Second)
-	waitResidue(t, before, 30*time.Second)
+	gc(t)
+	sc.End()
 }
 
 // Two experiments on the same pod at once. nftables faults compose: each experiment
@@ -476,17 +411,13 @@ func TestKillCLIBeforeAttach(t *testing.T) {
 // created, with a clear message, and the first keeps working. Once both are over,
 // nothing is left on the node.
 func TestSecondExperimentSameTarget(t *testing.T) {
-	needCluster(t)
-	cleanupHelpers(t)
-	ns := namespace(t)
-	ip := deployEcho(t, ns, "web", 1)[0]
-	before := residue(t)
+	sc := newScenario(t)
+	ip := sc.Echo("web", 1)[0]
 
 	// nft + nft: both active, the second stops cleanly without touching the first.
-	first := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "100", "--duration", "2m")
-	waitLoss(t, ip, 60*time.Second, "first experiment's loss", func(l float64) bool { return l == 100 })
+	first := startFullLoss(sc, ip, "2m")
 	first.WaitOutput("attached", 30*time.Second)
-	second := startChaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "30", "--duration", "1m")
+	second := sc.Start("network", "loss", "deploy/web", "--percent", "30", "--duration", "1m")
 	second.WaitOutput("fault active", 60*time.Second)
 	second.Signal(syscall.SIGINT)
 	if code := second.Wait(60 * time.Second); code != 130 {
@@ -504,9 +435,9 @@ func TestSecondExperimentSameTarget(t *testing.T) {
 	waitNoHelpers(t, 60*time.Second)
 
 	// tc + tc: the second bandwidth limit is refused, the first one still limits.
-	bw := startChaos(t, "network", "bandwidth", "deploy/web", "-n", ns, "--rate", "10mbit", "--duration", "2m")
+	bw := sc.Start("network", "bandwidth", "deploy/web", "--rate", "10mbit", "--duration", "2m")
 	bw.WaitOutput("fault active", 60*time.Second)
-	refused := chaos(t, "network", "bandwidth", "deploy/web", "-n", ns, "--rate", "1mbit", "--duration", "1m")
+	refused := sc.Chaos("network", "bandwidth", "deploy/web", "--rate", "1mbit", "--duration", "1m")
 	t.Logf("second bandwidth experiment on the same pod: %s", refused)
 	if refused.Code == 0 {
 		t.Errorf("a second tc fault on the same interface succeeded")
@@ -527,6 +458,5 @@ func TestSecondExperimentSameTarget(t *testing.T) {
 	}
 	bw.Signal(syscall.SIGINT)
 	bw.Wait(60 * time.Second)
-	waitNoHelpers(t, 60*time.Second)
-	waitResidue(t, before, 30*time.Second)
+	sc.EndWithin(60*time.Second, 30*time.Second)
 }

@@ -50,14 +50,13 @@ func watchNoHelper(t *testing.T, f func()) {
 }
 
 func TestDryRunCreatesNothing(t *testing.T) {
-	needCluster(t)
-	ns := namespace(t)
-	deployEcho(t, ns, "web", 1)
+	sc := newScenario(t)
+	sc.Echo("web", 1)
 	before := clusterObjects(t)
-	res := residue(t)
+	sc.Snapshot()
 	var r result
 	watchNoHelper(t, func() {
-		r = chaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "30", "--dry-run", "-o", "yaml")
+		r = sc.Chaos("network", "loss", "deploy/web", "--percent", "30", "--dry-run", "-o", "yaml")
 	})
 	if r.Code != 0 {
 		t.Fatalf("--dry-run: %s", r)
@@ -71,18 +70,18 @@ func TestDryRunCreatesNothing(t *testing.T) {
 		added, removed := diffLines(strings.Fields(before), strings.Fields(after))
 		t.Errorf("--dry-run changed the cluster: added %v removed %v", added, removed)
 	}
-	waitResidue(t, res, 5*time.Second)
+	sc.EndWithin(5*time.Second, 5*time.Second)
 	// The human form prints too.
-	if h := chaos(t, "network", "loss", "deploy/web", "-n", ns, "--percent", "30", "--dry-run"); h.Code != 0 || h.Stdout == "" {
+	if h := sc.Chaos("network", "loss", "deploy/web", "--percent", "30", "--dry-run"); h.Code != 0 || h.Stdout == "" {
 		t.Errorf("--dry-run (human): %s", h)
 	}
 }
 
 // Refusals happen before anything is created, exit 1, and name the way out.
 func TestRefusals(t *testing.T) {
-	needCluster(t)
-	ns := namespace(t)
-	deployEcho(t, ns, "web", 3)
+	sc := newScenario(t)
+	ns := sc.NS
+	sc.Echo("web", 3)
 	// a pod in kube-system and a hostNetwork pod (pause: it opens no port)
 	for _, m := range []string{
 		fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"e2e-sys","namespace":"kube-system","labels":{"app":"e2e-sys"}},"spec":{"terminationGracePeriodSeconds":1,"automountServiceAccountToken":false,"containers":[{"name":"p","image":%q,"imagePullPolicy":"Never"}]}}`, pauseImage),
@@ -147,9 +146,9 @@ func contains(s []string, v string) bool {
 
 // A user who may read pods but not create them gets a message that says so.
 func TestNoRBAC(t *testing.T) {
-	needCluster(t)
-	ns := namespace(t)
-	deployEcho(t, ns, "web", 1)
+	sc := newScenario(t)
+	ns := sc.NS
+	sc.Echo("web", 1)
 	kubectl(t, "-n", ns, "create", "serviceaccount", "viewer")
 	kubectl(t, "create", "clusterrole", "e2e-viewer", "--verb=get,list,watch", "--resource=pods,deployments,replicasets,namespaces,services")
 	t.Cleanup(func() {

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/session/sessiontest"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,22 +22,7 @@ import (
 )
 
 // syncBuffer is a progress writer safe to read while the session writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = sessiontest.Buffer
 
 type eventLog struct {
 	mu  sync.Mutex
@@ -63,23 +48,23 @@ func (l *eventLog) count(typ string) int {
 }
 
 func options(c *cluster, pods []*corev1.Pod, log *eventLog, progress *syncBuffer) Options {
-	return Options{Client: c.cs, Attacher: c, Namespace: "kubectl-chaos", Pods: pods,
+	return Options{Client: c.CS, Attacher: c, Namespace: "kubectl-chaos", Pods: pods,
 		Events: log.add, Progress: progress, StopTimeout: 5 * time.Second, ReadyTimeout: 5 * time.Second,
 		HeartbeatInterval: 50 * time.Millisecond}
 }
 
 func assertAllGone(t *testing.T, c *cluster, pods []*corev1.Pod) {
 	t.Helper()
-	if left := c.remaining(); len(left) != 0 {
+	if left := c.Remaining(); len(left) != 0 {
 		t.Errorf("helper pods left behind: %v", left)
 	}
 	del := map[string]bool{}
-	for _, d := range c.deletes() {
+	for _, d := range c.Deletes() {
 		del[d] = true
 	}
 	for _, p := range pods {
 		if !del[p.Name] {
-			t.Errorf("session did not delete helper pod %s (deletes seen: %v)", p.Name, c.deletes())
+			t.Errorf("session did not delete helper pod %s (deletes seen: %v)", p.Name, c.Deletes())
 		}
 	}
 }
@@ -112,7 +97,7 @@ func TestRunDeadline(t *testing.T) {
 			t.Errorf("node %s: recover latency %s after the deadline", n.Node, n.RecoverLatency.D())
 		}
 		t.Logf("node %s: inject %s, recover %s after deadline", n.Node, n.InjectLatency.D(), n.RecoverLatency.D())
-		if hb := c.count(c.heartbeats, n.Pod+"#0"); hb < 3 {
+		if hb := c.Heartbeats(n.Pod + "#0"); hb < 3 {
 			t.Errorf("agent %s got %d heartbeats in %s at 50ms", n.Pod, hb, took)
 		}
 	}
@@ -145,12 +130,10 @@ func TestRunInterrupt(t *testing.T) {
 	go func() {
 		defer cancel()
 		for _, p := range pods {
-			<-c.container(p.Name).injected
+			<-c.Container(p.Name).Injected()
 		}
 		for i := 0; i < 500; i++ {
-			c.mu.Lock()
-			n := len(c.attaches)
-			c.mu.Unlock()
+			n := len(c.Attaches())
 			if n == len(pods) {
 				break
 			}
@@ -178,8 +161,8 @@ func TestRunInterrupt(t *testing.T) {
 			t.Errorf("node %s: recover latency %s", n.Node, n.RecoverLatency.D())
 		}
 		t.Logf("node %s: recovered %s after the stop request", n.Node, n.RecoverLatency.D())
-		if c.count(c.stops, n.Pod+"#0") != 1 {
-			t.Errorf("agent %s got %d stop lines", n.Pod, c.count(c.stops, n.Pod+"#0"))
+		if c.Stops(n.Pod+"#0") != 1 {
+			t.Errorf("agent %s got %d stop lines", n.Pod, c.Stops(n.Pod+"#0"))
 		}
 	}
 	if !strings.Contains(progress.String(), "stopping…") {
@@ -191,7 +174,7 @@ func TestRunInterrupt(t *testing.T) {
 // Ctrl-C before any helper runs: nothing to stop, pods deleted, exit 130 at once.
 func TestRunInterruptWhilePending(t *testing.T) {
 	c := newCluster(t)
-	c.behaviors["node-a"] = behavior{stuck: func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }}
+	c.SetBehavior("node-a", behavior{Stuck: func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }})
 	pods := experiment(t, "exp-pend", time.Minute, []string{"node-a"}, nil)
 	var log eventLog
 	var progress syncBuffer
@@ -217,10 +200,10 @@ func TestRunStreamLost(t *testing.T) {
 	var progress syncBuffer
 	o := options(c, pods, &log, &progress)
 	go func() { // cut the stream once attached and active
-		k := c.container(pods[0].Name)
-		<-k.attached
-		<-k.injected
-		close(k.breakCh)
+		k := c.Container(pods[0].Name)
+		<-k.Attached()
+		<-k.Injected()
+		k.Break()
 	}()
 	start := time.Now()
 	rep, err := Run(context.Background(), o)
@@ -293,7 +276,7 @@ func TestRunStartFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t)
-			c.behaviors["node-b"] = behavior{stuck: tc.stuck}
+			c.SetBehavior("node-b", behavior{Stuck: tc.stuck})
 			pods := experiment(t, "exp-start", time.Minute, []string{"node-a", "node-b"}, nil)
 			var log eventLog
 			var progress syncBuffer
@@ -318,7 +301,7 @@ func TestRunStartFailures(t *testing.T) {
 // A helper that never starts and says nothing: bounded by ReadyTimeout.
 func TestRunReadyTimeout(t *testing.T) {
 	c := newCluster(t)
-	c.behaviors["node-a"] = behavior{stuck: func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }}
+	c.SetBehavior("node-a", behavior{Stuck: func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }})
 	pods := experiment(t, "exp-slow", time.Minute, []string{"node-a"}, nil)
 	var log eventLog
 	var progress syncBuffer
@@ -346,7 +329,7 @@ func TestRunCreateForbidden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t)
 			n := 0
-			c.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, kruntime.Object, error) {
+			c.CS.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, kruntime.Object, error) {
 				n++
 				if n == 2 {
 					return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "x", errors.New(tc.msg))
@@ -365,7 +348,7 @@ func TestRunCreateForbidden(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
 			}
-			if d := c.deletes(); len(d) != 1 || d[0] != pods[0].Name {
+			if d := c.Deletes(); len(d) != 1 || d[0] != pods[0].Name {
 				t.Errorf("deletes %v, want the one created pod %s", d, pods[0].Name)
 			}
 			waitGone(t, c)
@@ -376,10 +359,10 @@ func TestRunCreateForbidden(t *testing.T) {
 // waitGone waits (bounded) for the fake kubelet to finish graceful deletions.
 func waitGone(t *testing.T, c *cluster) {
 	t.Helper()
-	for i := 0; i < 300 && len(c.remaining()) > 0; i++ {
+	for i := 0; i < 300 && len(c.Remaining()) > 0; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if left := c.remaining(); len(left) > 0 {
+	if left := c.Remaining(); len(left) > 0 {
 		t.Errorf("pods left: %v", left)
 	}
 }
@@ -388,26 +371,22 @@ func waitGone(t *testing.T, c *cluster) {
 // re-attaches to the new container (heartbeats reach it) and the experiment completes.
 func TestRunRestartReattach(t *testing.T) {
 	c := newCluster(t)
-	c.behaviors["node-a"] = behavior{crashFirst: true}
+	c.SetBehavior("node-a", behavior{CrashFirst: true})
 	pods := experiment(t, "exp-restart", 1500*time.Millisecond, []string{"node-a"}, nil)
 	var log eventLog
 	var progress syncBuffer
 	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
 	t.Logf("%s", progress.String())
-	c.mu.Lock()
-	t.Logf("attaches %v heartbeats %v", c.attaches, c.heartbeats)
-	c.mu.Unlock()
+	t.Logf("attaches %v heartbeats #0 %d #1 %d", c.Attaches(), c.Heartbeats(pods[0].Name+"#0"), c.Heartbeats(pods[0].Name+"#1"))
 	if err != nil {
 		t.Fatalf("Run: %v (exit %d); result %+v", err, exit.Code(err), rep.Nodes[0].Result)
 	}
 	name := pods[0].Name
-	c.mu.Lock()
-	attaches := strings.Join(c.attaches, ",")
-	c.mu.Unlock()
+	attaches := strings.Join(c.Attaches(), ",")
 	if attaches != name+"#0,"+name+"#1" {
 		t.Errorf("attaches %q, want one to each container", attaches)
 	}
-	if hb := c.count(c.heartbeats, name+"#1"); hb == 0 {
+	if hb := c.Heartbeats(name + "#1"); hb == 0 {
 		t.Errorf("restarted agent got no heartbeat")
 	}
 	n := rep.Nodes[0]
@@ -423,9 +402,9 @@ func TestRunRestartReattach(t *testing.T) {
 // An attach refused by RBAC stops the session with the fix.
 func TestRunAttachForbidden(t *testing.T) {
 	c := newCluster(t)
-	c.attachHook = func(pod string) error {
+	c.SetAttachHook(func(pod string) error {
 		return apierrors.NewForbidden(schema.GroupResource{Resource: "pods/attach"}, pod, errors.New("cannot create pods/attach"))
-	}
+	})
 	pods := experiment(t, "exp-noattach", time.Minute, []string{"node-a"}, nil)
 	var log eventLog
 	var progress syncBuffer
@@ -454,22 +433,22 @@ func TestRunDetachThenStop(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("detach took %s", took)
 	}
-	if len(c.remaining()) != 2 || len(c.deletes()) != 0 {
-		t.Fatalf("pods %v, deletes %v", c.remaining(), c.deletes())
+	if len(c.Remaining()) != 2 || len(c.Deletes()) != 0 {
+		t.Fatalf("pods %v, deletes %v", c.Remaining(), c.Deletes())
 	}
 	// Wait until both agents have injected, as a user would see in ls.
 	for _, p := range pods {
 		select {
-		case <-c.container(p.Name).injected:
+		case <-c.Container(p.Name).Injected():
 		case <-time.After(5 * time.Second):
 			t.Fatalf("agent of %s did not inject", p.Name)
 		}
 	}
-	exps, err := List(context.Background(), c.cs)
+	exps, err := List(context.Background(), c.CS)
 	if err != nil || len(exps) != 1 || !exps[0].Detached || len(exps[0].Helpers) != 2 || exps[0].Owner != "tester@kind" {
 		t.Fatalf("List: %v %+v", err, exps)
 	}
-	stopped, err := Stop(context.Background(), c.cs, []string{"exp-det"}, false, 5*time.Second)
+	stopped, err := Stop(context.Background(), c.CS, []string{"exp-det"}, false, 5*time.Second)
 	if err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
@@ -481,7 +460,7 @@ func TestRunDetachThenStop(t *testing.T) {
 			t.Errorf("helper %s: result %+v", h.Pod, h.Result)
 		}
 	}
-	if left := c.remaining(); len(left) != 0 {
+	if left := c.Remaining(); len(left) != 0 {
 		t.Errorf("left %v", left)
 	}
 }
@@ -489,7 +468,7 @@ func TestRunDetachThenStop(t *testing.T) {
 // A user who may create but not watch pods learns it at once, and the pods go.
 func TestRunWatchForbidden(t *testing.T) {
 	c := newCluster(t)
-	c.cs.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, kruntime.Object, error) {
+	c.CS.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, kruntime.Object, error) {
 		if a.GetNamespace() == "kubectl-chaos" {
 			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("cannot list pods"))
 		}
@@ -506,7 +485,7 @@ func TestRunWatchForbidden(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("took %s", took)
 	}
-	if d := c.deletes(); len(d) != 1 {
+	if d := c.Deletes(); len(d) != 1 {
 		t.Errorf("deletes %v", d)
 	}
 	waitGone(t, c)
@@ -520,10 +499,10 @@ func TestRunHelperDeletedElsewhere(t *testing.T) {
 	var log eventLog
 	var progress syncBuffer
 	go func() {
-		k := c.container(pods[0].Name)
-		<-k.attached
-		<-k.injected
-		_ = c.cs.CoreV1().Pods(pods[0].Namespace).Delete(context.Background(), pods[0].Name, metav1.DeleteOptions{})
+		k := c.Container(pods[0].Name)
+		<-k.Attached()
+		<-k.Injected()
+		_ = c.CS.CoreV1().Pods(pods[0].Namespace).Delete(context.Background(), pods[0].Name, metav1.DeleteOptions{})
 	}()
 	start := time.Now()
 	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
@@ -546,12 +525,12 @@ func TestRunAttachRetries(t *testing.T) {
 	c := newCluster(t)
 	var mu sync.Mutex
 	tries := 0
-	c.attachHook = func(pod string) error {
+	c.SetAttachHook(func(pod string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		tries++
 		return errors.New("error dialing backend: dial tcp 10.0.0.1:10250: connect: connection refused")
-	}
+	})
 	pods := experiment(t, "exp-retry", time.Minute, []string{"node-a"}, nil)
 	var log eventLog
 	var progress syncBuffer
@@ -593,16 +572,16 @@ func TestRunFailRecover(t *testing.T) {
 // session stops, and the session tells the new container to stop at once.
 func TestRunRestartWhileStopping(t *testing.T) {
 	c := newCluster(t)
-	c.behaviors["node-a"] = behavior{crashOnStop: true}
+	c.SetBehavior("node-a", behavior{CrashOnStop: true})
 	pods := experiment(t, "exp-rs", time.Minute, []string{"node-a"}, nil)
 	var log eventLog
 	var progress syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		k := c.container(pods[0].Name)
-		<-k.attached
-		<-k.injected
+		k := c.Container(pods[0].Name)
+		<-k.Attached()
+		<-k.Injected()
 		cancel()
 	}()
 	start := time.Now()
@@ -615,7 +594,7 @@ func TestRunRestartWhileStopping(t *testing.T) {
 		t.Errorf("took %s: the restarted agent was not told to stop", took)
 	}
 	name := pods[0].Name
-	if n := c.count(c.stops, name+"#1"); n != 1 {
+	if n := c.Stops(name + "#1"); n != 1 {
 		t.Errorf("restarted agent got %d stop lines, want 1", n)
 	}
 	// The new agent was stopped before it applied anything: no error, reason stopped.
@@ -633,10 +612,10 @@ func TestRunRestartWhileStopping(t *testing.T) {
 func TestRunEarlyAttach(t *testing.T) {
 	c := newCluster(t)
 	const pleg = 1500 * time.Millisecond
-	c.behaviors["node-a"] = behavior{runningAfter: pleg}
+	c.SetBehavior("node-a", behavior{RunningAfter: pleg})
 	var mu sync.Mutex
 	tries := 0
-	c.attachHook = func(pod string) error {
+	c.SetAttachHook(func(pod string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		tries++
@@ -644,7 +623,7 @@ func TestRunEarlyAttach(t *testing.T) {
 			return fmt.Errorf("container %s not found in pod %s_kubectl-chaos", helperpod.ContainerName, pod)
 		}
 		return nil
-	}
+	})
 	pods := experiment(t, "exp-early", 3*time.Second, []string{"node-a"}, nil)
 	var log eventLog
 	var progress syncBuffer
@@ -656,10 +635,8 @@ func TestRunEarlyAttach(t *testing.T) {
 		t.Fatalf("Run: %v (exit %d)", err, exit.Code(err))
 	}
 	name := pods[0].Name
-	c.mu.Lock()
-	running := c.runningAt[name+"#0"]
-	hb := c.heartbeats[name+"#0"]
-	c.mu.Unlock()
+	running := c.RunningAt(name + "#0")
+	hb := c.Heartbeats(name + "#0")
 	n := rep.Nodes[0]
 	active := start.Add(n.InjectLatency.D())
 	t.Logf("fault active %v after start, status Running %v after start", n.InjectLatency.D(), running.Sub(start))

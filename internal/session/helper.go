@@ -1,0 +1,185 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// helper is the session's view of one helper pod.
+type helper struct {
+	name, node string
+	pod        *corev1.Pod // latest seen
+	plan       *plan.Plan
+	report     *NodeReport
+
+	att          *attachment // current attachment
+	attachedOnce bool
+	probes       int // early attach attempts made
+	attachErrs   int
+	streamLostAt time.Time // attach stream ended while the agent was still running
+
+	done    bool // agent exited for good (or pod gone)
+	gone    bool // pod deleted
+	stopAt  time.Time
+	result  *plan.Result
+	err     string
+	deleted bool // we issued the delete
+
+	injected      map[string]bool
+	recovered     map[string]bool
+	errAt         map[string]time.Time // first error event per target
+	lastRecovered time.Time
+	sawExit       bool // the current container's agent said exit
+}
+
+func newHelper(p *corev1.Pod) *helper {
+	h := &helper{name: p.Name, node: podNode(p), pod: p, plan: podPlan(p),
+		injected: map[string]bool{}, recovered: map[string]bool{}, errAt: map[string]time.Time{}}
+	h.report = &NodeReport{Node: h.node, Pod: p.Name}
+	return h
+}
+
+// forgetEvents drops what the previous container's events said: after a restart the
+// new container's events and final result speak for the targets (it recovers what its
+// predecessor left, from the journal).
+func (h *helper) forgetEvents() {
+	h.injected, h.recovered, h.errAt = map[string]bool{}, map[string]bool{}, map[string]time.Time{}
+	h.lastRecovered = time.Time{}
+}
+
+// onPod takes in a helper pod's new status: its result, its end (deleted, succeeded,
+// failed, or a start that cannot happen), else an attach to a running container.
+func (r *runner) onPod(u podUpdate) {
+	h := r.byName[u.pod.Name]
+	if h == nil {
+		return
+	}
+	h.pod = u.pod
+	st := agentStatus(u.pod)
+	if st != nil {
+		h.report.Restarts = st.RestartCount
+	}
+	if res, _ := podResult(u.pod); res != nil {
+		h.result = res
+	}
+	if u.deleted {
+		r.onPodDeleted(h)
+		return
+	}
+	if h.done {
+		return
+	}
+	phase := u.pod.Status.Phase
+	terminated := st != nil && st.State.Terminated != nil
+	switch {
+	case phase == corev1.PodSucceeded || phase == corev1.PodFailed:
+		if !h.attachedOnce && r.phase == phaseRunning && h.result == nil && r.failedStart(h) {
+			return
+		}
+		h.done = true
+		if h.result == nil && phase == corev1.PodFailed {
+			h.err = strings.TrimSpace(fmt.Sprintf("helper pod failed: %s %s", u.pod.Status.Reason, u.pod.Status.Message))
+		}
+	case terminated && (st.State.Terminated.ExitCode == 0 || r.phase != phaseRunning):
+		// Exit 0 is final under restartPolicy OnFailure; while stopping, any exit is.
+		h.done = true
+	case r.phase == phaseRunning && !h.attachedOnce:
+		if r.failedStart(h) {
+			return
+		}
+	}
+	if h.done {
+		r.closeAttachment(h.att)
+		return
+	}
+	if st != nil && st.State.Running != nil {
+		r.maybeAttach(h)
+	}
+}
+
+func (r *runner) onPodDeleted(h *helper) {
+	h.gone = true
+	if !h.done {
+		h.done = true
+		if !h.deleted && r.phase == phaseRunning {
+			h.err = "helper pod was deleted by someone else before its agent finished"
+			fmt.Fprintf(r.o.Progress, "helper pod %s/%s was deleted\n", h.pod.Namespace, h.name)
+		}
+	}
+	r.closeAttachment(h.att)
+}
+
+// failedStart ends the session if the helper, not attached to yet, cannot start (see
+// startFailure); it says whether it did.
+func (r *runner) failedStart(h *helper) bool {
+	msg := startFailure(h.pod)
+	if msg == "" {
+		return false
+	}
+	h.err = msg
+	h.done = true
+	r.fail(msg)
+	r.beginStop()
+	return true
+}
+
+// onEvent takes in one event line of an agent: progress for the user, and what the
+// report needs (inject time, which targets were injected and recovered, errors).
+func (r *runner) onEvent(e lineEvent) {
+	h := e.h
+	e.att.gotEvent = true
+	if e.att.probe && e.att.restart < 0 {
+		// The early attach reached an agent: the first container's, as only the first
+		// is probed for (restarts are followed through the status).
+		e.att.restart = 0
+		if e.att == h.att {
+			r.attached(h)
+		}
+	}
+	ev := e.ev
+	if ev.Node == "" {
+		ev.Node = h.node
+	}
+	r.o.Events(ev)
+	switch ev.Type {
+	case plan.EventInjected:
+		if h.report.InjectLatency == 0 {
+			h.report.InjectLatency = plan.Duration(e.at.Sub(r.start))
+		}
+		h.injected[ev.Target] = true
+		r.countActive(h.node + "|" + ev.Target)
+	case plan.EventRecovered:
+		h.recovered[ev.Target] = true
+		h.lastRecovered = e.at
+	case plan.EventExit:
+		if e.att == h.att {
+			h.sawExit = true
+		}
+	case plan.EventError:
+		if _, ok := h.errAt[ev.Target]; !ok {
+			h.errAt[ev.Target] = e.at
+		}
+		what := ev.Target
+		if what == "" {
+			what = "agent"
+		}
+		fmt.Fprintf(r.o.Progress, "error on node %s (%s): %s\n", h.node, what, ev.Error)
+	}
+}
+
+// countActive counts a target as active and says so the first time.
+func (r *runner) countActive(key string) {
+	if r.active[key] {
+		return
+	}
+	r.active[key] = true
+	total := r.targets
+	if total < len(r.active) {
+		total = len(r.active)
+	}
+	fmt.Fprintf(r.o.Progress, "fault active on %d/%d targets\n", len(r.active), total)
+}
