@@ -8,33 +8,31 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdtest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/container/kill"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/container/pause"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 )
 
 // parse runs verb with args and returns the experiment options handed to runF.
 func parse(t *testing.T, verb string, args []string) (*experiment.Options, error) {
 	t.Helper()
-	io, _, _, _ := ui.Test()
-	f := factory.NewFake(io, nil, time.Now(), nil)
 	var got *experiment.Options
-	var cmd *cobra.Command
+	var newCmd func(f *factory.Factory) *cobra.Command
 	switch verb {
 	case "pause":
-		cmd = pause.NewCmdPause(f, func(o *pause.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return pause.NewCmdPause(f, func(o *pause.Options) error { got = o.Experiment; return nil })
+		}
 	case "kill":
-		cmd = kill.NewCmdKill(f, func(o *kill.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return kill.NewCmdKill(f, func(o *kill.Options) error { got = o.Experiment; return nil })
+		}
 	}
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Out)
-	cmd.SetErr(io.ErrOut)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit.UsageError(err) })
-	return got, cmd.Execute()
+	err := cmdtest.Execute(newCmd, args...)
+	return got, err
 }
 
 func TestVerbs(t *testing.T) {

@@ -3,37 +3,34 @@ package pod
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdtest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod/failure"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod/kill"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 )
 
 func parse(t *testing.T, verb string, args []string) (*experiment.Options, error) {
 	t.Helper()
-	io, _, _, _ := ui.Test()
-	f := factory.NewFake(io, nil, time.Now(), nil)
 	var got *experiment.Options
-	var cmd *cobra.Command
+	var newCmd func(f *factory.Factory) *cobra.Command
 	switch verb {
 	case "kill":
-		cmd = kill.NewCmdKill(f, func(o *kill.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return kill.NewCmdKill(f, func(o *kill.Options) error { got = o.Experiment; return nil })
+		}
 	case "failure":
-		cmd = failure.NewCmdFailure(f, func(o *failure.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return failure.NewCmdFailure(f, func(o *failure.Options) error { got = o.Experiment; return nil })
+		}
 	}
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Out)
-	cmd.SetErr(io.ErrOut)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit.UsageError(err) })
-	return got, cmd.Execute()
+	err := cmdtest.Execute(newCmd, args...)
+	return got, err
 }
 
 func TestVerbs(t *testing.T) {

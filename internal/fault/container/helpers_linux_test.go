@@ -2,7 +2,6 @@ package container
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -106,7 +104,7 @@ func newTestCgroup(t *testing.T, version int) *testCgroup {
 		// Thaw first: a frozen v1 task cannot die, and rmdir needs it gone.
 		_ = Freezer{Version: version, Dir: c.Dir}.Set(false)
 		for _, d := range []string{c.Dir, parent} {
-			if err := rmdirRetry(d); err != nil {
+			if err := nstest.RmdirRetry(d); err != nil {
 				t.Errorf("removing cgroup %s: %v", d, err)
 			}
 		}
@@ -121,18 +119,6 @@ func (c *testCgroup) add(t *testing.T, pid int) {
 	if err := os.WriteFile(filepath.Join(c.Dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		t.Fatalf("moving pid %d into %s: %v", pid, c.Dir, err)
 	}
-}
-
-func rmdirRetry(d string) error {
-	var err error
-	for range 100 {
-		err = syscall.Rmdir(d)
-		if err == nil || errors.Is(err, syscall.ENOENT) {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return err
 }
 
 // ticker is a process that stamps CLOCK_MONOTONIC every 2 ms on a pipe we read: a
