@@ -13,7 +13,9 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // addHelper creates the helper pod of experiment id on node, as a real run would.
@@ -32,6 +34,20 @@ func addHelper(t *testing.T, c *fake.Clientset, id, node string, deadline time.T
 	if _, err := c.CoreV1().Pods(pod.Namespace).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// finishSweeps plays the kubelet for gc's sweep pods: each is stored as finished, with
+// an empty sweep result in its termination message.
+func finishSweeps(c *fake.Clientset) {
+	c.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		if p.Annotations[plan.AnnotationFault] == helperpod.SweepFault {
+			p.Status.Phase = corev1.PodSucceeded
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: helperpod.ContainerName, State: corev1.ContainerState{
+				Terminated: &corev1.ContainerStateTerminated{Message: `{"node":"` + p.Spec.NodeName + `","swept":[]}`}}}}
+		}
+		return false, nil, nil
+	})
 }
 
 func TestLsStatusStopGC(t *testing.T) {
@@ -66,9 +82,16 @@ func TestLsStatusStopGC(t *testing.T) {
 		t.Errorf("status of an unknown ID: %v, want a usage error listing the running IDs", r.err)
 	}
 
+	finishSweeps(c)
 	r = run(t, c, "gc")
-	if r.err != nil || !strings.Contains(r.out, "chaos-bbbbbbbb") || strings.Contains(r.out, "chaos-aaaaaaaa") {
-		t.Errorf("gc: %v\n%s", r.err, r.out)
+	if r.err != nil || !strings.Contains(r.out, "deleted helper pod kubectl-chaos/chaos-bbbbbbbb-node-a") || strings.Contains(r.out, "chaos-aaaaaaaa") {
+		t.Errorf("gc: %v\n%s%s", r.err, r.out, r.errOut)
+	}
+	// The nodes of the helpers found were swept; the sweep pods are gone again.
+	for _, want := range []string{"NODE", "node-a  -           -       nothing to remove", "node-b"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("gc report lacks %q:\n%s", want, r.out)
+		}
 	}
 	r = run(t, c, "stop", "chaos-aaaaaaaa", "--timeout", "2s")
 	if r.err != nil || !strings.Contains(r.out, "stopped chaos-aaaaaaaa (2 helper(s))") {

@@ -22,6 +22,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noopapi"
 	podcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
@@ -98,6 +99,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		podcmd.NewCmdPod(f),
 		container.NewCmdContainer(f),
 		noop.NewCmdNoop(f, nil),
+		noopapi.NewCmdNoopAPI(f, nil),
 		ls.NewCmdLs(f, nil),
 		status.NewCmdStatus(f, nil),
 		stop.NewCmdStop(f, nil),

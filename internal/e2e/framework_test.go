@@ -70,6 +70,12 @@ func (r result) String() string {
 func command(ctx context.Context, env []string, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "NO_COLOR=1")
+	// gc's sweep pods mount the node's runtime socket directory too: the cluster's, not
+	// the default /run/containerd (which hostPath would create on this machine).
+	cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_RUNTIME_SOCKET="+runtimeSocket)
+	if agentImage != "" {
+		cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_IMAGE_PULL_POLICY=Never")
+	}
 	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd

@@ -145,24 +145,34 @@ func (o *Options) validate() error {
 	if err := ui.ValidateFormat(o.Output); err != nil {
 		return err
 	}
-	switch corev1.PullPolicy(o.ImagePullPolicy) {
-	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
-	default:
-		return fmt.Errorf("--image-pull-policy must be Always, IfNotPresent or Never, got %q", o.ImagePullPolicy)
-	}
-	if errs := validation.IsDNS1123Label(o.HelperNamespace); len(errs) > 0 {
-		return fmt.Errorf("--helper-namespace must be a valid namespace name (%s), got %q", strings.Join(errs, "; "), o.HelperNamespace)
-	}
-	if o.Image == "" || strings.ContainsAny(o.Image, " \t\n") {
-		return fmt.Errorf("--image must be an image reference like %s, got %q", version.DefaultImage(), o.Image)
-	}
-	if !path.IsAbs(o.RuntimeSocket) {
-		return fmt.Errorf("--runtime-socket must be an absolute path on the node like %s, got %q", helperpod.DefaultRuntimeSocket, o.RuntimeSocket)
+	if err := ValidateHelperFlags(o.HelperNamespace, o.Image, o.ImagePullPolicy, o.RuntimeSocket); err != nil {
+		return err
 	}
 	if o.Detach && o.DryRun {
 		return fmt.Errorf("--detach and --dry-run exclude each other: --dry-run creates nothing to detach from")
 	}
 	return catalog.Validate(o.Fault)
+}
+
+// ValidateHelperFlags checks the flags that shape helper pods (every fault verb's, and
+// gc's for its sweep pods): --helper-namespace, --image, --image-pull-policy,
+// --runtime-socket.
+func ValidateHelperFlags(namespace, image, pullPolicy, runtimeSocket string) error {
+	switch corev1.PullPolicy(pullPolicy) {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return fmt.Errorf("--image-pull-policy must be Always, IfNotPresent or Never, got %q", pullPolicy)
+	}
+	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
+		return fmt.Errorf("--helper-namespace must be a valid namespace name (%s), got %q", strings.Join(errs, "; "), namespace)
+	}
+	if image == "" || strings.ContainsAny(image, " \t\n") {
+		return fmt.Errorf("--image must be an image reference like %s, got %q", version.DefaultImage(), image)
+	}
+	if !path.IsAbs(runtimeSocket) {
+		return fmt.Errorf("--runtime-socket must be an absolute path on the node like %s, got %q", helperpod.DefaultRuntimeSocket, runtimeSocket)
+	}
+	return nil
 }
 
 // fmtDur prints a duration without trailing zero units: 1h, 1h30m, 90s.
@@ -265,6 +275,9 @@ func (p *Prepared) Stamp(o *Options, created time.Time) error {
 	p.CreatedAt = created
 	p.Deadline = created.Add(o.Duration)
 	p.Plans, p.Pods = nil, nil
+	if e, err := catalog.For(p.Fault); err == nil && e.APIOnly() {
+		return nil // the API alone does this fault: no plan, no helper pod
+	}
 	for _, node := range p.Selection.Nodes {
 		pl := &plan.Plan{
 			Version:    plan.Version,
@@ -327,6 +340,9 @@ func Run(ctx context.Context, o *Options) error {
 			return err
 		}
 	}
+	if e, err := catalog.For(p.Fault); err == nil && e.APIOnly() {
+		return runAPI(ctx, o, p, c, e)
+	}
 	if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
 		return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
 	}
@@ -341,7 +357,7 @@ func Run(ctx context.Context, o *Options) error {
 		how = "detached: kubectl chaos stop " + p.ID + " ends it early"
 	}
 	fmt.Fprintf(progress, "experiment %s: %s on %d target(s) on %d node(s) for %s (%s)\n",
-		p.ID, p.Fault.Summary(), len(p.Selection.Targets), len(p.Plans), o.Duration, how)
+		p.ID, p.Fault.Summary(), len(p.Selection.Targets), len(p.Selection.Nodes), o.Duration, how)
 	rep, runErr := session.Run(ctx, session.Options{
 		Client:    c,
 		Attacher:  att,
@@ -373,7 +389,7 @@ func Run(ctx context.Context, o *Options) error {
 
 func confirm(io *ui.IOStreams, p *Prepared, o *Options) (bool, error) {
 	fmt.Fprintf(io.ErrOut, "Inject %s into %d container(s) on %d node(s) for %s? [y/N] ",
-		p.Fault.Summary(), len(p.Selection.Targets), len(p.Plans), o.Duration)
+		p.Fault.Summary(), len(p.Selection.Targets), len(p.Selection.Nodes), o.Duration)
 	var answer string
 	if _, err := fmt.Fscanln(io.In, &answer); err != nil {
 		return false, nil

@@ -41,6 +41,9 @@ type DryRun struct {
 	// Details are the kind's own header lines (e.g. a partition's resolved peers).
 	Details  []catalog.Detail `json:"details,omitempty"`
 	Teardown []string         `json:"teardown"`
+	// APIOnly: the Kubernetes API alone makes this fault; Helpers is empty and Objects
+	// are the API requests (Kind "api-call") and how each is undone.
+	APIOnly bool `json:"apiOnly,omitempty"`
 }
 
 // DryRunHelper is the helper pod for one node, exactly as it would be created.
@@ -52,7 +55,7 @@ type DryRunHelper struct {
 
 var teardown = []string{
 	"the agent removes every object above when --duration ends, on Ctrl-C/SIGTERM of this command, when this terminal goes away (stdin EOF, unless --detach), on `kubectl chaos stop ID`, or when its helper pod is deleted",
-	"objects are journaled under " + plan.DefaultJournalDir + " on the node before they are created; a restarted agent, the next agent on that node or `kubectl chaos gc` recovers from the journal",
+	"objects are journaled under " + plan.DefaultJournalDir + " on the node before they are created; a restarted agent, the next agent on that node, or the sweep pod `kubectl chaos gc` starts (on the nodes of the helper pods it finds; `gc --all-nodes` or `--node NAME` once the helper is gone) removes them from the journal",
 	"the helper pod is deleted after recovery; activeDeadlineSeconds bounds it even if the CLI is killed",
 }
 
@@ -86,6 +89,9 @@ func NewDryRun(p *Prepared, o *Options) *DryRun {
 		d.Objects = append(d.Objects, e.Describe(p.Fault)...)
 		d.ObjectsScope = e.Scope()
 		d.Details = e.Details(p.Fault)
+		if e.APIOnly() {
+			apiDryRun(d)
+		}
 	}
 	return d
 }
@@ -125,12 +131,18 @@ func printDryRunHuman(io *ui.IOStreams, d *DryRun) error {
 		return err
 	}
 
-	fmt.Fprintf(w, "\n%s\n", st.Bold(fmt.Sprintf("Helper pods (namespace %s, created with Pod Security \"privileged\" if missing):", d.HelperNamespace)))
+	objects := "Kernel objects"
+	if d.APIOnly {
+		objects = "API calls"
+		fmt.Fprintf(w, "\n%s none: the Kubernetes API alone makes this change\n", st.Bold("Helper pods:"))
+	} else {
+		fmt.Fprintf(w, "\n%s\n", st.Bold(fmt.Sprintf("Helper pods (namespace %s, created with Pod Security \"privileged\" if missing):", d.HelperNamespace)))
+	}
 	for _, h := range d.Helpers {
-		describeHelper(w, h)
+		DescribeHelper(w, h)
 	}
 
-	fmt.Fprintf(w, "\n%s\n", st.Bold(fmt.Sprintf("Kernel objects (%s):", d.ObjectsScope)))
+	fmt.Fprintf(w, "\n%s\n", st.Bold(fmt.Sprintf("%s (%s):", objects, d.ObjectsScope)))
 	if len(d.Objects) == 0 {
 		fmt.Fprintln(w, "  (none)")
 	}
@@ -153,7 +165,8 @@ func printDryRunHuman(io *ui.IOStreams, d *DryRun) error {
 	return nil
 }
 
-func describeHelper(w io.Writer, h DryRunHelper) {
+// DescribeHelper prints one helper pod in a few human lines (dry runs).
+func DescribeHelper(w io.Writer, h DryRunHelper) {
 	pod := h.Pod
 	if pod == nil {
 		fmt.Fprintf(w, "  %s: (no pod)\n", h.Node)

@@ -145,26 +145,10 @@ func Build(o Options) (*corev1.Pod, error) {
 		return nil, errors.New("helper pod: the plan's experiment ID is empty")
 	case p.Node == "":
 		return nil, fmt.Errorf("helper pod for experiment %s: the plan's node is empty", p.Experiment)
-	case o.Image == "":
-		return nil, fmt.Errorf("helper pod for experiment %s on node %s: --image is empty; pass an agent image such as ghcr.io/kubectl-chaos/kubectl-chaos:<version>", p.Experiment, p.Node)
 	case p.CreatedAt.IsZero() || p.Deadline.IsZero():
 		return nil, fmt.Errorf("helper pod for experiment %s: the plan's createdAt and deadline must be set", p.Experiment)
 	case !p.Deadline.After(p.CreatedAt):
 		return nil, fmt.Errorf("helper pod for experiment %s: deadline %s is not after createdAt %s", p.Experiment, p.Deadline.Format(time.RFC3339), p.CreatedAt.Format(time.RFC3339))
-	}
-	if errs := validation.IsValidLabelValue(p.Experiment); len(errs) > 0 {
-		return nil, fmt.Errorf("helper pod: experiment ID %q is not a valid label value: %s", p.Experiment, errs[0])
-	}
-	ns := o.Namespace
-	if ns == "" {
-		ns = DefaultNamespace
-	}
-	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-		return nil, fmt.Errorf("--helper-namespace %q: not a valid namespace name: %s", ns, errs[0])
-	}
-	pull := o.ImagePullPolicy
-	if pull == "" {
-		pull = corev1.PullIfNotPresent
 	}
 	grace := o.Grace
 	if grace == 0 {
@@ -177,25 +161,17 @@ func Build(o Options) (*corev1.Pod, error) {
 	if socket == "" {
 		socket = p.Runtime.Endpoint
 	}
-	if socket == "" {
-		socket = DefaultRuntimeSocket
+	if p.JournalDir == "" {
+		p.JournalDir = plan.DefaultJournalDir
 	}
-	if !filepath.IsAbs(socket) {
-		return nil, fmt.Errorf("helper pod: runtime socket %q is not an absolute path on the node", socket)
+	sk, err := place(p.Experiment, p.Node, o.Namespace, o.Image, o.ImagePullPolicy, socket, p.JournalDir)
+	if err != nil {
+		return nil, err
 	}
-	socketDir := filepath.Dir(socket)
 	if p.Runtime.Endpoint == "" {
-		p.Runtime.Endpoint = socket
-	} else if filepath.Dir(p.Runtime.Endpoint) != socketDir {
-		return nil, fmt.Errorf("helper pod: the plan's runtime endpoint %s is not in the mounted socket directory %s", p.Runtime.Endpoint, socketDir)
-	}
-	journal := p.JournalDir
-	if journal == "" {
-		journal = plan.DefaultJournalDir
-		p.JournalDir = journal
-	}
-	if !filepath.IsAbs(journal) {
-		return nil, fmt.Errorf("helper pod: journal directory %q is not an absolute path", journal)
+		p.Runtime.Endpoint = sk.socket
+	} else if filepath.Dir(p.Runtime.Endpoint) != sk.socketDir {
+		return nil, fmt.Errorf("helper pod: the plan's runtime endpoint %s is not in the mounted socket directory %s", p.Runtime.Endpoint, sk.socketDir)
 	}
 	kind, err := catalog.For(p.Fault)
 	if err != nil {
@@ -205,52 +181,111 @@ func Build(o Options) (*corev1.Pod, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the plan for node %s: %w", p.Node, err)
 	}
+	sk.mounts = kind.HostMounts()
+	sk.deadline = int64(math.Ceil((p.Deadline.Sub(p.CreatedAt) + grace).Seconds()))
+	sk.annotations = map[string]string{
+		plan.AnnotationDeadline:  p.Deadline.UTC().Format(time.RFC3339),
+		plan.AnnotationFault:     p.Fault.Summary(),
+		plan.AnnotationDetached:  strconv.FormatBool(p.Detached),
+		plan.AnnotationStartedAt: p.CreatedAt.UTC().Format(time.RFC3339),
+	}
+	sk.owner = p.Owner
+	pod := sk.pod()
+	// The session's agent: stdin is its dead-man switch, the plan is in its environment,
+	// and a failed recovery restarts it so the next one recovers from the journal.
+	pod.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
+	c := &pod.Spec.Containers[0]
+	c.Command = Command
+	c.Stdin, c.StdinOnce = true, true
+	c.Env = append([]corev1.EnvVar{{Name: plan.EnvVar, Value: env}}, c.Env...)
+	c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
+	return pod, nil
+}
 
-	deadline := int64(math.Ceil((p.Deadline.Sub(p.CreatedAt) + grace).Seconds()))
+// place checks and fills in what every pod of ours on a node needs: an ID that is a
+// label value, the namespace, the image and its pull policy, the runtime socket (its
+// directory is mounted) and the journal directory.
+func place(id, node, namespace, image string, pull corev1.PullPolicy, socket, journal string) (skeleton, error) {
+	sk := skeleton{id: id, node: node, namespace: namespace, image: image, pull: pull, socket: socket, journal: journal}
+	if image == "" {
+		return sk, fmt.Errorf("helper pod for experiment %s on node %s: --image is empty; pass an agent image such as ghcr.io/kubectl-chaos/kubectl-chaos:<version>", id, node)
+	}
+	if errs := validation.IsValidLabelValue(id); len(errs) > 0 {
+		return sk, fmt.Errorf("helper pod: experiment ID %q is not a valid label value: %s", id, errs[0])
+	}
+	if sk.namespace == "" {
+		sk.namespace = DefaultNamespace
+	}
+	if errs := validation.IsDNS1123Label(sk.namespace); len(errs) > 0 {
+		return sk, fmt.Errorf("--helper-namespace %q: not a valid namespace name: %s", sk.namespace, errs[0])
+	}
+	if sk.pull == "" {
+		sk.pull = corev1.PullIfNotPresent
+	}
+	if sk.socket == "" {
+		sk.socket = DefaultRuntimeSocket
+	}
+	if !filepath.IsAbs(sk.socket) {
+		return sk, fmt.Errorf("helper pod: runtime socket %q is not an absolute path on the node", sk.socket)
+	}
+	sk.socketDir = filepath.Dir(sk.socket)
+	if sk.journal == "" {
+		sk.journal = plan.DefaultJournalDir
+	}
+	if !filepath.IsAbs(sk.journal) {
+		return sk, fmt.Errorf("helper pod: journal directory %q is not an absolute path", sk.journal)
+	}
+	return sk, nil
+}
+
+// skeleton is what every pod of ours on a node shares, the session's helper and gc's
+// sweep alike: the labels ls and gc find it by, the node binding, hostPID, the
+// privileged agent container with the downward-API environment, and the host paths
+// (journal, the host's /proc, the runtime socket's directory, the kinds' own mounts).
+type skeleton struct {
+	id, node, namespace, image string
+	pull                       corev1.PullPolicy
+	socket, socketDir, journal string
+	mounts                     []catalog.HostMount
+	deadline                   int64 // activeDeadlineSeconds
+	annotations                map[string]string
+	owner                      string
+}
+
+func (s skeleton) pod() *corev1.Pod {
 	tgp := TerminationGracePeriod
+	deadline := s.deadline
 	dirOrCreate := corev1.HostPathDirectoryOrCreate
 	dir := corev1.HostPathDirectory
 	yes := true
 	no := false
-
 	pod := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      Name(p.Experiment, p.Node),
-			Namespace: ns,
+			Name:      Name(s.id, s.node),
+			Namespace: s.namespace,
 			Labels: map[string]string{
 				plan.LabelManagedBy:  plan.ManagedByValue,
-				plan.LabelExperiment: p.Experiment,
-				plan.LabelNode:       NodeLabel(p.Node),
+				plan.LabelExperiment: s.id,
+				plan.LabelNode:       NodeLabel(s.node),
 				LabelAppName:         AppName,
 			},
-			Annotations: map[string]string{
-				plan.AnnotationDeadline:  p.Deadline.UTC().Format(time.RFC3339),
-				plan.AnnotationFault:     p.Fault.Summary(),
-				plan.AnnotationDetached:  strconv.FormatBool(p.Detached),
-				plan.AnnotationStartedAt: p.CreatedAt.UTC().Format(time.RFC3339),
-			},
+			Annotations: s.annotations,
 		},
 		Spec: corev1.PodSpec{
-			NodeName:                      p.Node,
+			NodeName:                      s.node,
 			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			HostPID:                       true,
 			EnableServiceLinks:            &no,
 			AutomountServiceAccountToken:  &no,
-			RestartPolicy:                 corev1.RestartPolicyOnFailure,
 			ActiveDeadlineSeconds:         &deadline,
 			TerminationGracePeriodSeconds: &tgp,
 			Containers: []corev1.Container{{
 				Name:            ContainerName,
-				Image:           o.Image,
-				ImagePullPolicy: pull,
-				Command:         Command,
-				Stdin:           true,
-				StdinOnce:       true,
-				TTY:             false,
+				Image:           s.image,
+				ImagePullPolicy: s.pull,
 				SecurityContext: &corev1.SecurityContext{Privileged: &yes},
 				Env: []corev1.EnvVar{
-					{Name: plan.EnvVar, Value: env},
 					fieldEnv(EnvPodName, "metadata.name"),
 					fieldEnv(EnvPodNamespace, "metadata.namespace"),
 					fieldEnv(EnvPodUID, "metadata.uid"),
@@ -265,32 +300,31 @@ func Build(o Options) (*corev1.Pod, error) {
 						corev1.ResourceMemory: resource.MustParse("128Mi"),
 					},
 				},
-				TerminationMessagePath:   corev1.TerminationMessagePathDefault,
-				TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+				TerminationMessagePath: corev1.TerminationMessagePathDefault,
 				VolumeMounts: []corev1.VolumeMount{
-					{Name: "journal", MountPath: journal},
+					{Name: "journal", MountPath: s.journal},
 					{Name: "host-proc", MountPath: HostProcPath, ReadOnly: true},
-					{Name: "runtime", MountPath: socketDir},
+					{Name: "runtime", MountPath: s.socketDir},
 				},
 			}},
 			Volumes: []corev1.Volume{
-				hostPathVolume("journal", journal, &dirOrCreate),
+				hostPathVolume("journal", s.journal, &dirOrCreate),
 				hostPathVolume("host-proc", "/proc", &dir),
-				hostPathVolume("runtime", socketDir, &dirOrCreate),
+				hostPathVolume("runtime", s.socketDir, &dirOrCreate),
 			},
 		},
 	}
-	// The kind's own host paths (cgroup filesystem, /dev/fuse, …), at the same path.
+	// The kinds' own host paths (cgroup filesystem, /dev/fuse, …), at the same path.
 	c := &pod.Spec.Containers[0]
-	for _, m := range kind.HostMounts() {
+	for _, m := range s.mounts {
 		typ := m.Type
 		pod.Spec.Volumes = append(pod.Spec.Volumes, hostPathVolume(m.Name, m.Path, &typ))
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: m.Name, MountPath: m.Path, ReadOnly: m.ReadOnly})
 	}
-	if p.Owner != "" {
-		pod.Annotations[plan.AnnotationOwner] = p.Owner
+	if s.owner != "" {
+		pod.Annotations[plan.AnnotationOwner] = s.owner
 	}
-	return pod, nil
+	return pod
 }
 
 func fieldEnv(name, path string) corev1.EnvVar {

@@ -107,6 +107,7 @@ type Fault struct {
 	Action    string     `json:"action,omitempty"`
 	Noop      *Noop      `json:"noop,omitempty"`
 	Network   *Network   `json:"network,omitempty"`
+	NoopAPI   *NoopAPI   `json:"noopapi,omitempty"`
 	Pod       *Pod       `json:"pod,omitempty"`
 	Container *Container `json:"container,omitempty"`
 }

@@ -183,33 +183,6 @@ func TestStop(t *testing.T) {
 	})
 }
 
-func TestGC(t *testing.T) {
-	now := time.Now()
-	cs := fixture(now)
-	removed, err := GC(context.Background(), cs, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, h := range removed {
-		names = append(names, h.Pod)
-	}
-	sort.Strings(names)
-	// exp-a: deadline an hour ago (both); exp-c: 10s ago, within the grace; exp-b: future.
-	if strings.Join(names, ",") != "exp-a-n1,exp-a-n2" {
-		t.Errorf("removed %v", names)
-	}
-	if left := strings.Join(remainingPods(t, cs), ","); left != "chaos-2/exp-b-n1,default/web,kubectl-chaos/exp-c-n3" {
-		t.Errorf("left %s", left)
-	}
-	// A finished helper goes even before its deadline.
-	cs2 := fake.NewSimpleClientset(helperPod("kubectl-chaos", "exp-d", "n1", now.Add(time.Hour), corev1.PodFailed, ""))
-	removed, err = GC(context.Background(), cs2, now)
-	if err != nil || len(removed) != 1 {
-		t.Errorf("GC of a failed helper: %v %+v", err, removed)
-	}
-}
-
 func TestEnsureNamespace(t *testing.T) {
 	ns := helperpod.Namespace("kubectl-chaos")
 	t.Run("created with PSA labels", func(t *testing.T) {

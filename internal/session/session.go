@@ -76,7 +76,8 @@ func EnsureNamespace(ctx context.Context, c kubernetes.Interface, ns *corev1.Nam
 	return ensureNamespace(ctx, c, ns)
 }
 
-// Experiment is one experiment found in the cluster by its helper pods' labels.
+// Experiment is one experiment found in the cluster by its label: on its helper pods,
+// or, for an API-only fault, on the pods it changed.
 type Experiment struct {
 	ID       string        `json:"id"`
 	Owner    string        `json:"owner,omitempty"`
@@ -84,6 +85,8 @@ type Experiment struct {
 	Detached bool          `json:"detached"`
 	Deadline time.Time     `json:"deadline"`
 	Helpers  []HelperState `json:"helpers"`
+	// Pods are the pods an API-only fault changed (they carry its undo record).
+	Pods []ChangedPod `json:"pods,omitempty"`
 }
 
 // HelperState is one helper pod of an experiment.
@@ -106,14 +109,17 @@ func Get(ctx context.Context, c kubernetes.Interface, id string) (*Experiment, e
 	return get(ctx, c, id)
 }
 
-// Stop stops experiments (all when ids is empty and all is true): it deletes their
-// helper pods (the agent recovers on SIGTERM) and waits, bounded, for their results.
+// Stop stops experiments (all when ids is empty and all is true): it restores the pods
+// an API-only fault changed, deletes the helper pods (the agent recovers on SIGTERM) and
+// waits, bounded, for their results.
 func Stop(ctx context.Context, c kubernetes.Interface, ids []string, all bool, timeout time.Duration) ([]Experiment, error) {
 	return stop(ctx, c, ids, all, timeout)
 }
 
-// GC deletes helper pods whose deadline has passed (and finished helpers), returning
-// what it removed.
-func GC(ctx context.Context, c kubernetes.Interface, now time.Time) ([]HelperState, error) {
-	return gc(ctx, c, now)
+// GC collects what experiments left behind: it deletes helper pods whose deadline has
+// passed (and finished ones), restores pods an API-only fault changed whose deadline has
+// passed, and runs a journal sweep on the nodes that may hold a journal of ours. With
+// DryRun it only says what it would do.
+func GC(ctx context.Context, c kubernetes.Interface, o GCOptions) (*GCReport, error) {
+	return gc(ctx, c, o)
 }

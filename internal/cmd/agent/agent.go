@@ -3,7 +3,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/signal"
 	goruntime "runtime"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -134,20 +132,4 @@ func readPlan(o *Options) (*plan.Plan, error) {
 		return nil, fmt.Errorf("no plan: set $%s or --plan-file", plan.EnvVar)
 	}
 	return plan.Decode(s)
-}
-
-func sweep(ctx context.Context, o *Options) error {
-	dir := o.JournalDir
-	if dir == "" {
-		dir = plan.DefaultJournalDir
-	}
-	swept, err := journal.SweepWith(context.WithoutCancel(ctx), journal.SweepOptions{Dir: dir, Now: time.Now(), ProcRoot: o.ProcRoot})
-	enc := json.NewEncoder(o.Stdout)
-	for _, s := range swept {
-		enc.Encode(s)
-	}
-	if err != nil {
-		return exit.FaultError(fmt.Errorf("sweeping %s: %w", dir, err))
-	}
-	return nil
 }

@@ -109,8 +109,8 @@ func TestPlanFile(t *testing.T) {
 }
 
 func TestSweepOnlyEmpty(t *testing.T) {
-	err, out, res := run(t, "", "", func(o *Options) { o.SweepOnly = true })
-	if err != nil || out.Len() != 0 || res != nil {
+	err, out, res := sweepRun(t, t.TempDir())
+	if err != nil || out != "" || res == nil || len(res.Swept) != 0 {
 		t.Fatalf("err %v out %q res %v", err, out, res)
 	}
 }

@@ -1,5 +1,5 @@
-// Package listing prints experiments and their helper pods as tables, for ls, status
-// and stop.
+// Package listing prints experiments, their helper pods and the pods API-only faults
+// changed as tables, for ls, status and stop.
 package listing
 
 import (
@@ -24,16 +24,43 @@ func Remaining(now, deadline time.Time) string {
 	return d.String()
 }
 
-// ExperimentTable prints experiments as a table.
+// ExperimentTable prints experiments as a table. HELPERS counts helper pods, PODS the
+// pods an API-only fault changed; NODES are where either are.
 func ExperimentTable(w io.Writer, st *ui.Styles, now time.Time, exps []session.Experiment) error {
-	t := ui.NewTable(st, "ID", "OWNER", "FAULT", "HELPERS", "NODES", "DETACHED", "LEFT")
+	t := ui.NewTable(st, "ID", "OWNER", "FAULT", "HELPERS", "PODS", "NODES", "DETACHED", "LEFT")
 	for _, e := range exps {
 		var nodes []string
-		for _, h := range e.Helpers {
-			nodes = append(nodes, h.Node)
+		seen := map[string]bool{}
+		add := func(n string) {
+			if n != "" && !seen[n] {
+				seen[n] = true
+				nodes = append(nodes, n)
+			}
 		}
-		t.Row(e.ID, dash(e.Owner), dash(e.Fault), fmt.Sprint(len(e.Helpers)), dash(strings.Join(nodes, ",")),
+		for _, h := range e.Helpers {
+			add(h.Node)
+		}
+		for _, p := range e.Pods {
+			add(p.Node)
+		}
+		t.Row(e.ID, dash(e.Owner), dash(e.Fault), fmt.Sprint(len(e.Helpers)), fmt.Sprint(len(e.Pods)), dash(strings.Join(nodes, ",")),
 			fmt.Sprint(e.Detached), Remaining(now, e.Deadline))
+	}
+	return t.Render(w)
+}
+
+// ChangedPodTable prints the pods an API-only fault changed.
+func ChangedPodTable(w io.Writer, st *ui.Styles, now time.Time, ps []session.ChangedPod) error {
+	t := ui.NewTable(st, "NAMESPACE", "POD", "NODE", "KIND", "LEFT", "STATE")
+	for _, p := range ps {
+		state := "changed (undo record on the pod)"
+		switch {
+		case p.Error != "":
+			state = st.Red(p.Error)
+		case p.Restored:
+			state = "restored"
+		}
+		t.Row(p.Namespace, p.Pod, dash(p.Node), dash(p.Kind), Remaining(now, p.Deadline), state)
 	}
 	return t.Render(w)
 }

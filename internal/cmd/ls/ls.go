@@ -31,7 +31,7 @@ func NewCmdLs(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
-		Short:   "List running experiments (by their helper pods, in all namespaces)",
+		Short:   "List running experiments (by their label on helper pods and changed pods, in all namespaces)",
 		Args:    cobra.NoArgs,
 		GroupID: cmdutil.GroupExperiments,
 		RunE: func(cmd *cobra.Command, args []string) error {

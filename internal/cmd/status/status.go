@@ -32,7 +32,7 @@ func NewCmdStatus(f *factory.Factory, runF func(*Options) error) *cobra.Command 
 	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:               "status ID",
-		Short:             "Show an experiment: its helpers, their phase and results",
+		Short:             "Show an experiment: its helpers, their phase and results, and the pods it changed",
 		Args:              cobra.ExactArgs(1),
 		GroupID:           cmdutil.GroupExperiments,
 		ValidArgsFunction: complete.ExperimentIDs(f),
@@ -74,5 +74,17 @@ func statusRun(ctx context.Context, o *Options) error {
 		fmt.Fprintf(w, "%s   %s (%s left)\n", st.Bold("Deadline:"), e.Deadline.Format(time.RFC3339), listing.Remaining(o.Now(), e.Deadline))
 	}
 	fmt.Fprintln(w)
-	return listing.HelperTable(w, st, e.Helpers)
+	if len(e.Helpers) > 0 || len(e.Pods) == 0 {
+		if err := listing.HelperTable(w, st, e.Helpers); err != nil {
+			return err
+		}
+	}
+	if len(e.Pods) > 0 {
+		if len(e.Helpers) > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s\n", st.Bold("Pods changed through the API (kubectl chaos stop "+e.ID+" restores them):"))
+		return listing.ChangedPodTable(w, st, o.Now(), e.Pods)
+	}
+	return nil
 }

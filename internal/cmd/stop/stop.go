@@ -32,7 +32,7 @@ func NewCmdStop(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient}
 	cmd := &cobra.Command{
 		Use:               "stop ID... | --all",
-		Short:             "Stop experiments: their agents recover and the helper pods are deleted",
+		Short:             "Stop experiments: their agents recover, the helper pods are deleted, changed pods are restored",
 		GroupID:           cmdutil.GroupExperiments,
 		ValidArgsFunction: complete.ExperimentIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,12 +76,45 @@ func stopRun(ctx context.Context, o *Options) error {
 			err = perr
 		}
 	} else {
+		st := ui.NewStyles(o.IO.Out, o.IO.ColorEnabled())
 		for _, e := range exps {
-			fmt.Fprintf(o.IO.Out, "stopped %s (%d helper(s))\n", e.ID, len(e.Helpers))
+			fmt.Fprintf(o.IO.Out, "stopped %s (%d helper(s)%s)\n", e.ID, len(e.Helpers), restoredText(e.Pods))
+			for _, p := range e.Pods {
+				if p.Error != "" {
+					fmt.Fprintf(o.IO.Out, "  %s pod %s/%s: %s\n", st.Red("could not restore"), p.Namespace, p.Pod, p.Error)
+				}
+			}
 		}
 		if len(exps) == 0 && err == nil {
 			fmt.Fprintln(o.IO.ErrOut, "no experiments to stop")
 		}
 	}
 	return exit.AsAPIError("stopping experiments", err)
+}
+
+// restoredText is ", N pod(s) restored" (and how many were restored already, or could
+// not be) for the pods an API-only fault had changed.
+func restoredText(ps []session.ChangedPod) string {
+	if len(ps) == 0 {
+		return ""
+	}
+	var restored, already, failed int
+	for _, p := range ps {
+		switch {
+		case p.Error != "":
+			failed++
+		case p.Restored:
+			restored++
+		default:
+			already++
+		}
+	}
+	s := fmt.Sprintf(", %d pod(s) restored", restored)
+	if already > 0 {
+		s += fmt.Sprintf(", %d already restored", already)
+	}
+	if failed > 0 {
+		s += fmt.Sprintf(", %d could not be restored", failed)
+	}
+	return s
 }
