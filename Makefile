@@ -11,7 +11,7 @@ PREFIX ?= /usr/local
 export CGO_ENABLED := 0
 
 # Targets run by `make test`, in order. Fragments append.
-TEST_TARGETS := vet test-unit
+TEST_TARGETS := vet check-deps test-unit
 
 .PHONY: all build install test vet test-unit cross fmt bench clean
 all: build

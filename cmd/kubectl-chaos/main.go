@@ -10,6 +10,9 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	// A stressor (a re-exec of this binary by the agent) runs from this package's init,
+	// before the heavy package inits: see its package comment.
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/stress/worker"
 )
 
 func main() {

@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/completion"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/container"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
+	iocmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/io"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
@@ -26,6 +27,7 @@ import (
 	podcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
 	versioncmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/version"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
@@ -98,6 +100,8 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		network.NewCmdNetwork(f),
 		podcmd.NewCmdPod(f),
 		container.NewCmdContainer(f),
+		stress.NewCmdStress(f),
+		iocmd.NewCmdIO(f),
 		noop.NewCmdNoop(f, nil),
 		noopapi.NewCmdNoopAPI(f, nil),
 		ls.NewCmdLs(f, nil),

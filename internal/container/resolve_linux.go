@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/containerd/containerd/v2/client"
@@ -67,7 +65,7 @@ func (r *Resolver) describe(t plan.Target, pid int, id string) (fault.Target, er
 		return fault.Target{}, fmt.Errorf("reading the network namespace of %s (pid %d): %w", t, pid, err)
 	}
 	ft.NetnsInode = ino
-	ft.CgroupPath = r.cgroupDir(pid, id)
+	ft.Cgroups, ft.CgroupPath = r.cgroupsOf(pid, id)
 	return ft, nil
 }
 
@@ -146,40 +144,6 @@ func ScanPID(procRoot, id string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no process under %s is in a cgroup of container %s (is the container running, and does the agent run with hostPID?)", procRoot, short(id))
-}
-
-// cgroupDir finds the container's cgroup directory: the unified (v2) one if the
-// process is in one that names the container, else the first v1 controller's.
-func (r *Resolver) cgroupDir(pid int, id string) string {
-	f, err := os.Open(filepath.Join(r.o.ProcRoot, strconv.Itoa(pid), "cgroup"))
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var cands []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// hierarchy-ID:controller-list:path
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 || !strings.Contains(parts[2], id) {
-			continue
-		}
-		if parts[0] == "0" && parts[1] == "" {
-			cands = append([]string{
-				filepath.Join(r.o.CgroupRoot, "unified", parts[2]),
-				filepath.Join(r.o.CgroupRoot, parts[2]),
-			}, cands...)
-			continue
-		}
-		ctrl := strings.TrimPrefix(parts[1], "name=")
-		cands = append(cands, filepath.Join(r.o.CgroupRoot, ctrl, parts[2]))
-	}
-	for _, c := range cands {
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-	}
-	return ""
 }
 
 func short(id string) string {

@@ -305,6 +305,12 @@ func namespace(t *testing.T) string {
 // deployEcho creates a Deployment NAME of echo servers with the label app=NAME and
 // waits until all replicas are Ready; it returns the pods' IPs.
 func deployEcho(t *testing.T, ns, name string, replicas int) []string {
+	return deployEchoWith(t, ns, name, replicas, "")
+}
+
+// deployEchoWith is deployEcho with extra fields of the echo container (YAML at its
+// indentation, e.g. resources).
+func deployEchoWith(t *testing.T, ns, name string, replicas int, container string) []string {
 	t.Helper()
 	manifest := fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -325,7 +331,7 @@ spec:
         readinessProbe:
           httpGet: {path: /, port: 8080}
           periodSeconds: 1
-`, name, ns, replicas, echoImage)
+%[5]s`, name, ns, replicas, echoImage, container)
 	kubectlIn(t, manifest, "apply", "-f", "-")
 	kubectl(t, "-n", ns, "rollout", "status", "deploy/"+name, "--timeout=120s")
 	return podIPs(t, ns, "app="+name, replicas)

@@ -30,7 +30,7 @@ func TestGCSweepsAfterAgentKilledAndHelperDeleted(t *testing.T) {
 	ns := namespace(t)
 	ip := deployEcho(t, ns, "web", 1)[0]
 	before := residue(t)
-	free := download(t, ip, time.Second)
+	free := download(t, ip, time.Second).Mbps
 	t.Logf("download before the fault: %.0f Mbit/s", free)
 
 	r := chaos(t, "network", "bandwidth", "deploy/web", "-n", ns, "--rate", "10mbit", "--duration", "3m", "--detach")
@@ -64,7 +64,7 @@ func TestGCSweepsAfterAgentKilledAndHelperDeleted(t *testing.T) {
 	if !strings.Contains(left, "qdisc tbf 4b43:") || !strings.Contains(left, "journal /run/kubectl-chaos/"+id+"/") {
 		t.Fatalf("want the tbf qdisc and the journal of %s left on the node, residue added:\n%s", id, left)
 	}
-	leaked := download(t, ip, 2*time.Second)
+	leaked := download(t, ip, 2*time.Second).Mbps
 	t.Logf("left on the node:\n  %s\ndownload with the leaked limit: %.2f Mbit/s", strings.Join(added, "\n  "), leaked)
 	if leaked > 11 {
 		t.Fatalf("no leaked limit to collect (%.1f Mbit/s): the agent recovered after all", leaked)
@@ -98,7 +98,7 @@ func TestGCSweepsAfterAgentKilledAndHelperDeleted(t *testing.T) {
 	if !strings.Contains(report, id+" helper-gone qdisc eth0 tbf") || !strings.Contains(report, id+" helper-gone journal files 1") {
 		t.Errorf("gc's report does not name the qdisc and the journal of %s:\n%s", id, report)
 	}
-	after := download(t, ip, time.Second)
+	after := download(t, ip, time.Second).Mbps
 	t.Logf("download after gc: %.0f Mbit/s", after)
 	if after < 100 || after < free/3 {
 		t.Errorf("throughput after gc %.1f Mbit/s (before the fault %.0f): the limit is still there", after, free)
@@ -122,15 +122,6 @@ func TestGCDryRun(t *testing.T) {
 	if h := helperPods(t); len(h) != 0 {
 		t.Errorf("gc --dry-run created pods: %v", h)
 	}
-}
-
-func download(t *testing.T, ip string, d time.Duration) float64 {
-	t.Helper()
-	r, err := probe.Download(ip+":7002", d)
-	if err != nil {
-		t.Fatalf("download from %s: %v", ip, err)
-	}
-	return r.Mbps
 }
 
 // waitRate polls a short download until ok(Mbit/s).

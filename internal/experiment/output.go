@@ -299,6 +299,15 @@ func FormatEvent(e plan.Event, st *ui.Styles) string {
 	if e.Restart > 0 {
 		fmt.Fprintf(&b, " (restart %d)", e.Restart)
 	}
+	// What was created or removed, with what the agent read back (a stressor's held
+	// memory, the CPU it used): the facts that show a fault really acted.
+	if e.Type == plan.EventInjected || e.Type == plan.EventRecovered {
+		for _, o := range e.Objects {
+			if o.Spec != "" {
+				fmt.Fprintf(&b, "\n    %s: %s", o.Kind, o.Spec)
+			}
+		}
+	}
 	return b.String()
 }
 

@@ -18,6 +18,8 @@ func TestFormatEvent(t *testing.T) {
 	}{
 		{plan.Event{Time: at, Type: plan.EventInjected, Node: "n1", Target: "ns/p/c", Objects: make([]plan.Object, 2), Elapsed: plan.Duration(1500 * time.Microsecond)},
 			"03:04:05 n1 injected ns/p/c [2 objects] in 1.5ms"},
+		{plan.Event{Time: at, Type: plan.EventRecovered, Node: "n1", Target: "ns/p/c", Objects: []plan.Object{{Kind: "process", Spec: "stressor pid 7 held 256Mi"}}},
+			"03:04:05 n1 recovered ns/p/c [1 object]\n    process: stressor pid 7 held 256Mi"},
 		{plan.Event{Time: at, Type: plan.EventError, Node: "n1", Target: "ns/p/c", Error: "no such container"},
 			"03:04:05 n1 error ns/p/c: no such container"},
 		{plan.Event{Time: at, Type: plan.EventExit, Node: "n2", Reason: plan.ReasonDeadline, Restart: 1},

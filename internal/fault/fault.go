@@ -24,6 +24,9 @@ type Target struct {
 	NetnsInode uint64
 	// CgroupPath is the container's cgroup directory (for stress faults), if known.
 	CgroupPath string
+	// Cgroups are the container's cgroups as the node sees them, one per hierarchy it is
+	// in (cgroup v1: each controller hierarchy; v2: the unified one).
+	Cgroups []Cgroup
 	// Experiment is the plan's experiment ID. Injectors name the objects they own after it
 	// (with the target), so two experiments on one target never share an object name.
 	Experiment string
@@ -33,6 +36,20 @@ type Target struct {
 	// plan), for faults that ask it directly (container kill).
 	Runtime plan.Runtime
 }
+
+// Cgroup is one cgroup hierarchy a container is in.
+type Cgroup struct {
+	// Controllers of the hierarchy: "" for the unified (v2) one, else the v1 list as in
+	// /proc/<pid>/cgroup ("cpu,cpuacct", "memory", "name=systemd").
+	Controllers string
+	// Path inside the hierarchy, as the node's cgroup namespace sees it.
+	Path string
+	// Dir is that cgroup's directory on the agent's cgroup mounts.
+	Dir string
+}
+
+// Unified reports whether c is the cgroup v2 hierarchy.
+func (c Cgroup) Unified() bool { return c.Controllers == "" }
 
 // Recorder writes a journal entry durably. Injectors call it before creating the object.
 type Recorder interface {

@@ -1,11 +1,11 @@
 package nsutil
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"syscall"
 
 	"github.com/vishvananda/netns"
@@ -57,28 +57,64 @@ func call(fn func() error) (err error) {
 	return fn()
 }
 
-// FindByInode returns a /proc/<pid>/ns/net path under procRoot ("" = /proc) whose
-// namespace has the given inode, scanning processes in directory order; ok is false if
-// no live process is in that namespace.
-func FindByInode(procRoot string, inode uint64) (string, bool) {
-	if procRoot == "" {
-		procRoot = "/proc"
+// OpenByInode opens the network namespace whose nsfs inode is ino, wherever something
+// still keeps it alive: a process in it (/proc/<pid>/ns/net), a bind mount under
+// /run/netns, or only an open descriptor (/proc/<pid>/fd/<n>). The returned file is
+// checked to be that namespace after opening, so a PID reused in between cannot hand out
+// another one. It returns nil, nil when nothing keeps the namespace any more: it is gone,
+// and every object that was in it.
+func OpenByInode(ino uint64) (*os.File, error) {
+	return netnsFinder{proc: "/proc", mounts: "/run/netns"}.open(ino)
+}
+
+// netnsFinder is OpenByInode over other roots (tests).
+type netnsFinder struct{ proc, mounts string }
+
+func (nf netnsFinder) open(ino uint64) (*os.File, error) {
+	if ino == 0 {
+		return nil, errors.New("no network namespace inode given")
 	}
-	ents, err := os.ReadDir(procRoot)
+	try := func(p string) *os.File {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil
+		}
+		if i, err := FileInode(f); err == nil && i == ino {
+			return f
+		}
+		f.Close()
+		return nil
+	}
+	procs, err := filepath.Glob(filepath.Join(nf.proc, "[0-9]*", "ns", "net"))
 	if err != nil {
-		return "", false
+		return nil, err
 	}
-	for _, de := range ents {
-		if _, err := strconv.Atoi(de.Name()); err != nil {
-			continue
-		}
-		p := filepath.Join(procRoot, de.Name(), "ns", "net")
-		var st syscall.Stat_t
-		if syscall.Stat(p, &st) == nil && st.Ino == inode {
-			return p, true
+	mounts, _ := filepath.Glob(filepath.Join(nf.mounts, "*"))
+	for _, p := range append(procs, mounts...) {
+		if f := try(p); f != nil {
+			return f, nil
 		}
 	}
-	return "", false
+	// Held only by a descriptor (no process inside, no bind mount).
+	want := fmt.Sprintf("net:[%d]", ino)
+	fds, _ := filepath.Glob(filepath.Join(nf.proc, "[0-9]*", "fd", "*"))
+	for _, p := range fds {
+		if l, err := os.Readlink(p); err == nil && l == want {
+			if f := try(p); f != nil {
+				return f, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// FileInode returns the inode of an open namespace file.
+func FileInode(f *os.File) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	return st.Ino, nil
 }
 
 // Inode returns the inode of a namespace file (e.g. /proc/self/ns/net).

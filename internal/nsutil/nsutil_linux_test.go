@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil/nstest"
@@ -88,16 +91,74 @@ func TestDoSwitchesAndRestores(t *testing.T) {
 	t.Logf("%d Do calls; %d threads checked, none left in netns %d", n+4, len(tasks), c.Inode)
 }
 
-func TestFindByInode(t *testing.T) {
+// TestOpenByInode finds a namespace through a process in it, through a descriptor
+// that alone keeps it (no process, no bind mount), and not at all once it is gone.
+func TestOpenByInode(t *testing.T) {
 	c := nstest.NewContainer(t)
-	p, ok := nsutil.FindByInode("/proc", c.Inode)
-	if !ok {
-		t.Fatal("netns of the sleep process not found")
+	f, err := nsutil.OpenByInode(c.Inode)
+	if err != nil || f == nil {
+		t.Fatalf("netns of the sleep process: %v, %v", f, err)
 	}
-	if ino, _ := nsutil.Inode(p); ino != c.Inode {
-		t.Fatalf("%s has inode %d, want %d", p, ino, c.Inode)
+	if ino, _ := nsutil.FileInode(f); ino != c.Inode {
+		t.Errorf("%s has inode %d, want %d", f.Name(), ino, c.Inode)
 	}
-	if _, ok := nsutil.FindByInode("/proc", 1); ok {
-		t.Fatal("found inode 1")
+	f.Close()
+
+	held, ino := fdOnlyNetns(t)
+	f, err = nsutil.OpenByInode(ino)
+	if err != nil || f == nil {
+		t.Fatalf("netns held only by descriptor %d: %v, %v", held.Fd(), f, err)
 	}
+	if got, _ := nsutil.FileInode(f); got != ino || !strings.Contains(f.Name(), "/fd/") {
+		t.Errorf("opened %s (inode %d), want a descriptor path of inode %d", f.Name(), got, ino)
+	}
+	f.Close()
+	held.Close() // the last reference: the namespace goes
+	if f, err := nsutil.OpenByInode(ino); f != nil || err != nil {
+		t.Errorf("after the last descriptor closed: %v, %v; want nil, nil (gone)", f, err)
+	}
+	if _, err := nsutil.OpenByInode(0); err == nil {
+		t.Error("inode 0 accepted")
+	}
+}
+
+// fdOnlyNetns creates a network namespace on a locked thread, keeps a descriptor of it
+// and switches the thread back: only that descriptor keeps the namespace.
+func fdOnlyNetns(t *testing.T) (*os.File, uint64) {
+	t.Helper()
+	type res struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{err: err}
+			return
+		}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ch <- res{err: err} // thread state unknown: it exits locked
+			return
+		}
+		f, ferr := os.Open("/proc/thread-self/ns/net")
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- res{err: err}
+			return
+		}
+		runtime.UnlockOSThread()
+		ch <- res{f, ferr}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	ino, err := nsutil.FileInode(r.f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.f, ino
 }

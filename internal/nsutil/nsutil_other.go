@@ -2,15 +2,21 @@
 
 package nsutil
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 var errLinuxOnly = errors.New("network namespaces are supported on Linux only")
 
 // Do is Linux-only.
 func Do(nsPath string, fn func() error) error { return errLinuxOnly }
 
-// FindByInode is Linux-only.
-func FindByInode(procRoot string, inode uint64) (string, bool) { return "", false }
+// OpenByInode is Linux-only.
+func OpenByInode(ino uint64) (*os.File, error) { return nil, errLinuxOnly }
+
+// FileInode is Linux-only.
+func FileInode(f *os.File) (uint64, error) { return 0, errLinuxOnly }
 
 // Inode is Linux-only.
 func Inode(path string) (uint64, error) { return 0, errLinuxOnly }

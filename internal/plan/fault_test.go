@@ -19,7 +19,7 @@ func TestFaultSpec(t *testing.T) {
 		{"kind without spec", Fault{Kind: KindNetwork}, nil, `kind "network" without its "network" spec`},
 		{"wrong spec", Fault{Kind: KindNoop, Network: n}, nil, `kind "noop" but the "network" spec is set`},
 		{"two specs", Fault{Kind: KindNoop, Noop: &Noop{}, Network: n}, nil, "several specs set (noop, network)"},
-		{"unknown kind", Fault{Kind: "stress", Noop: &Noop{}}, nil, `kind "stress" but the "noop" spec is set`},
+		{"unknown kind", Fault{Kind: "io", Noop: &Noop{}}, nil, `kind "io" but the "noop" spec is set`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,7 +49,7 @@ func TestFaultSpec(t *testing.T) {
 
 func TestKindsAreSpecFields(t *testing.T) {
 	got := strings.Join(Kinds(), ",")
-	if want := "noop,network,noopapi,pod,container"; got != want {
+	if want := "noop,network,noopapi,pod,container,stress,io"; got != want {
 		t.Errorf("Kinds() = %s, want the JSON names of Fault's pointer fields (%s)", got, want)
 	}
 }

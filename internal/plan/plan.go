@@ -110,6 +110,8 @@ type Fault struct {
 	NoopAPI   *NoopAPI   `json:"noopapi,omitempty"`
 	Pod       *Pod       `json:"pod,omitempty"`
 	Container *Container `json:"container,omitempty"`
+	Stress    *Stress    `json:"stress,omitempty"`
+	IO        *IO        `json:"io,omitempty"`
 }
 
 // Summarizer is a spec that can say what it does in a few words ("delay 100ms").

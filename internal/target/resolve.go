@@ -39,8 +39,45 @@ func Resolve(ctx context.Context, c kubernetes.Interface, o Options) (*Selection
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
-	r := resolver{c: c}
+	sources, err := resolver{c: c}.sources(ctx, ns, p, o)
+	if err != nil {
+		return nil, err
+	}
+	cands, skipped, err := candidates(sources, o.Container)
+	if err != nil {
+		return nil, err
+	}
+	if len(cands) == 0 {
+		return nil, noCandidates(sources, skipped, ns, o.AllNamespaces)
+	}
 
+	seed := o.Seed
+	if seed == 0 {
+		seed = randv2.Int64N(math.MaxInt32) + 1
+	}
+	picked := pick(cands, p.mode, seed)
+
+	if err := refuse(picked, o); err != nil {
+		return nil, err
+	}
+
+	sel := &Selection{ByNode: map[string][]plan.Target{}, Seed: seed, Matched: len(cands)}
+	for _, c := range picked {
+		t := c.Target
+		sel.Targets = append(sel.Targets, t)
+		if _, ok := sel.ByNode[t.Node]; !ok {
+			sel.Nodes = append(sel.Nodes, t.Node)
+		}
+		sel.ByNode[t.Node] = append(sel.ByNode[t.Node], t)
+	}
+	sort.Strings(sel.Nodes)
+	return sel, nil
+}
+
+// sources reads the pods each part of the target expression names: the references
+// (deploy/x, pod names) and the label/field selectors, each with its description for
+// the messages.
+func (r resolver) sources(ctx context.Context, ns string, p *parsed, o Options) ([]source, error) {
 	var sources []source
 	var bare []string
 	for _, ref := range p.refs {
@@ -82,8 +119,12 @@ func Resolve(ctx context.Context, c kubernetes.Interface, o Options) (*Selection
 		}
 		sources = append(sources, source{desc: strings.Join(desc, " "), pods: pods})
 	}
+	return sources, nil
+}
 
-	// Union, deduplicated by namespace/name, in a stable order.
+// candidates is the union of the sources' pods, deduplicated by namespace/name, that
+// run the container asked for, sorted; skipped says why the other pods are not.
+func candidates(sources []source, container string) (cands []candidate, skipped []string, err error) {
 	byKey := map[string]*corev1.Pod{}
 	for i := range sources {
 		for j := range sources[i].pods {
@@ -97,8 +138,6 @@ func Resolve(ctx context.Context, c kubernetes.Interface, o Options) (*Selection
 	}
 	sort.Strings(keys)
 
-	var cands []candidate
-	var skipped []string // why matched pods are not candidates, for the empty-result message
 	for _, k := range keys {
 		pod := byKey[k]
 		if pod.Status.Phase != corev1.PodRunning || pod.DeletionTimestamp != nil {
@@ -112,9 +151,9 @@ func Resolve(ctx context.Context, c kubernetes.Interface, o Options) (*Selection
 			skipped = append(skipped, k+" "+why)
 			continue
 		}
-		name, err := containerOf(pod, o.Container)
+		name, err := containerOf(pod, container)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		id, running := containerRunning(pod, name)
 		if !running || pod.Spec.NodeName == "" {
@@ -124,48 +163,29 @@ func Resolve(ctx context.Context, c kubernetes.Interface, o Options) (*Selection
 		cands = append(cands, candidate{Target: targetOf(pod, name, id), hostNetwork: pod.Spec.HostNetwork})
 	}
 	sortCandidates(cands)
+	return cands, skipped, nil
+}
 
+// noCandidates is the usage error for a target expression that matched no running
+// pod, with up to three of the reasons matched pods were not targetable.
+func noCandidates(sources []source, skipped []string, ns string, all bool) error {
 	where := "in namespace " + ns
-	if o.AllNamespaces {
+	if all {
 		where = "in all namespaces"
 	}
-	if len(cands) == 0 {
-		descs := make([]string, len(sources))
-		for i, s := range sources {
-			descs[i] = s.desc
+	descs := make([]string, len(sources))
+	for i, s := range sources {
+		descs[i] = s.desc
+	}
+	msg := fmt.Sprintf("%s matched 0 running pods %s", strings.Join(descs, " and "), where)
+	if n := len(skipped); n > 0 {
+		shown := skipped
+		if n > 3 {
+			shown = append(slices.Clip(skipped[:3]), fmt.Sprintf("%d more", n-3))
 		}
-		msg := fmt.Sprintf("%s matched 0 running pods %s", strings.Join(descs, " and "), where)
-		if n := len(skipped); n > 0 {
-			shown := skipped
-			if n > 3 {
-				shown = append(slices.Clip(skipped[:3]), fmt.Sprintf("%d more", n-3))
-			}
-			msg += fmt.Sprintf(" (%d matched but not targetable: %s)", n, strings.Join(shown, ", "))
-		}
-		return nil, exit.Usagef("%s", msg)
+		msg += fmt.Sprintf(" (%d matched but not targetable: %s)", n, strings.Join(shown, ", "))
 	}
-
-	seed := o.Seed
-	if seed == 0 {
-		seed = randv2.Int64N(math.MaxInt32) + 1
-	}
-	picked := pick(cands, p.mode, seed)
-
-	if err := refuse(picked, o); err != nil {
-		return nil, err
-	}
-
-	sel := &Selection{ByNode: map[string][]plan.Target{}, Seed: seed, Matched: len(cands)}
-	for _, c := range picked {
-		t := c.Target
-		sel.Targets = append(sel.Targets, t)
-		if _, ok := sel.ByNode[t.Node]; !ok {
-			sel.Nodes = append(sel.Nodes, t.Node)
-		}
-		sel.ByNode[t.Node] = append(sel.ByNode[t.Node], t)
-	}
-	sort.Strings(sel.Nodes)
-	return sel, nil
+	return exit.Usagef("%s", msg)
 }
 
 // pick applies --mode to the sorted candidates with a rand seeded by seed; the result is

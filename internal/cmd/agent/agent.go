@@ -18,10 +18,12 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 
-	// Fault kinds register themselves (network does so in its Linux files).
+	// Fault kinds register themselves (network and io do so in their Linux files).
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/container"
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/iofault"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/noop"
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/stress"
 )
 
 // Options of the agent command.

@@ -11,8 +11,9 @@
 #
 # Facts behind the choices: shared/notes/local-cluster.md. Names avoid the word the
 # project's residue tool greps for, so a running cluster does not show up as residue.
-# Needs root; Debian packages containerd, runc, containernetworking-plugins, iptables,
-# openssl (installed when missing).
+# Needs root, and Debian packages the image lacks (containerd, runc, the CNI plugins,
+# iptables, nftables): `up` runs the project's install step, mk/deps.sh, which installs
+# what is missing (make cluster-up depends on it too).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -44,17 +45,6 @@ KUBECONFIG_FILE=$STATE/admin.kubeconfig
 kc() { "$(bindir)/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 need_root() { [ "$(id -u)" = 0 ] || die "must run as root (it starts containerd and kubelet)"; }
-
-install_packages() {
-  local need=() p
-  for p in containerd runc containernetworking-plugins iptables openssl curl; do
-    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
-  done
-  [ ${#need[@]} -eq 0 ] && return 0
-  log "apt-get install ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-}
 
 # ---------------------------------------------------------------- processes
 pidfile() { echo "$RUN/$1.pid"; }
@@ -325,7 +315,7 @@ up() {
     log "partial or stale cluster state: tearing it down first"
     down
   fi
-  install_packages
+  bash "$ROOT/mk/deps.sh"
   bin=$("$ROOT/internal/e2e/harness/build.sh")
   mkdir -p "$STATE" "$RUN"
   record_host

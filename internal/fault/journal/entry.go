@@ -22,6 +22,9 @@ type Entry struct {
 	Data json.RawMessage `json:"data"`
 	// Object is the human description, for events and dry-run.
 	Object plan.Object `json:"object"`
+	// Nonce names this entry within the agent that recorded it (NewEntry sets it); see
+	// MarkNeverCreated.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // Recoverer removes the object an Entry describes. It must be idempotent (an object
@@ -40,8 +43,12 @@ func RegisterRecoverer(typ string, r Recoverer) {
 	recoverers[typ] = r
 }
 
-// RecoverEntry removes the object of one entry with its registered Recoverer.
+// RecoverEntry removes the object of one entry with its registered Recoverer. An entry
+// marked never-created (MarkNeverCreated) is done without calling it.
 func RecoverEntry(ctx context.Context, e Entry) error {
+	if wasNeverCreated(e) {
+		return nil // the create was refused: whatever has that name or handle is another's
+	}
 	mu.RLock()
 	r := recoverers[e.Type]
 	mu.RUnlock()

@@ -424,6 +424,14 @@ var netemProbe struct {
 
 func requireNetem(t *testing.T) {
 	t.Helper()
+	if !netemAvailable(t) {
+		t.Skip("sch_netem not available on this kernel: covered by make test-netem")
+	}
+}
+
+// netemAvailable says whether this kernel has sch_netem (needs root).
+func netemAvailable(t *testing.T) bool {
+	t.Helper()
 	needRoot(t)
 	netemProbe.once.Do(func() {
 		tp := newTopo(t)
@@ -442,7 +450,5 @@ func requireNetem(t *testing.T) {
 	if netemProbe.err != nil {
 		t.Fatalf("probing sch_netem: %v", netemProbe.err)
 	}
-	if !netemProbe.ok {
-		t.Skip("sch_netem not available on this kernel: covered by make test-netem")
-	}
+	return netemProbe.ok
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/netflags"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -17,7 +18,7 @@ import (
 // Options of network bandwidth.
 type Options struct {
 	Experiment *experiment.Options
-	Net        experiment.NetworkFlags
+	Net        netflags.Flags
 	Rate       string
 	Limit      string
 	Buffer     string
@@ -47,7 +48,7 @@ func NewCmdBandwidth(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	experiment.AddNetworkFlags(cmd, &opts.Net, "", false, false)
+	netflags.Add(cmd, &opts.Net, "", false, false)
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Rate, "rate", "", "Rate limit, e.g. 1mbit, 500kbit, 1gbit, 1mbps (required)")
 	fl.StringVar(&opts.Limit, "limit", "", "Queue size in bytes, e.g. 64kb (default: derived from the rate)")
@@ -56,21 +57,22 @@ func NewCmdBandwidth(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 	return cmd
 }
 
+// build parses the flags into the spec; network.Validate checks them.
 func (o *Options) build() error {
-	rate, err := experiment.ParseRate("--rate", o.Rate)
+	rate, err := netflags.ParseRate("--rate", o.Rate)
 	if err != nil {
 		return err
 	}
-	limit, err := experiment.ParseSize("--limit", o.Limit)
+	limit, err := netflags.ParseSize("--limit", o.Limit)
 	if err != nil {
 		return err
 	}
-	buffer, err := experiment.ParseSize("--buffer", o.Buffer)
+	buffer, err := netflags.ParseSize("--buffer", o.Buffer)
 	if err != nil {
 		return err
 	}
 	n := &plan.Network{Bandwidth: &plan.Bandwidth{Rate: rate, Limit: limit, Buffer: buffer}}
-	if err := o.Net.Apply(n, false); err != nil {
+	if err := o.Net.Fill(n, false); err != nil {
 		return err
 	}
 	o.Experiment.Fault = plan.Fault{Kind: plan.KindNetwork, Action: "bandwidth", Network: n}

@@ -3,7 +3,6 @@ package delay
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -12,21 +11,20 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/netflags"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
 // Options of network delay.
 type Options struct {
 	Experiment  *experiment.Options
-	Net         experiment.NetworkFlags
+	Net         netflags.Flags
 	Latency     time.Duration
 	Jitter      time.Duration
 	Correlation float64
 }
-
-// MaxLatency bounds --latency and --jitter: beyond this, TCP gives up anyway.
-const MaxLatency = time.Minute
 
 // NewCmdDelay returns the command; runF replaces the run (tests).
 func NewCmdDelay(f *factory.Factory, runF func(*Options) error) *cobra.Command {
@@ -55,31 +53,23 @@ func NewCmdDelay(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	experiment.AddNetworkFlags(cmd, &opts.Net, "", true, false)
+	netflags.Add(cmd, &opts.Net, "", true, false)
 	fl := cmd.Flags()
-	fl.DurationVar(&opts.Latency, "latency", 0, "Added latency, e.g. 100ms (required, at most 1m)")
+	fl.DurationVar(&opts.Latency, "latency", 0, "Added latency, e.g. 100ms (required, at most "+network.MaxLatencyText+")")
 	fl.DurationVar(&opts.Jitter, "jitter", 0, "Random variation of the latency, e.g. 10ms (at most --latency)")
 	fl.Float64Var(&opts.Correlation, "correlation", 0, "Correlation of the jitter with the previous packet, percent 0-100")
 	_ = cmd.MarkFlagRequired("latency")
 	return cmd
 }
 
+// build puts the flags into the spec; network.Validate checks them.
 func (o *Options) build() error {
-	if o.Latency <= 0 || o.Latency > MaxLatency {
-		return fmt.Errorf("--latency must be between 1ns and %s, got %s", MaxLatency, o.Latency)
-	}
-	if o.Jitter < 0 || o.Jitter > o.Latency {
-		return fmt.Errorf("--jitter must be between 0 and --latency (%s), got %s", o.Latency, o.Jitter)
-	}
-	if err := experiment.CheckCorrelation("--correlation", o.Correlation); err != nil {
-		return err
-	}
 	n := &plan.Network{Delay: &plan.Delay{
 		Latency:     plan.Duration(o.Latency),
 		Jitter:      plan.Duration(o.Jitter),
 		Correlation: o.Correlation,
 	}}
-	if err := o.Net.Apply(n, false); err != nil {
+	if err := o.Net.Fill(n, false); err != nil {
 		return err
 	}
 	o.Experiment.Fault = plan.Fault{Kind: plan.KindNetwork, Action: "delay", Network: n}

@@ -3,8 +3,6 @@ package partition
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
@@ -12,6 +10,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/netflags"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -19,7 +18,7 @@ import (
 // Options of network partition.
 type Options struct {
 	Experiment *experiment.Options
-	Net        experiment.NetworkFlags
+	Net        netflags.Flags
 	To         []string
 	Direction  string
 }
@@ -53,7 +52,7 @@ func NewCmdPartition(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	experiment.AddNetworkFlags(cmd, &opts.Net, "Peer CIDR to cut off, IPv4 or IPv6 (repeatable)", false, false)
+	netflags.Add(cmd, &opts.Net, "Peer CIDR to cut off, IPv4 or IPv6 (repeatable)", false, false)
 	fl := cmd.Flags()
 	fl.StringArrayVar(&opts.To, "to", nil, "Peer to cut off: pod/NAME, svc/NAME, deploy/NAME… or a label selector k=v (repeatable)")
 	fl.StringVar(&opts.Direction, "direction", "both", "Which traffic is dropped: to (target -> peers), from (peers -> target) or both")
@@ -62,22 +61,11 @@ func NewCmdPartition(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 	return cmd
 }
 
+// build puts the flags into the spec; network.Validate checks them, and the network
+// kind's completion step resolves --to into peer addresses.
 func (o *Options) build() error {
-	switch o.Direction {
-	case "to", "from", "both":
-	default:
-		return fmt.Errorf("--direction must be to, from or both, got %q", o.Direction)
-	}
-	for _, t := range o.To {
-		if strings.TrimSpace(t) == "" {
-			return fmt.Errorf("--to must be pod/NAME, svc/NAME, deploy/NAME… or a label selector, got an empty value")
-		}
-	}
-	if len(o.To) == 0 && len(o.Net.CIDRs) == 0 && len(o.Net.Ports) == 0 {
-		return fmt.Errorf("partition needs a peer: --to pod/NAME|svc/NAME|deploy/NAME|LABEL-SELECTOR, --cidr CIDR or --port PORT")
-	}
 	n := &plan.Network{Partition: &plan.Partition{Direction: o.Direction}}
-	if err := o.Net.Apply(n, true); err != nil {
+	if err := o.Net.Fill(n, true); err != nil {
 		return err
 	}
 	n.Partition.To = append([]string(nil), o.To...)

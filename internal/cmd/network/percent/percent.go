@@ -1,5 +1,5 @@
 // Package percent is the shared shape of the network verbs that act on a percentage of
-// packets (`loss`, `duplicate`, `corrupt`): the same flags, checks and plan, differing
+// packets (`loss`, `duplicate`, `corrupt`): the same flags and plan, differing
 // only in the words and the field of plan.Network they set.
 package percent
 
@@ -12,6 +12,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/netflags"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -31,7 +32,7 @@ type Verb struct {
 // Options of a percentage verb.
 type Options struct {
 	Experiment  *experiment.Options
-	Net         experiment.NetworkFlags
+	Net         netflags.Flags
 	Percent     float64
 	Correlation float64
 
@@ -55,7 +56,7 @@ func NewCmd(f *factory.Factory, v Verb, runF func(*Options) error) *cobra.Comman
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	experiment.AddNetworkFlags(cmd, &opts.Net, "", false, v.LossBackend)
+	netflags.Add(cmd, &opts.Net, "", false, v.LossBackend)
 	fl := cmd.Flags()
 	fl.Float64Var(&opts.Percent, "percent", 0, "Percentage of packets, in (0, 100] (required)")
 	fl.Float64Var(&opts.Correlation, "correlation", 0, "Correlation with the previous packet, percent 0-100")
@@ -63,16 +64,11 @@ func NewCmd(f *factory.Factory, v Verb, runF func(*Options) error) *cobra.Comman
 	return cmd
 }
 
+// build puts the flags into the spec; network.Validate checks them.
 func (o *Options) build() error {
-	if err := experiment.CheckPercent("--percent", o.Percent); err != nil {
-		return err
-	}
-	if err := experiment.CheckCorrelation("--correlation", o.Correlation); err != nil {
-		return err
-	}
 	n := &plan.Network{}
 	o.verb.Set(n, &plan.Percent{Percent: o.Percent, Correlation: o.Correlation})
-	if err := o.Net.Apply(n, false); err != nil {
+	if err := o.Net.Fill(n, false); err != nil {
 		return err
 	}
 	o.Experiment.Fault = plan.Fault{Kind: plan.KindNetwork, Action: o.verb.Name, Network: n}

@@ -3,7 +3,6 @@ package reorder
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -12,14 +11,16 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/netflags"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
 // Options of network reorder.
 type Options struct {
 	Experiment  *experiment.Options
-	Net         experiment.NetworkFlags
+	Net         netflags.Flags
 	Percent     float64
 	Correlation float64
 	Gap         uint32
@@ -49,31 +50,23 @@ func NewCmdReorder(f *factory.Factory, runF func(*Options) error) *cobra.Command
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	experiment.AddNetworkFlags(cmd, &opts.Net, "", true, false)
+	netflags.Add(cmd, &opts.Net, "", true, false)
 	fl := cmd.Flags()
 	fl.Float64Var(&opts.Percent, "percent", 0, "Percentage of packets sent out of order, in (0, 100] (required)")
 	fl.Float64Var(&opts.Correlation, "correlation", 0, "Correlation with the previous packet, percent 0-100")
 	fl.Uint32Var(&opts.Gap, "gap", 0, "Reorder every gap-th packet (0: at random)")
-	fl.DurationVar(&opts.Latency, "latency", 10*time.Millisecond, "Delay of the packets that are not reordered (netem needs one), at most 1m")
+	fl.DurationVar(&opts.Latency, "latency", 10*time.Millisecond, "Delay of the packets that are not reordered (netem needs one), at most "+network.MaxLatencyText)
 	_ = cmd.MarkFlagRequired("percent")
 	return cmd
 }
 
+// build puts the flags into the spec; network.Validate checks them.
 func (o *Options) build() error {
-	if err := experiment.CheckPercent("--percent", o.Percent); err != nil {
-		return err
-	}
-	if err := experiment.CheckCorrelation("--correlation", o.Correlation); err != nil {
-		return err
-	}
-	if o.Latency <= 0 || o.Latency > time.Minute {
-		return fmt.Errorf("--latency must be between 1ns and 1m (reorder needs a delay), got %s", o.Latency)
-	}
 	n := &plan.Network{
 		Delay:   &plan.Delay{Latency: plan.Duration(o.Latency)},
 		Reorder: &plan.Reorder{Percent: o.Percent, Correlation: o.Correlation, Gap: o.Gap},
 	}
-	if err := o.Net.Apply(n, false); err != nil {
+	if err := o.Net.Fill(n, false); err != nil {
 		return err
 	}
 	o.Experiment.Fault = plan.Fault{Kind: plan.KindNetwork, Action: "reorder", Network: n}

@@ -1,5 +1,6 @@
 // Command echo is the e2e test workload: a server (HTTP, TCP echo, TCP source, UDP echo
-// on fixed ports) and the probes the tests and the demo run against it.
+// on fixed ports), the probes the tests and the demo run against it, and an IO mode that
+// writes under a directory and reports what its writes saw.
 //
 //	echo serve
 //	echo probe udp   ADDR [-count N] [-interval D] [-timeout D]  -> JSON loss report
@@ -7,6 +8,7 @@
 //	echo probe download ADDR [-seconds S]                        -> JSON throughput
 //	echo probe send  ADDR [-count N] [-interval D]               -> one-way UDP datagrams
 //	echo client URL [-interval D]                                -> one line per second
+//	echo iowork DIR [-interval D] [-size N]                      -> writes under DIR, stats on :8080/io
 package main
 
 import (
@@ -54,6 +56,11 @@ func main() {
 			usage()
 		}
 		err = client(os.Args[2], os.Args[3:])
+	case "iowork":
+		if len(os.Args) < 3 {
+			usage()
+		}
+		err = iowork(os.Args[2], os.Args[3:])
 	default:
 		usage()
 	}
@@ -64,7 +71,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: echo serve | echo probe udp|tcp|download ADDR [flags] | echo client URL [flags]")
+	fmt.Fprintln(os.Stderr, "usage: echo serve | echo probe udp|tcp|download ADDR [flags] | echo client URL [flags] | echo iowork DIR [flags]")
 	os.Exit(2)
 }
 

@@ -4,8 +4,6 @@ package nfqdelay
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nfqueue"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nft"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -40,19 +39,6 @@ type entryData struct {
 	// PID is the agent process that owns the table (the kernel removes the table when
 	// that process's netlink socket closes).
 	PID int `json:"pid"`
-	// Nonce names this entry: a create this process saw refused is never recovered (the
-	// table of that name, if any, is another's).
-	Nonce string `json:"nonce,omitempty"`
-}
-
-// neverCreated holds the nonces of entries whose table create was refused (the batch is
-// one transaction, so nothing of ours exists).
-var neverCreated sync.Map
-
-func newNonce() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // Active is an applied userspace delay.
@@ -65,6 +51,7 @@ type Active struct {
 	notes    []string
 	maxDelay time.Duration
 	key      string
+	netns    string // "net:[inode]"
 
 	once   sync.Once
 	recErr error
@@ -77,13 +64,10 @@ var (
 
 func init() { journal.RegisterRecoverer(EntryType, recoverEntry) }
 
-// Apply installs the delay in t's network namespace. The journal entry is recorded
-// before anything is created. On error nothing is left behind (an owned table dies with
-// its socket, which Apply closes).
+// Apply installs the delay in t's network namespace; d and f are what the network
+// kind's Validate accepted. The journal entry is recorded before anything is created. On
+// error nothing is left behind (an owned table dies with its socket, which Apply closes).
 func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec fault.Recorder) (fault.Active, error) {
-	if err := Validate(d); err != nil {
-		return nil, err
-	}
 	rules := layout(f)
 	if len(rules) == 0 {
 		return nil, fmt.Errorf("delay: filter %+v matches no traffic", f)
@@ -97,20 +81,8 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 	// Named per experiment and pod netns, so another experiment's table on the same pod
 	// never has this name (see nft.ExperimentTableName).
 	table := nft.Table{Family: nft.FamilyINet, Name: tableName(t), Owner: true}
-	a := &Active{table: table, loops: map[uint16]*loop{}, maxDelay: maxDelay(d, f)}
-	var queues []uint16
-	factors := map[uint16]int{}
-	for _, r := range rules {
-		if _, ok := factors[r.Queue()]; !ok {
-			queues = append(queues, r.Queue())
-		}
-		factors[r.Queue()] = r.Factor
-	}
-	nonce := newNonce()
-	data, _ := json.Marshal(entryData{Family: "inet", Table: table.Name, Queues: queues, PID: os.Getpid(), Nonce: nonce})
-	netns := fmt.Sprintf("net:[%d]", t.NetnsInode)
-	a.key = journalKey(t.NetnsInode, table.Name)
-
+	a := &Active{table: table, loops: map[uint16]*loop{}, maxDelay: maxDelay(d, f),
+		key: journalKey(t.NetnsInode, table.Name), netns: fmt.Sprintf("net:[%d]", t.NetnsInode)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -119,34 +91,67 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 	}()
 	// Queues first: a rule never points at a queue nobody serves (bypass would let
 	// packets through undelayed, which is safe but wrong).
+	queues, factors := queuesOf(rules)
 	for _, q := range queues {
-		nq, err := nfqueue.Open(nfqueue.Config{
-			NetNS: int(nsf.Fd()), Queue: q, Copy: nfqueue.CopyMeta,
-			MaxLen: queueMaxLen, Flags: queueFlags, ReadBuffer: queueReadBuffer,
-		})
-		if err != nil {
-			if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EEXIST) {
-				return nil, fmt.Errorf("delay: nfqueue %d in netns %s is already bound (another delay experiment is active on this pod?): stop it first: %w", q, netns, err)
-			}
-			return nil, fmt.Errorf("delay: bind nfqueue %d in netns %s: %w", q, netns, err)
+		if err := a.bindQueue(nsf, q, newSampler(d, factors[q], uint64(time.Now().UnixNano())+uint64(q))); err != nil {
+			return nil, err
 		}
-		a.loops[q] = startLoop(nq, newSampler(d, factors[q], uint64(time.Now().UnixNano())+uint64(q)))
 	}
-
 	// Record before the table exists.
-	objs := describe(table.Name, d, f, "queue")
-	for i := range objs {
-		objs[i].Netns = netns
+	entry, err := journal.NewEntry(EntryType, t.NetnsInode, entryData{Family: "inet", Table: table.Name, Queues: queues, PID: os.Getpid()}, a.describe(d, f, "queue")[0])
+	if err != nil {
+		return nil, err
 	}
-	if err := rec.Record(journal.Entry{Type: EntryType, NetnsInode: t.NetnsInode, Data: data, Object: objs[0]}); err != nil {
+	if err := rec.Record(entry); err != nil {
 		return nil, fmt.Errorf("delay: journal table %s: %w", table.Name, err)
 	}
-	c, err := nft.Dial(int(nsf.Fd()))
-	if err != nil {
+	if a.conn, err = nft.Dial(int(nsf.Fd())); err != nil {
 		return nil, fmt.Errorf("delay: %w", err)
 	}
-	a.conn = c
+	if err := a.createTable(rules, d, f); err != nil {
+		// Every attempt was one refused transaction: nothing of ours exists.
+		journal.MarkNeverCreated(entry)
+		return nil, err
+	}
+	ok = true
+	activeMu.Lock()
+	actives[a.key] = a
+	activeMu.Unlock()
+	return a, nil
+}
 
+// queuesOf lists the queues the rules use, in order, with their latency factors.
+func queuesOf(rules []hookRule) ([]uint16, map[uint16]int) {
+	var queues []uint16
+	factors := map[uint16]int{}
+	for _, r := range rules {
+		if _, ok := factors[r.Queue()]; !ok {
+			queues = append(queues, r.Queue())
+		}
+		factors[r.Queue()] = r.Factor
+	}
+	return queues, factors
+}
+
+// bindQueue binds queue q in the namespace nsf and starts its loop.
+func (a *Active) bindQueue(nsf *os.File, q uint16, s *sampler) error {
+	nq, err := nfqueue.Open(nfqueue.Config{
+		NetNS: int(nsf.Fd()), Queue: q, Copy: nfqueue.CopyMeta,
+		MaxLen: queueMaxLen, Flags: queueFlags, ReadBuffer: queueReadBuffer,
+	})
+	if err != nil {
+		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("delay: nfqueue %d in netns %s is already bound (another delay experiment is active on this pod?): stop it first: %w", q, a.netns, err)
+		}
+		return fmt.Errorf("delay: bind nfqueue %d in netns %s: %w", q, a.netns, err)
+	}
+	a.loops[q] = startLoop(nq, s)
+	return nil
+}
+
+// createTable sends the table, its chains and rules in one batch, with the native queue
+// expression, else the xt NFQUEUE target. A refused batch created nothing.
+func (a *Active) createTable(rules []hookRule, d plan.Delay, f plan.Filter) error {
 	chains := map[string]nft.Chain{}
 	for _, r := range rules {
 		if _, ok := chains[r.Hook]; ok {
@@ -156,41 +161,34 @@ func Apply(ctx context.Context, t fault.Target, d plan.Delay, f plan.Filter, rec
 		if r.Hook == "output" {
 			hook = nft.HookOutput
 		}
-		ch := nft.Chain{Table: table, Name: chainName(r.Hook), Hook: &nft.Hook{Hooknum: hook, Priority: Priority}}
+		ch := nft.Chain{Table: a.table, Name: chainName(r.Hook), Hook: &nft.Hook{Hooknum: hook, Priority: Priority}}
 		chains[r.Hook] = ch
 		a.chains = append(a.chains, ch)
 	}
 	var lastErr error
-	for variant, name := range []string{"queue", "xt NFQUEUE (nft_compat)"} {
+	for variant, v := range []struct{ name, words string }{
+		{"queue", "queue"}, {"xt NFQUEUE (nft_compat)", "NFQUEUE (xt target via nft_compat)"},
+	} {
 		b, err := a.batch(rules, f, chains, variant)
 		if err != nil {
-			return nil, fmt.Errorf("delay: build rules: %w", err)
+			return fmt.Errorf("delay: build rules: %w", err)
 		}
-		if err := c.Send(b); err != nil {
-			lastErr = err
-			continue
+		if lastErr = a.conn.Send(b); lastErr == nil {
+			a.objs = a.describe(d, f, v.words)
+			a.notes = []string{Note(f), "packets are steered to the queue with nft " + v.name}
+			return nil
 		}
-		lastErr = nil
-		if variant > 0 {
-			objs = describe(table.Name, d, f, "NFQUEUE (xt target via nft_compat)")
-			for i := range objs {
-				objs[i].Netns = netns
-			}
-		}
-		a.notes = []string{Note(f), "packets are steered to the queue with nft " + name}
-		break
 	}
-	if lastErr != nil {
-		// Every attempt was one refused transaction: nothing of ours exists.
-		neverCreated.Store(nonce, struct{}{})
-		return nil, fmt.Errorf("delay: create table %s in netns %s (neither the nft queue expression nor the xt NFQUEUE target was accepted): %w", table.Name, netns, lastErr)
+	return fmt.Errorf("delay: create table %s in netns %s (neither the nft queue expression nor the xt NFQUEUE target was accepted): %w", a.table.Name, a.netns, lastErr)
+}
+
+// describe is the objects of this delay, in its namespace.
+func (a *Active) describe(d plan.Delay, f plan.Filter, queueExpr string) []plan.Object {
+	objs := describe(a.table.Name, d, f, queueExpr)
+	for i := range objs {
+		objs[i].Netns = a.netns
 	}
-	a.objs = objs
-	ok = true
-	activeMu.Lock()
-	actives[a.key] = a
-	activeMu.Unlock()
-	return a, nil
+	return objs
 }
 
 // batch builds table + chains + rules with the variant-th queue verdict.
@@ -201,12 +199,13 @@ func (a *Active) batch(rules []hookRule, f plan.Filter, chains map[string]nft.Ch
 		b.AddChain(ch)
 	}
 	for _, r := range rules {
+		m := r.match(f)
 		sel := nft.Selector{
 			Family: nft.FamilyINet, Direction: nft.Egress,
-			Remote: f.CIDRs, Ports: f.Ports, Protocol: r.Protocol,
-			Interfaces: f.Interfaces, SkipLoopback: len(f.Interfaces) == 0,
+			Remote: m.Remote, Ports: m.Ports, Protocol: m.Protocol,
+			Interfaces: m.Interfaces, SkipLoopback: m.SkipLoopback,
 		}
-		if r.Ingress {
+		if m.Ingress {
 			sel.Direction = nft.Ingress
 		}
 		alts, err := sel.Rules()
@@ -216,7 +215,7 @@ func (a *Active) batch(rules []hookRule, f plan.Filter, chains map[string]nft.Ch
 		verdict := nft.QueueVerdicts(r.Queue(), 1, nft.QueueBypass)[variant]
 		for _, alt := range alts {
 			var exprs []expr.Any
-			if r.NotTCP {
+			if m.NotTCP {
 				exprs = append(exprs,
 					&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 					&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.IPPROTO_TCP}})
@@ -327,9 +326,6 @@ func recoverEntry(ctx context.Context, e journal.Entry) error {
 	if err := json.Unmarshal(e.Data, &d); err != nil {
 		return fmt.Errorf("delay: decode journal entry: %w", err)
 	}
-	if _, refused := neverCreated.Load(d.Nonce); d.Nonce != "" && refused {
-		return nil // the create was refused: a table of that name is not ours
-	}
 	activeMu.Lock()
 	a := actives[journalKey(e.NetnsInode, d.Table)]
 	activeMu.Unlock()
@@ -337,14 +333,15 @@ func recoverEntry(ctx context.Context, e journal.Entry) error {
 		_, err := a.Recover(ctx)
 		return err
 	}
-	path, err := findNetns(e.NetnsInode)
+	nsf, err := nsutil.OpenByInode(e.NetnsInode)
 	if err != nil {
 		return fmt.Errorf("delay: find netns %d: %w", e.NetnsInode, err)
 	}
-	if path == "" {
+	if nsf == nil {
 		return nil // the namespace is gone, and the table with it
 	}
-	c, err := nft.DialPath(path)
+	defer nsf.Close()
+	c, err := nft.Dial(int(nsf.Fd()))
 	if err != nil {
 		return fmt.Errorf("delay: %w", err)
 	}

@@ -17,8 +17,10 @@
 // they pass: output for egress, prerouting for ingress. For "both", TCP is held twice
 // the latency at prerouting.
 //
-// Validate and Describe are portable (the CLI uses them for --dry-run); Apply is Linux
-// only.
+// Describe is portable (the CLI uses it for --dry-run); Apply is Linux only. Both render
+// their objects with describe, through internal/fault/network/netobj. The delay's limits
+// are checked once, by the network kind's Validate (the CLI and the agent run it before
+// Apply); the latency limit there is one this backend can hold packets for.
 package nfqdelay
 
 import (
@@ -27,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network/netobj"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -39,26 +42,6 @@ const QueueBase = 19267 // 0x4b43, like the tool's qdisc handle
 
 // Priority of the delay chains: after conntrack (-200), before filter (0).
 const Priority = -150
-
-// MaxLatency bounds --latency: held packets cost kernel memory for that long.
-const MaxLatency = 60 * time.Second
-
-// Validate checks the delay before anything is created.
-func Validate(d plan.Delay) error {
-	switch {
-	case d.Latency <= 0:
-		return fmt.Errorf("--latency must be > 0, got %s", d.Latency.D())
-	case d.Latency.D() > MaxLatency:
-		return fmt.Errorf("--latency must be at most %s for the nfqueue delay backend, got %s", MaxLatency, d.Latency.D())
-	case d.Jitter < 0:
-		return fmt.Errorf("--jitter must be >= 0, got %s", d.Jitter.D())
-	case d.Jitter.D() > d.Latency.D():
-		return fmt.Errorf("--jitter must be at most --latency (%s) for the nfqueue delay backend, got %s", d.Latency.D(), d.Jitter.D())
-	case d.Correlation < 0 || d.Correlation > 100:
-		return fmt.Errorf("--correlation must be in [0, 100], got %g", d.Correlation)
-	}
-	return nil
-}
 
 // hookRule is one steering rule: where it sits and what it sends to which queue.
 type hookRule struct {
@@ -129,42 +112,25 @@ func describe(table string, d plan.Delay, f plan.Filter, queueExpr string) []pla
 		queueExpr = "queue" // or the xt NFQUEUE target where nft_queue is missing
 	}
 	rules := layout(f)
-	objs := []plan.Object{{
-		Kind:   "nft-table",
-		Spec:   fmt.Sprintf("table inet %s { flags owner; }", table),
-		Remove: "agent flushes its rules, waits one delay for held packets, deletes the table; the kernel deletes it when the agent's netlink socket closes (kill -9)",
-	}}
+	tbl := netobj.Table{Family: "inet", Name: table, Owner: true}
+	objs := []plan.Object{tbl.Object("agent flushes its rules, waits one delay for held packets, deletes the table")}
 	hooks := map[string]bool{}
 	for _, r := range rules {
 		if !hooks[r.Hook] {
 			hooks[r.Hook] = true
-			objs = append(objs, plan.Object{
-				Kind:   "nft-chain",
-				Spec:   fmt.Sprintf("chain %s { type filter hook %s priority %d; policy accept; }", chainName(r.Hook), r.Hook, Priority),
-				Remove: "deleted with table " + table,
-			})
+			objs = append(objs, tbl.Chain(chainName(r.Hook), netobj.Hook{Name: r.Hook, Priority: Priority}, ""))
 		}
-		objs = append(objs, plan.Object{
-			Kind:   "nft-rule",
-			Spec:   fmt.Sprintf("chain %s: %s %s num %d bypass", chainName(r.Hook), matchWords(r, f), queueExpr, r.Queue()),
-			Remove: "flushed first on recovery, then deleted with table " + table,
-		})
+		objs = append(objs, tbl.Rule(chainName(r.Hook), fmt.Sprintf("%s %s num %d bypass", r.match(f), queueExpr, r.Queue()), "flushed first on recovery"))
 	}
 	queues := map[uint16]int{}
 	for _, r := range rules {
 		queues[r.Queue()] = r.Factor
 	}
 	for _, q := range []uint16{QueueBase, QueueBase + 1} {
-		factor, ok := queues[q]
-		if !ok {
-			continue
+		if factor, ok := queues[q]; ok {
+			objs = append(objs, netobj.Queue(q, fmt.Sprintf("agent holds each packet %s and accepts in order (batch verdicts, fail-open)",
+				delayWords(d, factor))))
 		}
-		objs = append(objs, plan.Object{
-			Kind: "nfqueue",
-			Spec: fmt.Sprintf("nfqueue %d: agent holds each packet %s and accepts in order (batch verdicts, fail-open)",
-				q, delayWords(d, factor)),
-			Remove: "agent accepts every held packet and unbinds; the kernel unbinds when the agent exits",
-		})
 	}
 	return objs
 }
@@ -206,34 +172,12 @@ func chainName(hook string) string {
 	return "delay_in"
 }
 
-func matchWords(r hookRule, f plan.Filter) string {
-	var w []string
-	ifKey, addrKey := "oifname", "daddr"
-	if r.Ingress {
-		ifKey, addrKey = "iifname", "saddr"
+// match is what the rule matches of the filter f.
+func (r hookRule) match(f plan.Filter) netobj.Match {
+	return netobj.Match{
+		Ingress: r.Ingress, Interfaces: f.Interfaces, SkipLoopback: len(f.Interfaces) == 0,
+		Remote: f.CIDRs, Protocol: r.Protocol, NotTCP: r.NotTCP, Ports: f.Ports,
 	}
-	if len(f.Interfaces) > 0 {
-		w = append(w, fmt.Sprintf("%s { %s }", ifKey, strings.Join(f.Interfaces, ", ")))
-	} else {
-		w = append(w, ifKey+` != "lo"`)
-	}
-	if len(f.CIDRs) > 0 {
-		w = append(w, fmt.Sprintf("ip/ip6 %s { %s }", addrKey, strings.Join(f.CIDRs, ", ")))
-	}
-	switch {
-	case r.NotTCP:
-		w = append(w, "meta l4proto != tcp")
-	case r.Protocol != "":
-		w = append(w, "meta l4proto "+r.Protocol)
-	}
-	if len(f.Ports) > 0 {
-		ps := make([]string, len(f.Ports))
-		for i, p := range f.Ports {
-			ps[i] = fmt.Sprint(p)
-		}
-		w = append(w, fmt.Sprintf("th sport/dport { %s }", strings.Join(ps, ", ")))
-	}
-	return strings.Join(w, " ")
 }
 
 func delayWords(d plan.Delay, factor int) string {

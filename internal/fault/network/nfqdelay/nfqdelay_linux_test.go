@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network/delaytest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nfqueue/nfqtest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nft"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
@@ -27,6 +28,8 @@ import (
 
 // Timed assertions here are loose on purpose (correctness, on a shared 2-core machine);
 // the accuracy and rate targets are measured by BenchmarkNFQueue / make bench-nfqueue.
+// The tests that also run in the netem VM assert the delay added to a baseline of the
+// same run (delaytest), so they hold under qemu TCG on a loaded host.
 
 type memRecorder struct {
 	mu      sync.Mutex
@@ -79,8 +82,15 @@ func tables(t *testing.T, ns nfqtest.NS) []string {
 	return names
 }
 
+// rtt sends n UDP probes to an echo server in the target, one every 5 ms (20 ms in the
+// netem VM: its one emulated vCPU on a loaded host could not keep up with 200 probes a
+// second held by the userspace delay, and the backlog, not the delay, was measured).
 func rtt(t testing.TB, topo *nfqtest.Topo, dst string, n int) nfqtest.RTTResult {
 	t.Helper()
+	interval := 5 * time.Millisecond
+	if inVM() {
+		interval = 20 * time.Millisecond
+	}
 	ip := topo.TargetIP4
 	if dst == "ip6" {
 		ip = topo.TargetIP6
@@ -90,16 +100,25 @@ func rtt(t testing.TB, topo *nfqtest.Topo, dst string, n int) nfqtest.RTTResult 
 		t.Fatal(err)
 	}
 	defer stop()
-	res, err := nfqtest.UDPRTT(topo.Client, addr, n, 5*time.Millisecond, time.Second)
+	res, err := nfqtest.UDPRTT(topo.Client, addr, n, interval, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
 }
 
+// assertUndelayed: round trips after a delay is gone are back to the baseline
+// (delaytest.Undelayed) and none is lost.
+func assertUndelayed(t *testing.T, what string, base, got nfqtest.RTTResult, delay time.Duration) {
+	t.Helper()
+	if delaytest.Undelayed(t, what, base.RTTs, got.RTTs, delay) && got.Lost > 0 {
+		t.Errorf("%s: lost %d of %d probes", what, got.Lost, got.Sent)
+	}
+}
+
 func TestDelayUDPRoundTrip(t *testing.T) {
 	topo := nfqtest.New(t)
-	base := rtt(t, topo, "ip4", 50)
+	base := map[string]nfqtest.RTTResult{"ip4": rtt(t, topo, "ip4", 50), "ip6": rtt(t, topo, "ip6", 50)}
 	for _, tc := range []struct {
 		latency int
 		dir     string
@@ -117,16 +136,14 @@ func TestDelayUDPRoundTrip(t *testing.T) {
 			}
 			res := rtt(t, topo, tc.fam, 200)
 			p50, p99 := nfqtest.Percentile(res.RTTs, 50), nfqtest.Percentile(res.RTTs, 99)
-			t.Logf("asked %s (%s, %s): RTT p50 %s p99 %s, lost %d/%d, reordered %d; no delay: p50 %s; %+v",
-				want, tc.dir, tc.fam, p50, p99, res.Lost, res.Sent, res.Reordered, nfqtest.Percentile(base.RTTs, 50), a.Stats())
+			t.Logf("%s %s: RTT p50 %s p99 %s, lost %d/%d, reordered %d; %+v",
+				tc.dir, tc.fam, p50, p99, res.Lost, res.Sent, res.Reordered, a.Stats())
 			t.Logf("TABLE|nfqueue delay %s %s %s|p50 %s|p99 %s", want, tc.dir, tc.fam,
 				p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond))
 			if res.Lost > 0 || res.Reordered > 0 {
 				t.Errorf("lost %d and reordered %d of %d probes; the delay must do neither", res.Lost, res.Reordered, res.Sent)
 			}
-			if p50 < want || p50 > want+want/5+5*time.Millisecond {
-				t.Errorf("RTT p50 %s, want %s (+20%%)", p50, want)
-			}
+			delaytest.Check(t, fmt.Sprintf("nfqueue delay %s %s %s", want, tc.dir, tc.fam), base[tc.fam].RTTs, res.RTTs, want)
 			// Recover: normal round trips again, table gone.
 			objs, err := a.Recover(context.Background())
 			if err != nil {
@@ -135,10 +152,7 @@ func TestDelayUDPRoundTrip(t *testing.T) {
 			if len(objs) == 0 {
 				t.Error("Recover reported no objects removed")
 			}
-			after := rtt(t, topo, tc.fam, 50)
-			if p := nfqtest.Percentile(after.RTTs, 50); p > want/2 || after.Lost > 0 {
-				t.Errorf("after recovery: RTT p50 %s, lost %d: still delayed", p, after.Lost)
-			}
+			assertUndelayed(t, "after recovery", base[tc.fam], rtt(t, topo, tc.fam, 50), want)
 			if got := tables(t, topo.Target); fmt.Sprint(got) != fmt.Sprint(before) {
 				t.Errorf("tables after recovery %v, before %v", got, before)
 			}
@@ -287,13 +301,14 @@ func TestTCPThroughputUnderDelay(t *testing.T) {
 func TestKill9LeavesNothing(t *testing.T) {
 	topo := nfqtest.New(t)
 	before := tables(t, topo.Target)
+	base := rtt(t, topo, "ip4", 30)
 	child, ready := startHelper(t, topo, 100)
 	if !ready {
 		t.Fatal("helper did not apply the delay")
 	}
 	res := rtt(t, topo, "ip4", 30)
-	if p := nfqtest.Percentile(res.RTTs, 50); p < 100*time.Millisecond {
-		t.Fatalf("with the helper's delay: RTT p50 %s, want >= 100ms", p)
+	if !delaytest.Check(t, "the helper's delay 100ms", base.RTTs, res.RTTs, 100*time.Millisecond).OK() {
+		t.FailNow()
 	}
 	if len(tables(t, topo.Target)) != len(before)+1 {
 		t.Fatalf("helper's table not found: %v", tables(t, topo.Target))
@@ -319,10 +334,7 @@ func TestKill9LeavesNothing(t *testing.T) {
 	if got := tables(t, topo.Target); fmt.Sprint(got) != fmt.Sprint(before) {
 		t.Fatalf("after kill -9: tables %v, want %v", got, before)
 	}
-	after := rtt(t, topo, "ip4", 50)
-	if p := nfqtest.Percentile(after.RTTs, 50); p > 20*time.Millisecond || after.Lost > 0 {
-		t.Errorf("after kill -9: RTT p50 %s, lost %d: traffic not back to normal", p, after.Lost)
-	}
+	assertUndelayed(t, "after kill -9", base, rtt(t, topo, "ip4", 50), 100*time.Millisecond)
 	if err := journal.RecoverEntry(context.Background(), entry); err != nil {
 		t.Errorf("journal recovery after kill -9 (nothing left): %v", err)
 	}

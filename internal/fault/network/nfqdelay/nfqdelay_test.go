@@ -54,31 +54,6 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	ms := func(n int) plan.Duration { return plan.Duration(time.Duration(n) * time.Millisecond) }
-	tests := []struct {
-		d    plan.Delay
-		want string
-	}{
-		{plan.Delay{Latency: ms(100)}, ""},
-		{plan.Delay{Latency: ms(100), Jitter: ms(10), Correlation: 25}, ""},
-		{plan.Delay{}, "--latency must be > 0"},
-		{plan.Delay{Latency: ms(61000)}, "--latency must be at most 1m0s"},
-		{plan.Delay{Latency: ms(10), Jitter: ms(20)}, "--jitter must be at most --latency"},
-		{plan.Delay{Latency: ms(10), Jitter: ms(-1)}, "--jitter must be >= 0"},
-		{plan.Delay{Latency: ms(10), Correlation: 101}, "--correlation must be in [0, 100]"},
-	}
-	for _, tt := range tests {
-		err := Validate(tt.d)
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("Validate(%+v) = %v, want ok", tt.d, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("Validate(%+v) = %v, want %q", tt.d, err, tt.want)
-		}
-	}
-}
-
 func TestDescribe(t *testing.T) {
 	d := plan.Delay{Latency: plan.Duration(100 * time.Millisecond), Jitter: plan.Duration(10 * time.Millisecond)}
 	objs := Describe(d, plan.Filter{CIDRs: []string{"10.0.0.0/8"}})

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network/delaytest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nfqueue/nfqtest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -25,6 +26,7 @@ func inVM() bool { return os.Getenv("KUBECTL_CHAOS_NETEMVM") == "1" }
 // veth adds 100ms to each round trip.
 func TestNetemSmoke(t *testing.T) {
 	topo := nfqtest.New(t)
+	base := rtt(t, topo, "ip4", 50)
 	h, err := topo.Target.Handle()
 	if err != nil {
 		t.Fatal(err)
@@ -46,8 +48,9 @@ func TestNetemSmoke(t *testing.T) {
 	res := rtt(t, topo, "ip4", 100)
 	p50, p99 := nfqtest.Percentile(res.RTTs, 50), nfqtest.Percentile(res.RTTs, 99)
 	t.Logf("TABLE|netem delay 100ms (smoke)|p50 %s|p99 %s, lost %d/%d", p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), res.Lost, res.Sent)
-	if p50 < 100*time.Millisecond || p50 > 115*time.Millisecond || res.Lost > 0 {
-		t.Errorf("netem 100ms: RTT p50 %s lost %d, want 100ms (+15%%: TCG on a busy host) and no loss", p50, res.Lost)
+	delaytest.Check(t, "netem delay 100ms (smoke)", base.RTTs, res.RTTs, 100*time.Millisecond)
+	if res.Lost > 0 {
+		t.Errorf("netem 100ms: lost %d of %d probes", res.Lost, res.Sent)
 	}
 }
 
@@ -55,6 +58,7 @@ func TestNetemSmoke(t *testing.T) {
 // expression (in the VM this is required), and the delay works through it.
 func TestNativeQueuePath(t *testing.T) {
 	topo := nfqtest.New(t)
+	base := rtt(t, topo, "ip4", 30)
 	a, _ := apply(t, topo, plan.Delay{Latency: ms(50)}, plan.Filter{Protocol: "udp"})
 	native := false
 	for _, n := range a.Notes() {
@@ -73,13 +77,19 @@ func TestNativeQueuePath(t *testing.T) {
 		path = "nft queue (native)"
 	}
 	t.Logf("TABLE|nfqueue delay 50ms via %s|p50 %s|lost %d/%d", path, p50.Round(10*time.Microsecond), res.Lost, res.Sent)
-	if p50 < 50*time.Millisecond || res.Lost > 0 {
-		t.Errorf("RTT p50 %s lost %d, want >= 50ms and no loss", p50, res.Lost)
+	delaytest.Check(t, "nfqueue delay 50ms via "+path, base.RTTs, res.RTTs, 50*time.Millisecond)
+	if res.Lost > 0 {
+		t.Errorf("lost %d of %d probes", res.Lost, res.Sent)
 	}
 }
 
 // TestTCPVersusNetem compares, on one kernel, a bulk TCP flow under a 50ms netem delay
-// with the same flow under the NFQUEUE delay (the VM has both; TCG slows both alike).
+// with the same flow under the NFQUEUE delay: netem is the baseline of the same run. What
+// it guards against is the collapse of TCP when packets are held where TCP small queues
+// sees them (0.46 Mbit/s against ~120 under netem: a ratio of 0.004), so the bound is
+// 0.05 of netem's rate: under TCG the userspace delay shares the one vCPU with the flow,
+// and on a loaded host it reached 0.16 to 7 times netem's rate. How close it gets is for
+// make bench-nfqueue.
 func TestTCPVersusNetem(t *testing.T) {
 	topo := nfqtest.New(t)
 	h, err := topo.Target.Handle()
@@ -123,8 +133,10 @@ func TestTCPVersusNetem(t *testing.T) {
 		name          string
 		netem, nfqueu float64
 	}{{"target sends", nsend, qsend}, {"target receives", nrecv, qrecv}} {
-		if c.nfqueu < c.netem/3 {
-			t.Errorf("%s: nfqueue delay %.1f Mbit/s vs netem %.1f Mbit/s: not comparable", c.name, c.nfqueu/1e6, c.netem/1e6)
+		if ratio := c.nfqueu / c.netem; ratio < 0.05 {
+			t.Errorf("%s: nfqueue delay %.1f Mbit/s, netem %.1f Mbit/s: ratio %.3f below 0.05, TCP collapsed", c.name, c.nfqueu/1e6, c.netem/1e6, ratio)
+		} else {
+			t.Logf("TCP under 50ms, %s: nfqueue/netem rate ratio: asked 0.05, measured %.2f (lower bound; %.1f vs %.1f Mbit/s)", c.name, ratio, c.nfqueu/1e6, c.netem/1e6)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package experiment
+package netflags
 
 import (
 	"fmt"
@@ -46,7 +46,7 @@ var sizeUnits = map[string]float64{
 	"gbit": (1 << 30) / 8.0,
 }
 
-const rateHelp = "a positive rate like tc's: 100kbit, 1mbit, 1gbit (bits/s), 1mbps (bytes/s), 1mibit"
+const rateHelp = "a rate like tc's: 100kbit, 1mbit, 1gbit (bits/s), 1mbps (bytes/s), 1mibit"
 const sizeHelp = "a size like tc's: 1500, 32kb, 1mb, 64kbit"
 
 func splitNumber(s string) (num float64, unit string, err error) {
@@ -65,7 +65,8 @@ func splitNumber(s string) (num float64, unit string, err error) {
 	return num, s[i:], nil
 }
 
-// ParseRate parses a tc rate into bits per second. flag names the flag for errors.
+// ParseRate parses a tc rate into bits per second (rounded). flag names the flag for
+// errors.
 func ParseRate(flag, s string) (uint64, error) {
 	num, unit, err := splitNumber(s)
 	if err != nil {
@@ -75,17 +76,17 @@ func ParseRate(flag, s string) (uint64, error) {
 	if !ok {
 		return 0, fmt.Errorf("%s: unknown rate unit %q in %q (use bit, kbit, mbit, gbit, bps, kbps, mbps, gbps, kibit, mibit…)", flag, unit, s)
 	}
+	// The range is network.Validate's; only what a uint64 cannot hold is refused here.
 	v := num * mul
-	if v < 1 {
-		return 0, fmt.Errorf("%s must be %s, got %q (at least 1bit)", flag, rateHelp, s)
-	}
 	if v > math.MaxUint64/2 {
 		return 0, fmt.Errorf("%s: %q is too large", flag, s)
 	}
 	return uint64(math.Round(v)), nil
 }
 
-// ParseSize parses a tc size into bytes (0 for ""). flag names the flag for errors.
+// ParseSize parses a tc size into bytes, 0 for "" (0 in the spec means "derived", so a
+// size must be at least one byte; at most what the spec's 32 bits hold). flag names the
+// flag for errors.
 func ParseSize(flag, s string) (uint32, error) {
 	if strings.TrimSpace(s) == "" {
 		return 0, nil

@@ -1,0 +1,5 @@
+TOOL := $(GO) run ./cmd/tool
+gen:
+	$(TOOL) -o out && \
+	  gzip -9 out
+deps: ; @bash scripts/run.sh
