@@ -383,6 +383,9 @@ func (e *Entry) Check(ctx context.Context, c kubernetes.Interface, pods []*corev
 	return e.check(ctx, c, pods, f)
 }
 
+// Checks reports whether the kind has a Check step.
+func (e *Entry) Checks() bool { return e.check != nil }
+
 // Follows reports whether the kind has a Follow step.
 func (e *Entry) Follows() bool { return e.follow != nil }
 
