@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,6 +83,9 @@ func TestContainerKill(t *testing.T) {
 	}
 	if !strings.Contains(r.Stderr, "SIGKILL sent via containerd") || !strings.Contains(r.Stderr, "exited") {
 		t.Errorf("the agent did not report the signal through containerd and the exit:\n%s", r)
+	}
+	if want := fmt.Sprintf("restart count %d → %d", restarts, restarts+1); !strings.Contains(r.Stdout, want) {
+		t.Errorf("the report does not follow the restart (%q):\n%s", want, r)
 	}
 	type rc struct {
 		n  int
