@@ -93,6 +93,12 @@ type HostMount struct {
 	ReadOnly bool
 }
 
+// HostCgroup is the node's cgroup filesystem, mounted at the same path in the helper:
+// on a cgroup v2 node the helper's own /sys/fs/cgroup is only its own subtree (its
+// cgroup namespace), and the kinds that act on a container's cgroup (freeze it, move a
+// stressor into it) need the node's.
+var HostCgroup = HostMount{Name: "host-cgroup", Path: "/sys/fs/cgroup", Type: corev1.HostPathDirectory}
+
 // API is how a fault that needs no helper pod is applied and undone through the
 // Kubernetes API, one target pod at a time. Whatever Inject changes, it changes in one
 // request that also carries Stamp (the experiment label and the undo record as an

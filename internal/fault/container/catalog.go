@@ -12,8 +12,6 @@ import (
 	"sort"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -30,17 +28,13 @@ var signals = map[string]int{
 // jobControl are refused: they leave the container stopped with nothing to undo it.
 var jobControl = []string{"STOP", "TSTP", "TTIN", "TTOU", "CONT"}
 
-// HostCgroup is the node's cgroup filesystem, which the helper mounts to freeze a
-// container's cgroup (its own /sys/fs/cgroup shows only the helper's cgroup).
-var HostCgroup = catalog.HostMount{Name: "host-cgroup", Path: "/sys/fs/cgroup", Type: corev1.HostPathDirectory}
-
 func init() {
 	catalog.Register(catalog.Kind[*plan.Container]{
 		Name:       plan.KindContainer,
 		Validate:   Validate,
 		Describe:   Describe,
 		Scope:      "on each target container, by the helper pod on its node",
-		HostMounts: []catalog.HostMount{HostCgroup},
+		HostMounts: []catalog.HostMount{catalog.HostCgroup},
 		OneShot:    func(c *plan.Container) bool { return c.Action == plan.ContainerKill },
 		Follow:     follow,
 	})

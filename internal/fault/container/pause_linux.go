@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -40,7 +41,7 @@ func newInjector(f plan.Fault) (fault.Injector, error) {
 		sig, _ := SignalNumber(f.Container.Signal)
 		return &killer{name: NormalizeSignal(f.Container.Signal), sig: sig, procRoot: journal.DefaultProcRoot()}, nil
 	}
-	return &pauser{procRoot: journal.DefaultProcRoot(), cgroupRoot: HostCgroup.Path}, nil
+	return &pauser{procRoot: journal.DefaultProcRoot(), cgroupRoot: catalog.HostCgroup.Path}, nil
 }
 
 // pauser freezes the target container's cgroup.
