@@ -36,6 +36,7 @@ func readPod(t *testing.T, ns, pod string) podState {
 // reports when that replacement was Ready.
 func TestPodKill(t *testing.T) {
 	sc := newScenario(t)
+	sc.ReplacesPods()
 	sc.Echo("web", 1)
 	pod := podNames(t, sc.NS, "app=web")[0]
 	before := readPod(t, sc.NS, pod)
@@ -86,6 +87,12 @@ func failing(t *testing.T) (sc *scenario, pod string, before podState, st *strea
 	ip := sc.Echo("web", 1)[0]
 	pod = podNames(t, sc.NS, "app=web")[0]
 	before = readPod(t, sc.NS, pod)
+	t.Cleanup(func() {
+		if t.Failed() { // what the kubelet made of the image changes
+			t.Logf("pod %s:\n%s\nevents:\n%s", pod, sc.Kubectl("get", "pod", pod, "-o", "jsonpath={.spec.containers[0].image} {.status.containerStatuses}"),
+				sc.Kubectl("get", "events", "--sort-by=.lastTimestamp"))
+		}
+	})
 	st = newStream(t, ip)
 	time.Sleep(500 * time.Millisecond)
 	if n := st.answersBetween(time.Now().Add(-300*time.Millisecond), time.Now()); n < 50 {

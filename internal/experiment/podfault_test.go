@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -225,6 +226,7 @@ func kubeletRestarts(cs *fake.Clientset, name string, stop <-chan struct{}) {
 		st := &p.Status.ContainerStatuses[0]
 		if img := p.Spec.Containers[0].Image; st.Image != img {
 			st.Image, st.RestartCount = img, st.RestartCount+1
+			st.ContainerID = fmt.Sprintf("containerd://%064d", st.RestartCount)
 			st.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
 			_, _ = cs.CoreV1().Pods("default").UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
 		}

@@ -218,9 +218,11 @@ func resolvePauseImages(ctx context.Context, c kubernetes.Interface, pods []*cor
 	return nil
 }
 
-// followRestore notes the containers' restart counts before the fault; the returned
-// function (called after the restore) waits until every container runs its own image
-// again and reports the restarts the fault cost.
+// followRestore notes the containers' restart counts and IDs before the fault; the
+// returned function (called after the restore) waits until every container runs its
+// own image again, in a container other than the one from before the fault (a status
+// the kubelet has not updated yet still shows that one running), and reports the
+// restarts the fault cost.
 func followRestore(c kubernetes.Interface, pod *corev1.Pod) catalog.FollowFunc {
 	before := map[string]int32{}
 	images := map[string]string{}
@@ -228,15 +230,19 @@ func followRestore(c kubernetes.Interface, pod *corev1.Pod) catalog.FollowFunc {
 		before[ctr.Name] = restartsOf(pod, ctr.Name)
 		images[ctr.Name] = ctr.Image
 	}
+	old := map[string]string{}
+	for _, s := range pod.Status.ContainerStatuses {
+		old[s.Name] = s.ContainerID
+	}
 	return func(ctx context.Context) (string, error) {
-		return waitRestored(ctx, c, pod, before, images, time.Now())
+		return waitRestored(ctx, c, pod, before, images, old, time.Now())
 	}
 }
 
 // waitRestored watches pod until each container runs its own image again (the status
 // shows it running, and Ready where it has a readiness probe) and reports the restart
 // counts against before.
-func waitRestored(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod, before map[string]int32, images map[string]string, since time.Time) (string, error) {
+func waitRestored(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod, before map[string]int32, images, old map[string]string, since time.Time) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, RestoreTimeout)
 	defer cancel()
 	var last *corev1.Pod
@@ -251,7 +257,7 @@ func waitRestored(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod, 
 			return true
 		}
 		last = p
-		return backOnImages(p, images)
+		return backOnImages(p, images, old)
 	})
 	took := time.Since(since).Round(time.Millisecond)
 	if gone {
@@ -273,8 +279,9 @@ func waitRestored(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod, 
 }
 
 // backOnImages reports whether every container of p runs its image from images: the
-// status names it, the container runs (and is ready, where it has a readiness probe).
-func backOnImages(p *corev1.Pod, images map[string]string) bool {
+// status names it, the container runs (and is ready, where it has a readiness probe),
+// and it is not the container old names (the one from before the fault).
+func backOnImages(p *corev1.Pod, images, old map[string]string) bool {
 	probe := map[string]bool{}
 	for _, ctr := range p.Spec.Containers {
 		if ctr.Image != images[ctr.Name] {
@@ -288,7 +295,7 @@ func backOnImages(p *corev1.Pod, images map[string]string) bool {
 		if !ok {
 			continue
 		}
-		if s.State.Running == nil || !sameImage(s.Image, want) || (probe[s.Name] && !s.Ready) {
+		if s.State.Running == nil || !sameImage(s.Image, want) || (probe[s.Name] && !s.Ready) || s.ContainerID == old[s.Name] {
 			return false
 		}
 		n++

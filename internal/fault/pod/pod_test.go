@@ -340,7 +340,12 @@ func TestFollowReplacement(t *testing.T) {
 // TestFollowRestore: after the restore, the report waits for the containers to run
 // their own images again and counts the restarts.
 func TestFollowRestore(t *testing.T) {
-	pod := testPod("web-1", "u-1", true)
+	withIDs := func(p *corev1.Pod, gen string) *corev1.Pod {
+		p.Status.ContainerStatuses[0].ContainerID = "containerd://app-" + gen
+		p.Status.ContainerStatuses[1].ContainerID = "containerd://side-" + gen
+		return p
+	}
+	pod := withIDs(testPod("web-1", "u-1", true), "0")
 	c := fake.NewClientset(pod.DeepCopy())
 	ff, err := follow(context.Background(), c, pod, "app", &plan.Pod{Action: "failure"})
 	if err != nil {
@@ -354,16 +359,20 @@ func TestFollowRestore(t *testing.T) {
 		}
 		done <- l
 	}()
-	// Still on the pause image: not yet.
-	p := testPod("web-1", "u-1", false)
-	p.Status.ContainerStatuses[0].Image = "registry.k8s.io/pause:3.10"
-	c.CoreV1().Pods("ns").UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
-	select {
-	case l := <-done:
-		t.Fatalf("returned early: %s", l)
-	case <-time.After(300 * time.Millisecond):
+	// The kubelet has not updated the status yet (the containers from before the fault,
+	// running their own images), then still on the pause image: not yet.
+	for _, p := range []*corev1.Pod{withIDs(testPod("web-1", "u-1", true), "0"), withIDs(testPod("web-1", "u-1", false), "1")} {
+		if p.Status.ContainerStatuses[0].ContainerID != "containerd://app-0" {
+			p.Status.ContainerStatuses[0].Image = "registry.k8s.io/pause:3.10"
+		}
+		c.CoreV1().Pods("ns").UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+		select {
+		case l := <-done:
+			t.Fatalf("returned early: %s", l)
+		case <-time.After(300 * time.Millisecond):
+		}
 	}
-	p = testPod("web-1", "u-1", true)
+	p := withIDs(testPod("web-1", "u-1", true), "2")
 	p.Status.ContainerStatuses[0].RestartCount = 3
 	p.Status.ContainerStatuses[1].RestartCount = 2
 	c.CoreV1().Pods("ns").UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
