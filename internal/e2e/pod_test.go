@@ -79,12 +79,13 @@ func TestPodKill(t *testing.T) {
 	sc.End()
 }
 
-// failing is the pod failure workload: one echo pod, a datagram stream to it, and the
-// time since its last answer (a container on the pause image answers nothing).
-func failing(t *testing.T) (sc *scenario, pod string, before podState, st *stream, silence func() time.Duration) {
+// failing is the pod failure workload: one echo pod whose UDP echo answers (a fresh
+// socket per probe: a long-lived one sees ICMP refusals while the echo is down) are the
+// measurement; a container on the pause image answers nothing.
+func failing(t *testing.T) (sc *scenario, pod, ip string, before podState) {
 	t.Helper()
 	sc = newScenario(t)
-	ip := sc.Echo("web", 1)[0]
+	ip = sc.Echo("web", 1)[0]
 	pod = podNames(t, sc.NS, "app=web")[0]
 	before = readPod(t, sc.NS, pod)
 	t.Cleanup(func() {
@@ -93,13 +94,10 @@ func failing(t *testing.T) (sc *scenario, pod string, before podState, st *strea
 				sc.Kubectl("get", "events", "--sort-by=.lastTimestamp"))
 		}
 	})
-	st = newStream(t, ip)
-	time.Sleep(500 * time.Millisecond)
-	if n := st.answersBetween(time.Now().Add(-300*time.Millisecond), time.Now()); n < 50 {
-		t.Fatalf("baseline: %d answers in 300 ms to a datagram every 1 ms", n)
+	if r := udpLoss(t, ip, 40); r.Loss != 0 {
+		t.Fatalf("baseline: %+v", r)
 	}
-	silence = paced(20*time.Millisecond, func() time.Duration { return time.Since(st.lastAnswerBefore(time.Now())) })
-	return sc, pod, before, st, silence
+	return sc, pod, ip, before
 }
 
 // checkRestored: the pod is the same pod, back on its image, with no label or record,
@@ -119,14 +117,15 @@ func checkRestored(t *testing.T, sc *scenario, pod string, before podState) podS
 // TestPodFailure: the echo container stops answering while the pod runs the pause
 // image, answers again after Ctrl-C (restored by the CLI, which reports the restarts).
 func TestPodFailure(t *testing.T) {
-	sc, pod, before, st, silence := failing(t)
-	var stopped, sig time.Time
-	runFault(sc, faultRun[time.Duration]{
+	sc, pod, ip, before := failing(t)
+	var sig time.Time
+	var silentAfter time.Duration
+	runFault(sc, faultRun[float64]{
 		Args:    []string{"pod", "failure", "deploy/web", "--duration", "2m"},
-		Measure: silence,
-		Active:  func(d time.Duration) bool { return d > 2*time.Second },
+		Measure: func() float64 { return udpLoss(t, ip, 20).Loss },
+		Active:  func(l float64) bool { return l == 1 },
 		During: func(s *session) {
-			stopped = st.lastAnswerBefore(time.Now())
+			silentAfter = time.Since(s.Started)
 			if p := readPod(t, sc.NS, pod); !strings.Contains(p.image, "pause") || !p.record || p.label == "" {
 				t.Errorf("pod during the fault %+v: want the pause image, the label and the undo record", p)
 			}
@@ -135,16 +134,16 @@ func TestPodFailure(t *testing.T) {
 			}
 		},
 		Stop:       stopPath{"Ctrl-C", func(_ *scenario, s *session) time.Time { sig = s.Signal(syscall.SIGINT); return sig }, []int{130}},
-		Gone:       func(d time.Duration) bool { return d < 100*time.Millisecond },
+		Gone:       func(l float64) bool { return l == 0 },
 		GoneWithin: 90 * time.Second,
 		After: func(s *session) {
-			back, _ := st.firstAnswerAfter(sig)
+			back := time.Since(sig)
 			now := checkRestored(t, sc, pod, before)
 			if out := s.Output(); !strings.Contains(out, "containers back on their own images") {
 				t.Errorf("the CLI did not follow the restore:\n%s", out)
 			}
-			t.Logf("TABLE|pod failure|command → echo silent %s; Ctrl-C → answers again %s|restarts %d→%d",
-				ms(stopped.Sub(s.Started)), ms(back.Sub(sig)), before.restarts, now.restarts)
+			t.Logf("TABLE|pod failure|command → 100%% UDP loss seen ≤ %s; Ctrl-C → 0%% loss ≤ %s (incl. CLI exit)|restarts %d→%d",
+				ms(silentAfter), ms(back), before.restarts, now.restarts)
 		},
 	})
 }
@@ -153,9 +152,9 @@ func TestPodFailure(t *testing.T) {
 // image past its deadline (nothing in the cluster restores it), and `kubectl chaos gc`
 // restores it from the undo record alone.
 func TestPodFailureKillCLIThenGC(t *testing.T) {
-	sc, pod, before, st, silence := failing(t)
+	sc, pod, ip, before := failing(t)
 	s := sc.Start("pod", "failure", "deploy/web", "--duration", "20s")
-	until(t, "echo silent", 60*time.Second, silence, func(d time.Duration) bool { return d > 2*time.Second })
+	waitLoss(t, ip, 60*time.Second, "echo silent", func(l float64) bool { return l == 1 })
 	s.Signal(syscall.SIGKILL)
 	s.Wait(10 * time.Second)
 	out := sc.Kubectl("get", "pod", pod, "-o", `jsonpath={.metadata.annotations.kubectl-chaos/undo}`)
@@ -167,17 +166,17 @@ func TestPodFailureKillCLIThenGC(t *testing.T) {
 		t.Errorf("ls does not show %s:\n%s", rec.Experiment, ls)
 	}
 	time.Sleep(time.Until(rec.Deadline) + time.Second)
-	if n := st.answersBetween(rec.Deadline, time.Now()); n != 0 {
-		t.Fatalf("echo answered %d times past the deadline before gc: something restored it without the CLI", n)
+	if r := udpLoss(t, ip, 40); r.Loss != 1 {
+		t.Fatalf("past the deadline with the CLI dead the echo answers (%+v): something restored it without the CLI", r)
 	}
 	start := time.Now()
 	gc := chaosPlain(t, nil, "gc")
 	if gc.Code != 0 || !strings.Contains(gc.Stdout, "restored pod "+sc.NS+"/"+pod) {
 		t.Fatalf("gc after the deadline: %s", gc)
 	}
-	back := st.waitFor(t, "echo answers after gc", 90*time.Second, func() (time.Time, bool) { return st.firstAnswerAfter(start) })
+	waitLoss(t, ip, 90*time.Second, "echo answers after gc", func(l float64) bool { return l == 0 })
 	now := checkRestored(t, sc, pod, before)
-	t.Logf("TABLE|pod failure, kill -9 of the CLI, gc past the deadline|gc took %s; gc → answers again %s|restarts %d→%d",
-		gc.Took.Round(time.Millisecond), ms(back.Sub(start)), before.restarts, now.restarts)
+	t.Logf("TABLE|pod failure, kill -9 of the CLI, gc past the deadline|gc took %s; 0%% loss ≤ %s after gc started|restarts %d→%d",
+		gc.Took.Round(time.Millisecond), ms(time.Since(start)), before.restarts, now.restarts)
 	sc.End()
 }
