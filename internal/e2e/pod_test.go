@@ -123,7 +123,7 @@ func TestPodFailure(t *testing.T) {
 	runFault(sc, faultRun[float64]{
 		Args:    []string{"pod", "failure", "deploy/web", "--duration", "2m"},
 		Measure: func() float64 { return udpLoss(t, ip, 20).Loss },
-		Active:  func(l float64) bool { return l == 1 },
+		Active:  func(l float64) bool { return l == 100 },
 		During: func(s *session) {
 			silentAfter = time.Since(s.Started)
 			if p := readPod(t, sc.NS, pod); !strings.Contains(p.image, "pause") || !p.record || p.label == "" {
@@ -154,7 +154,7 @@ func TestPodFailure(t *testing.T) {
 func TestPodFailureKillCLIThenGC(t *testing.T) {
 	sc, pod, ip, before := failing(t)
 	s := sc.Start("pod", "failure", "deploy/web", "--duration", "20s")
-	waitLoss(t, ip, 60*time.Second, "echo silent", func(l float64) bool { return l == 1 })
+	waitLoss(t, ip, 60*time.Second, "echo silent", func(l float64) bool { return l == 100 })
 	s.Signal(syscall.SIGKILL)
 	s.Wait(10 * time.Second)
 	out := sc.Kubectl("get", "pod", pod, "-o", `jsonpath={.metadata.annotations.kubectl-chaos/undo}`)
@@ -166,7 +166,7 @@ func TestPodFailureKillCLIThenGC(t *testing.T) {
 		t.Errorf("ls does not show %s:\n%s", rec.Experiment, ls)
 	}
 	time.Sleep(time.Until(rec.Deadline) + time.Second)
-	if r := udpLoss(t, ip, 40); r.Loss != 1 {
+	if r := udpLoss(t, ip, 40); r.Loss != 100 {
 		t.Fatalf("past the deadline with the CLI dead the echo answers (%+v): something restored it without the CLI", r)
 	}
 	start := time.Now()
