@@ -135,6 +135,8 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	if err != nil {
 		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
 	}
+	shot, _ := inj.(fault.OneShot)
+	oneShot := shot != nil && shot.OneShot()
 	lock, err := journal.WaitLock(ctx, r.dir, p.Experiment, lockTimeout)
 	if err != nil {
 		return r.fail(fmt.Errorf("%w: taking the journal lock of experiment %s: %w", ErrApply, p.Experiment, err))
@@ -158,7 +160,7 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	if r.o.Stdin != nil {
 		r.stdin = readStdin(r.o.Stdin, done)
 	}
-	if reason, err := r.awaitStart(ctx, existing, old); reason != "" {
+	if reason, err := r.awaitStart(ctx, existing, old, oneShot); reason != "" {
 		return r.finish(reason, err)
 	}
 	if !r.o.Now().Before(p.Deadline) {
@@ -169,7 +171,10 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	if len(actives) == 0 {
 		return r.finish(plan.ReasonFailed, applyErr)
 	}
-	reason := r.wait(ctx, len(actives))
+	reason := plan.ReasonDone
+	if !oneShot {
+		reason = r.wait(ctx, len(actives))
+	}
 	recErr := r.recover(ctx, actives)
 	return r.finish(reason, errors.Join(recErr, applyErr))
 }
@@ -252,13 +257,19 @@ func (r *runner) sweepOthers(ctx context.Context) {
 
 // awaitStart is what comes before the fault: a restarted agent recovers its
 // predecessor's targets and waits for its operator; an attached agent waits for the
-// CLI's first heartbeat. A non-empty reason ends the run.
-func (r *runner) awaitStart(ctx context.Context, existing []string, old []*journal.File) (reason string, err error) {
+// CLI's first heartbeat. A non-empty reason ends the run; a one-shot fault is not
+// repeated by a restarted agent.
+func (r *runner) awaitStart(ctx context.Context, existing []string, old []*journal.File, oneShot bool) (reason string, err error) {
 	if len(old) > 0 {
 		r.emit(plan.Event{Type: plan.EventNote, Message: fmt.Sprintf(
 			"restarted after the previous agent died: recovering %d target(s) from its journal first", len(old))})
 		if err := r.recoverOld(ctx, existing, old); err != nil {
 			return plan.ReasonFailed, err
+		}
+		if oneShot {
+			// At most once: the previous agent may already have done it.
+			r.emit(plan.Event{Type: plan.EventNote, Message: "one-shot fault: not repeated after a restart (the previous agent may have done it)"})
+			return plan.ReasonDone, nil
 		}
 		if reason := r.waitOperator(ctx); reason != "" {
 			return reason, nil
@@ -402,6 +413,7 @@ func (r *runner) apply(ctx context.Context, inj fault.Injector) ([]*activeTarget
 			continue
 		}
 		ft.Experiment = p.Experiment
+		ft.Runtime = p.Runtime
 		msg := fmt.Sprintf("container %s: pid %d, netns %s (inode %d)", short(t.RuntimeID()), ft.PID, ft.NetnsPath, ft.NetnsInode)
 		if ft.ResolvedBy != "" {
 			msg += ", found via " + ft.ResolvedBy

@@ -17,12 +17,14 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/completion"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/container"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
 	iocmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/io"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noopapi"
+	podcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
@@ -98,6 +100,8 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	root.AddCommand(
 		network.NewCmdNetwork(f),
 		timecmd.NewCmdTime(f),
+		podcmd.NewCmdPod(f),
+		container.NewCmdContainer(f),
 		stress.NewCmdStress(f),
 		iocmd.NewCmdIO(f),
 		noop.NewCmdNoop(f, nil),

@@ -24,6 +24,9 @@ type stream struct {
 	mu   sync.Mutex
 	sent []time.Time
 	ok   []bool
+	// recv are the arrival times of all answers, in order: a frozen server answers
+	// nothing, then its backlog at once when thawed.
+	recv []time.Time
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -69,6 +72,7 @@ func newStream(t *testing.T, ip string) *stream {
 			if i < len(s.ok) {
 				s.ok[i] = true
 			}
+			s.recv = append(s.recv, time.Now())
 			s.mu.Unlock()
 		}
 	}()
@@ -113,6 +117,44 @@ func (s *stream) firstAnswered(t time.Time) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// lastAnswerBefore is the arrival time of the last answer before t (zero: none).
+func (s *stream) lastAnswerBefore(t time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var last time.Time
+	for _, r := range s.recv {
+		if r.Before(t) {
+			last = r
+		}
+	}
+	return last
+}
+
+// firstAnswerAfter is the arrival time of the first answer at or after t.
+func (s *stream) firstAnswerAfter(t time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.recv {
+		if !r.Before(t) {
+			return r, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// answersBetween counts the answers that arrived in [a, b).
+func (s *stream) answersBetween(a, b time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.recv {
+		if !r.Before(a) && r.Before(b) {
+			n++
+		}
+	}
+	return n
 }
 
 // waitFor polls the stream (every 20 ms, in memory) until at reports the moment it

@@ -99,6 +99,26 @@ func (sc *scenario) TrackTargets(app string) {
 	}
 }
 
+// ReplacesPods says the fault replaces target pods (pod kill): their sandboxes' network
+// namespaces (netns cni-…) change, and are left out of the node's comparison.
+func (sc *scenario) ReplacesPods() {
+	for i, tr := range sc.tracks {
+		if tr.name != "node" {
+			continue
+		}
+		snap := tr.snap
+		sc.tracks[i].snap = func(t *testing.T) []string {
+			var out []string
+			for _, l := range snap(t) {
+				if !strings.Contains(l, "netns cni-") {
+					out = append(out, l)
+				}
+			}
+			return out
+		}
+	}
+}
+
 // snapshot reads every track; each line is prefixed with its track's name except the
 // node's, whose lines name themselves.
 func (sc *scenario) snapshot() []string {

@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
@@ -33,6 +32,8 @@ type apiTarget struct {
 	tried    bool          // an inject request was sent (not cut short by Ctrl-C first)
 	injectT  time.Duration // session start -> injected
 	recoverT time.Duration // stop (or deadline) -> restored
+	follow   follower      // the kind's follow-up of this pod, started before the change
+	follows  bool
 }
 
 // apiRun is one run of an API-only fault: no helper pod; each target pod is changed in
@@ -46,6 +47,10 @@ type apiRun struct {
 	ev      *eventPrinter
 	start   time.Time
 	targets []*apiTarget
+	oneShot bool // the change is complete once made: nothing to wait for or restore
+	// followed is what the fault set off, watched after the change (one-shot) or the
+	// restore.
+	followed []session.Followed
 }
 
 // runAPI runs p through the API alone and returns the error that maps to the exit code,
@@ -53,17 +58,26 @@ type apiRun struct {
 // pod could not be changed or restored, 2 for cluster errors, 1 when a target pod
 // carries another experiment's record (nothing is changed then).
 func runAPI(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, kind *catalog.Entry) error {
-	r := &apiRun{o: o, p: p, c: c, kind: kind, ev: newEventPrinter(o.IO), start: time.Now()}
+	r := &apiRun{o: o, p: p, c: c, kind: kind, ev: newEventPrinter(o.IO), start: time.Now(), oneShot: kind.OneShot(p.Fault)}
 	if err := r.readTargets(ctx); err != nil {
 		return err
 	}
-	how := "Ctrl-C stops and restores"
-	if o.Detach {
+	lasts, how := "for "+o.Duration.String(), "Ctrl-C stops and restores"
+	switch {
+	case r.oneShot:
+		lasts, how = "once", "one-shot: nothing to undo"
+	case o.Detach:
 		how = "detached: kubectl chaos stop " + p.ID + " restores it, or kubectl chaos gc once its deadline has passed"
 	}
-	fmt.Fprintf(o.IO.ErrOut, "experiment %s: %s on %d pod(s) through the API, no helper pod, for %s (%s)\n",
-		p.ID, p.Fault.Summary(), len(r.targets), o.Duration, how)
+	fmt.Fprintf(o.IO.ErrOut, "experiment %s: %s on %d pod(s) through the API, no helper pod, %s (%s)\n",
+		p.ID, p.Fault.Summary(), len(r.targets), lasts, how)
 	stopped := r.inject(ctx)
+	if r.oneShot {
+		if !o.Detach {
+			r.followed = runFollows(ctx, o.IO.ErrOut, r.follows())
+		}
+		return r.finish(r.endReason(ctx, stopped))
+	}
 	if o.Detach && !stopped {
 		return r.finish(session.ReasonDetached)
 	}
@@ -72,32 +86,47 @@ func runAPI(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface
 		reason = session.ReasonInterrupted
 	}
 	r.restore()
+	// The restore is done whatever happens now: following it is for the report, and
+	// each kind bounds its wait (a second Ctrl-C ends the command).
+	r.followed = runFollows(context.WithoutCancel(ctx), o.IO.ErrOut, r.follows())
 	return r.finish(reason)
+}
+
+// endReason is a one-shot run's reason: interrupted if Ctrl-C came before every pod
+// was changed or while the follow-up was watched.
+func (r *apiRun) endReason(ctx context.Context, stopped bool) string {
+	if stopped || ctx.Err() != nil {
+		return session.ReasonInterrupted
+	}
+	return session.ReasonCompleted
+}
+
+// follows are the follow-ups of the pods that were changed.
+func (r *apiRun) follows() []follower {
+	var out []follower
+	for _, t := range r.targets {
+		if t.follows && t.res.Injected {
+			out = append(out, t.follow)
+		}
+	}
+	return out
 }
 
 // readTargets reads each target pod once and refuses (before changing anything) pods
 // that carry another experiment's undo record.
 func (r *apiRun) readTargets(ctx context.Context) error {
-	seen := map[string]bool{}
+	pods, err := readPods(ctx, r.c, r.p.Selection)
+	if err != nil {
+		return err
+	}
 	var taken []string
-	for _, t := range r.p.Selection.Targets {
-		name := t.Namespace + "/" + t.Pod
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		pod, err := r.c.CoreV1().Pods(t.Namespace).Get(ctx, t.Pod, metav1.GetOptions{})
-		if err != nil {
-			if apierrors.IsNotFound(err) {
-				return exit.Usagef("target pod %s went away before the fault started: nothing was changed", name)
-			}
-			return exit.AsAPIError("reading target pod "+name, err)
-		}
+	for _, pod := range pods {
 		if err := session.CheckFree(pod, r.p.ID); err != nil {
 			taken = append(taken, err.Error())
 			continue
 		}
-		r.targets = append(r.targets, &apiTarget{pod: pod, name: name, node: t.Node, res: plan.TargetResult{Target: name}})
+		name := pod.Namespace + "/" + pod.Name
+		r.targets = append(r.targets, &apiTarget{pod: pod, name: name, node: pod.Spec.NodeName, res: plan.TargetResult{Target: name}})
 	}
 	if len(taken) > 0 {
 		return exit.Usagef("refused: %s; nothing was changed", strings.Join(taken, "; "))
@@ -120,6 +149,9 @@ func (r *apiRun) inject(ctx context.Context) (stopped bool) {
 			return true
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiRequestTimeout)
+		// The kind's snapshot (restart counts, the controller's pods) is taken before
+		// the change; the target container is the pod's first target's.
+		t.follow, t.follows = startFollow(rctx, r.c, r.kind, r.p.Fault, t.pod, r.containerOf(t), t.name)
 		t0 := time.Now()
 		t.tried = true
 		err := session.InjectPod(rctx, r.c, r.kind, r.p.Fault, t.pod, r.record())
@@ -131,6 +163,9 @@ func (r *apiRun) inject(ctx context.Context) (stopped bool) {
 		}
 		t.res.Injected, t.res.InjectedAt = true, time.Now().UTC()
 		t.injectT = time.Since(r.start)
+		if r.oneShot { // complete once made: nothing is held, nothing to restore
+			t.res.Recovered, t.res.RecoveredAt = true, t.res.InjectedAt
+		}
 		r.event(plan.Event{Type: plan.EventInjected, Node: t.node, Target: t.name, Objects: r.kind.Describe(r.p.Fault),
 			Elapsed: plan.Duration(time.Since(t0))})
 	}
@@ -138,6 +173,16 @@ func (r *apiRun) inject(ctx context.Context) (stopped bool) {
 		fmt.Fprintf(r.o.IO.ErrOut, "fault active on %d pod(s)\n", n)
 	}
 	return ctx.Err() != nil
+}
+
+// containerOf is the target container of t's pod (its first, if several).
+func (r *apiRun) containerOf(t *apiTarget) string {
+	for _, tg := range r.p.Selection.Targets {
+		if tg.Namespace == t.pod.Namespace && tg.Pod == t.pod.Name {
+			return tg.Container
+		}
+	}
+	return ""
 }
 
 func injectError(t *apiTarget, err error) string {
@@ -257,6 +302,7 @@ func (r *apiRun) finish(reason string) error {
 			forbidden = forbidden || strings.Contains(t.res.Error, "(RBAC)") || strings.Contains(t.res.Error, "forbidden")
 		}
 	}
+	failed = append(failed, followErrors(r.followed)...)
 	if len(failed) > 0 && reason == session.ReasonCompleted {
 		reason = session.ReasonFailed
 	}
@@ -276,7 +322,8 @@ func (r *apiRun) finish(reason string) error {
 
 // report groups the targets by node, as the helper path's report does (no helper pod).
 func (r *apiRun) report(reason string) *session.Report {
-	rep := &session.Report{Experiment: r.p.ID, Fault: r.p.Fault.Summary(), Reason: reason, StartedAt: r.start, EndedAt: time.Now()}
+	rep := &session.Report{Experiment: r.p.ID, Fault: r.p.Fault.Summary(), Reason: reason, StartedAt: r.start, EndedAt: time.Now(),
+		Followed: r.followed}
 	byNode := map[string]*session.NodeReport{}
 	var nodes []string
 	for _, t := range r.targets {

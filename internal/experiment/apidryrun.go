@@ -10,6 +10,13 @@ import (
 // same request as the kind's change, and how such a fault ends.
 func apiDryRun(d *DryRun) {
 	d.APIOnly = true
+	if d.OneShot {
+		d.Teardown = []string{
+			"nothing to undo: the change is complete once the API server accepted it, so nothing waits for --duration and no label or undo record is left on any pod",
+			"a pod's controller (ReplicaSet, StatefulSet, DaemonSet, Job) replaces it; a pod without one stays gone",
+		}
+		return
+	}
 	d.Objects = append(d.Objects, plan.Object{
 		Kind: "api-call",
 		Spec: fmt.Sprintf("in the same request: label %s=%s and annotation %s (kind, experiment, owner, deadline, what to restore)",
@@ -17,6 +24,9 @@ func apiDryRun(d *DryRun) {
 		Remove: "the restore request removes both, and is conditional on the pod's resourceVersion (re-read and retried on a conflict)",
 	})
 	d.Teardown = apiTeardown(d.Experiment)
+	if d.NoDetach != "" {
+		d.Teardown[len(d.Teardown)-1] = "--detach is refused: " + d.NoDetach
+	}
 }
 
 func apiTeardown(id string) []string {

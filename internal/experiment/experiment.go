@@ -62,7 +62,10 @@ type Options struct {
 	Target target.Options
 	Fault  plan.Fault
 
-	Duration        time.Duration
+	Duration time.Duration
+	// DurationSet: --duration was given on the command line (a one-shot fault refuses
+	// it; a default from the environment or the config file is not refused).
+	DurationSet     bool
 	MaxDuration     time.Duration
 	Detach          bool
 	DryRun          bool
@@ -151,7 +154,26 @@ func (o *Options) validate() error {
 	if o.Detach && o.DryRun {
 		return fmt.Errorf("--detach and --dry-run exclude each other: --dry-run creates nothing to detach from")
 	}
-	return catalog.Validate(o.Fault)
+	return validateFault(o.Fault, o.DurationSet, o.Detach)
+}
+
+// validateFault runs the kind's checks of the spec, then what the kind says of this
+// spec: a one-shot fault takes no --duration, and some faults cannot be detached.
+func validateFault(f plan.Fault, durationSet, detach bool) error {
+	e, err := catalog.For(f)
+	if err != nil {
+		return err
+	}
+	if err := e.Validate(f); err != nil {
+		return err
+	}
+	if durationSet && e.OneShot(f) {
+		return fmt.Errorf("--duration does not apply to %s: it is done once, with nothing held or undone afterwards", f.Summary())
+	}
+	if why := e.NoDetach(f); detach && why != "" {
+		return fmt.Errorf("--detach is refused: %s", why)
+	}
+	return nil
 }
 
 // ValidateHelperFlags checks the flags that shape helper pods (every fault verb's, and
@@ -211,6 +233,10 @@ type Prepared struct {
 	Plans     []*plan.Plan
 	Pods      []*corev1.Pod
 	Fault     plan.Fault
+	// TargetPods are the target pods as read for the kind's Check and Follow steps
+	// (nil when it has neither); Notes are what Check said about them.
+	TargetPods []*corev1.Pod
+	Notes      []string
 }
 
 // Prepare resolves targets (and partition peers) and builds one plan and one helper
@@ -260,6 +286,9 @@ func (o *Options) Prepare(ctx context.Context, c kubernetes.Interface) (*Prepare
 		Owner:     owner,
 		Selection: sel,
 		Fault:     f,
+	}
+	if err := p.check(ctx, c, entry); err != nil {
+		return nil, err
 	}
 	if err := p.Stamp(o, now()); err != nil {
 		return nil, err
@@ -328,6 +357,7 @@ func Run(ctx context.Context, o *Options) error {
 	if o.DryRun {
 		return PrintDryRun(o.IO, o.Output, p, o)
 	}
+	printPicks(o, p)
 	if !o.Yes && o.IO.CanPrompt() {
 		ok, err := confirm(o.IO, p, o)
 		if err != nil {
@@ -340,9 +370,19 @@ func Run(ctx context.Context, o *Options) error {
 			return err
 		}
 	}
-	if e, err := catalog.For(p.Fault); err == nil && e.APIOnly() {
+	e, err := catalog.For(p.Fault)
+	if err != nil {
+		return exit.UsageError(err)
+	}
+	if e.APIOnly() {
 		return runAPI(ctx, o, p, c, e)
 	}
+	return runHelpers(ctx, o, p, c, e)
+}
+
+// runHelpers runs p through one helper pod per node, and follows what the fault set
+// off on each target (a killed container's restart) for the report.
+func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry) error {
 	if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
 		return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
 	}
@@ -356,8 +396,18 @@ func Run(ctx context.Context, o *Options) error {
 	if o.Detach {
 		how = "detached: kubectl chaos stop " + p.ID + " ends it early"
 	}
-	fmt.Fprintf(progress, "experiment %s: %s on %d target(s) on %d node(s) for %s (%s)\n",
-		p.ID, p.Fault.Summary(), len(p.Selection.Targets), len(p.Selection.Nodes), o.Duration, how)
+	lasts := "for " + o.Duration.String()
+	if e.OneShot(p.Fault) {
+		lasts = "once (one-shot: nothing to undo)"
+	}
+	fmt.Fprintf(progress, "experiment %s: %s on %d target(s) on %d node(s) %s (%s)\n",
+		p.ID, p.Fault.Summary(), len(p.Selection.Targets), len(p.Selection.Nodes), lasts, how)
+	var follows []follower
+	for _, t := range p.Selection.Targets {
+		if fl, ok := startFollow(ctx, c, e, p.Fault, podOf(p.TargetPods, t), t.Container, t.String()); ok {
+			follows = append(follows, fl)
+		}
+	}
 	rep, runErr := session.Run(ctx, session.Options{
 		Client:    c,
 		Attacher:  att,
@@ -367,6 +417,9 @@ func Run(ctx context.Context, o *Options) error {
 		Events:    ev.Print,
 		Progress:  progress,
 	})
+	if rep != nil && !o.Detach {
+		rep.Followed = runFollows(ctx, progress, follows)
+	}
 	if rep != nil {
 		if rep.Experiment == "" {
 			rep.Experiment = p.ID
@@ -377,6 +430,9 @@ func Run(ctx context.Context, o *Options) error {
 		if err := PrintReport(o.IO, o.Output, rep); err != nil && runErr == nil {
 			runErr = err
 		}
+		if bad := followErrors(rep.Followed); len(bad) > 0 && runErr == nil {
+			runErr = exit.FaultError(fmt.Errorf("what the fault set off was not seen: %s", strings.Join(bad, "; ")))
+		}
 	}
 	if runErr != nil {
 		var ee *exit.Error
@@ -385,6 +441,27 @@ func Run(ctx context.Context, o *Options) error {
 		}
 	}
 	return runErr
+}
+
+// printPicks says, before anything happens, which pods --mode picked (with the seed
+// that repeats the pick) and what the kind's Check said about the targets.
+func printPicks(o *Options, p *Prepared) {
+	w := o.IO.ErrOut
+	if m := o.Target.Mode; m != "" && m != "all" {
+		var pods []string
+		seen := map[string]bool{}
+		for _, t := range p.Selection.Targets {
+			if name := t.Namespace + "/" + t.Pod; !seen[name] {
+				seen[name] = true
+				pods = append(pods, name)
+			}
+		}
+		fmt.Fprintf(w, "--mode %s picked %s of %d matching pod(s) (--seed %d repeats the pick)\n",
+			m, strings.Join(pods, ", "), p.Selection.Matched, p.Selection.Seed)
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 }
 
 func confirm(io *ui.IOStreams, p *Prepared, o *Options) (bool, error) {

@@ -44,6 +44,13 @@ type DryRun struct {
 	// APIOnly: the Kubernetes API alone makes this fault; Helpers is empty and Objects
 	// are the API requests (Kind "api-call") and how each is undone.
 	APIOnly bool `json:"apiOnly,omitempty"`
+	// OneShot: the fault is complete once applied (a delete, a signal); Duration only
+	// bounds the helper pods, nothing waits for it.
+	OneShot bool `json:"oneShot,omitempty"`
+	// NoDetach is why --detach is refused for this fault ("" when it is not).
+	NoDetach string `json:"noDetach,omitempty"`
+	// Notes are what the kind found out about these targets (the facts to know).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // DryRunHelper is the helper pod for one node, exactly as it would be created.
@@ -52,6 +59,9 @@ type DryRunHelper struct {
 	Pod  *corev1.Pod `json:"pod"`
 	Plan *plan.Plan  `json:"plan"`
 }
+
+// oneShotTeardown replaces teardown's first line for a one-shot fault.
+const oneShotTeardown = "the fault is done once (the agent exits right after it; a restarted agent never repeats it); nothing is held, so nothing waits for --duration, which only bounds the helper pod"
 
 var teardown = []string{
 	"the agent removes every object above when --duration ends, on Ctrl-C/SIGTERM of this command, when this terminal goes away (stdin EOF, unless --detach), on `kubectl chaos stop ID`, or when its helper pod is deleted",
@@ -78,6 +88,7 @@ func NewDryRun(p *Prepared, o *Options) *DryRun {
 		HelperNamespace: o.HelperNamespace,
 		Objects:         []plan.Object{},
 		Teardown:        teardown,
+		Notes:           p.Notes,
 	}
 	if d.Mode == "" {
 		d.Mode = "all"
@@ -89,6 +100,10 @@ func NewDryRun(p *Prepared, o *Options) *DryRun {
 		d.Objects = append(d.Objects, e.Describe(p.Fault)...)
 		d.ObjectsScope = e.Scope()
 		d.Details = e.Details(p.Fault)
+		d.OneShot, d.NoDetach = e.OneShot(p.Fault), e.NoDetach(p.Fault)
+		if d.OneShot {
+			d.Teardown = append([]string{oneShotTeardown}, teardown[1:]...)
+		}
 		if e.APIOnly() {
 			apiDryRun(d)
 		}
@@ -112,7 +127,11 @@ func printDryRunHuman(io *ui.IOStreams, d *DryRun) error {
 	fmt.Fprintf(w, "%s  %s\n", st.Bold("Experiment:"), d.Experiment)
 	fmt.Fprintf(w, "%s       %s\n", st.Bold("Owner:"), d.Owner)
 	fmt.Fprintf(w, "%s       %s\n", st.Bold("Fault:"), d.Summary)
-	fmt.Fprintf(w, "%s    %s (deadline %s)\n", st.Bold("Duration:"), d.Duration.D(), d.Deadline.Format(time.RFC3339))
+	if d.OneShot {
+		fmt.Fprintf(w, "%s    one-shot: done once, nothing is held or undone\n", st.Bold("Duration:"))
+	} else {
+		fmt.Fprintf(w, "%s    %s (deadline %s)\n", st.Bold("Duration:"), d.Duration.D(), d.Deadline.Format(time.RFC3339))
+	}
 	fmt.Fprintf(w, "%s   %s; %d running pod(s) matched, mode %s, seed %d\n", st.Bold("Selection:"),
 		plural(len(d.Targets), "target container"), d.Matched, d.Mode, d.Seed)
 	for _, dt := range d.Details {
@@ -161,6 +180,12 @@ func printDryRunHuman(io *ui.IOStreams, d *DryRun) error {
 	fmt.Fprintf(w, "\n%s\n", st.Bold("How it ends:"))
 	for _, l := range d.Teardown {
 		fmt.Fprintf(w, "  - %s\n", l)
+	}
+	if len(d.Notes) > 0 {
+		fmt.Fprintf(w, "\n%s\n", st.Bold("Notes on these targets:"))
+		for _, n := range d.Notes {
+			fmt.Fprintf(w, "  - %s\n", n)
+		}
 	}
 	return nil
 }
@@ -347,7 +372,16 @@ func PrintReport(io *ui.IOStreams, format string, r *session.Report) error {
 		}
 	}
 	if t.Len() > 0 {
-		return t.Render(io.Out)
+		if err := t.Render(io.Out); err != nil {
+			return err
+		}
+	}
+	for _, f := range r.Followed {
+		if f.Error != "" {
+			fmt.Fprintf(io.Out, "%s %s: %s\n", st.Red("not seen"), f.Target, f.Error)
+			continue
+		}
+		fmt.Fprintf(io.Out, "followed %s: %s\n", f.Target, f.Message)
 	}
 	return nil
 }

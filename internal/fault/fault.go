@@ -32,6 +32,9 @@ type Target struct {
 	Experiment string
 	// ResolvedBy says how the PID was found ("containerd", "/proc scan"), for the events.
 	ResolvedBy string
+	// Runtime is how to reach the node's container runtime (set by the agent from the
+	// plan), for faults that ask it directly (container kill).
+	Runtime plan.Runtime
 }
 
 // Cgroup is one cgroup hierarchy a container is in.
@@ -86,6 +89,13 @@ type Reporter interface {
 // says so, and a target the node cannot find is then no reason to fail.
 type ContainerOptional interface {
 	ContainerOptional() bool
+}
+
+// OneShot is optional: an Injector whose fault is complete when Apply returns (a
+// signal sent) says so, and the agent then reports and exits instead of holding the
+// fault until a stop path fires.
+type OneShot interface {
+	OneShot() bool
 }
 
 // Factory builds the Injector for a plan's fault.

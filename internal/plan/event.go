@@ -25,6 +25,7 @@ const (
 	ReasonStopped     = "stopped"       // the operator asked on stdin ("stop" line)
 	ReasonFailed      = "failed"        // could not apply on any target
 	ReasonNoHeartbeat = "no-heartbeat"  // restarted agent heard no operator in time
+	ReasonDone        = "done"          // a one-shot fault (container kill) was done
 )
 
 // Event is one line of the agent's stdout.

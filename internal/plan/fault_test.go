@@ -49,8 +49,8 @@ func TestFaultSpec(t *testing.T) {
 
 func TestKindsAreSpecFields(t *testing.T) {
 	got := strings.Join(Kinds(), ",")
-	if got != "noop,network,noopapi,stress,io,time,dns,http" {
-		t.Errorf("Kinds() = %s, want the JSON names of Fault's pointer fields (noop,network,noopapi,stress,io,time,dns,http)", got)
+	if want := "noop,network,noopapi,pod,container,stress,io,time,dns,http"; got != want {
+		t.Errorf("Kinds() = %s, want the JSON names of Fault's pointer fields (%s)", got, want)
 	}
 }
 

@@ -104,15 +104,17 @@ func sanitize(s string) string { return unsafeChars.ReplaceAllString(s, "-") }
 type Fault struct {
 	Kind string `json:"kind"`
 	// Action is the verb the user ran, e.g. "delay" for `network delay`; informative.
-	Action  string     `json:"action,omitempty"`
-	Noop    *Noop      `json:"noop,omitempty"`
-	Network *Network   `json:"network,omitempty"`
-	NoopAPI *NoopAPI   `json:"noopapi,omitempty"`
-	Stress  *Stress    `json:"stress,omitempty"`
-	IO      *IO        `json:"io,omitempty"`
-	Time    *TimeShift `json:"time,omitempty"`
-	DNS     *DNS       `json:"dns,omitempty"`
-	HTTP    *HTTP      `json:"http,omitempty"`
+	Action    string     `json:"action,omitempty"`
+	Noop      *Noop      `json:"noop,omitempty"`
+	Network   *Network   `json:"network,omitempty"`
+	NoopAPI   *NoopAPI   `json:"noopapi,omitempty"`
+	Pod       *Pod       `json:"pod,omitempty"`
+	Container *Container `json:"container,omitempty"`
+	Stress    *Stress    `json:"stress,omitempty"`
+	IO        *IO        `json:"io,omitempty"`
+	Time      *TimeShift `json:"time,omitempty"`
+	DNS       *DNS       `json:"dns,omitempty"`
+	HTTP      *HTTP      `json:"http,omitempty"`
 }
 
 // Summarizer is a spec that can say what it does in a few words ("delay 100ms").

@@ -46,6 +46,17 @@ type Report struct {
 	StartedAt  time.Time    `json:"startedAt"`
 	EndedAt    time.Time    `json:"endedAt"`
 	Nodes      []NodeReport `json:"nodes"`
+	// Followed is what the fault set off on each target, watched for the report (a
+	// killed pod's replacement Ready, a restart count, restored containers running).
+	Followed []Followed `json:"followed,omitempty"`
+}
+
+// Followed is one target's follow-up line: Message when it was seen, Error when it
+// was not (within the kind's bound, or the user stopped waiting).
+type Followed struct {
+	Target  string `json:"target"`
+	Message string `json:"message,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // NodeReport is one helper's outcome.

@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 
 	// Fault kinds register themselves (network and io do so in their Linux files).
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/container"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/dns"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/iofault"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"

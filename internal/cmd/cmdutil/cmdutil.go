@@ -25,6 +25,7 @@ const (
 func FaultRunE(exp *experiment.Options, build func() error, run func(ctx context.Context) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		exp.Target.Args = args
+		exp.DurationSet = cmd.Flags().Changed("duration")
 		if err := build(); err != nil {
 			return exit.UsageError(err)
 		}

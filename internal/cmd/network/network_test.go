@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdtest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/bandwidth"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/corrupt"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network/delay"
@@ -19,7 +20,6 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -28,36 +28,45 @@ func ms(n int) plan.Duration { return plan.Duration(time.Duration(n) * time.Mill
 // parse runs verb with args and returns the experiment options the verb handed to runF.
 func parse(t *testing.T, verb string, args []string) (*experiment.Options, error) {
 	t.Helper()
-	io, _, _, _ := ui.Test()
-	f := factory.NewFake(io, nil, time.Now(), nil)
 	var got *experiment.Options
-	var cmd *cobra.Command
+	var newCmd func(f *factory.Factory) *cobra.Command
 	switch verb {
 	case "delay":
-		cmd = delay.NewCmdDelay(f, func(o *delay.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return delay.NewCmdDelay(f, func(o *delay.Options) error { got = o.Experiment; return nil })
+		}
 	case "loss":
-		cmd = loss.NewCmdLoss(f, func(o *loss.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return loss.NewCmdLoss(f, func(o *loss.Options) error { got = o.Experiment; return nil })
+		}
 	case "duplicate":
-		cmd = duplicate.NewCmdDuplicate(f, func(o *duplicate.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return duplicate.NewCmdDuplicate(f, func(o *duplicate.Options) error { got = o.Experiment; return nil })
+		}
 	case "corrupt":
-		cmd = corrupt.NewCmdCorrupt(f, func(o *corrupt.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return corrupt.NewCmdCorrupt(f, func(o *corrupt.Options) error { got = o.Experiment; return nil })
+		}
 	case "reorder":
-		cmd = reorder.NewCmdReorder(f, func(o *reorder.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return reorder.NewCmdReorder(f, func(o *reorder.Options) error { got = o.Experiment; return nil })
+		}
 	case "bandwidth":
-		cmd = bandwidth.NewCmdBandwidth(f, func(o *bandwidth.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return bandwidth.NewCmdBandwidth(f, func(o *bandwidth.Options) error { got = o.Experiment; return nil })
+		}
 	case "partition":
-		cmd = partition.NewCmdPartition(f, func(o *partition.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return partition.NewCmdPartition(f, func(o *partition.Options) error { got = o.Experiment; return nil })
+		}
 	case "dns":
-		cmd = dns.NewCmdDNS(f, func(o *dns.Options) error { got = o.Experiment; return nil })
+		newCmd = func(f *factory.Factory) *cobra.Command {
+			return dns.NewCmdDNS(f, func(o *dns.Options) error { got = o.Experiment; return nil })
+		}
 	default:
 		t.Fatalf("unknown verb %s", verb)
 	}
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Out)
-	cmd.SetErr(io.ErrOut)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit.UsageError(err) })
-	err := cmd.Execute()
+	err := cmdtest.Execute(newCmd, args...)
 	return got, err
 }
 

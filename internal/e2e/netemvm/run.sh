@@ -30,6 +30,7 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 TESTS=(
   "./internal/fault/network|network|${NETEMVM_RUN_NETWORK:-^Test(Netem|DuplicateNFT|CorruptNFQueue|ReorderNFQueue)}"
   "./internal/fault/network/nfqdelay|nfqdelay|${NETEMVM_RUN_NFQDELAY:-^Test(NetemSmoke|NativeQueuePath|TCPVersusNetem|DelayUDPRoundTrip|Kill9LeavesNothing)$}"
+  "./internal/fault/container|container|${NETEMVM_RUN_CONTAINER:-^Test(Pause|PauseRecoveredFromJournal|PauseRefusesFrozenCgroup|FindFreezerPrivateCgroupNamespace|AgentPause)$}"
   "./internal/fault/stress|stress|${NETEMVM_RUN_STRESS:-^Test(CPUStressMeasured|MemoryStressMeasured|MemoryAboveLimitOOM|PercentWithoutLimitRefused|JournalRecoverKillsStressor|RecoverSparesReusedPID)$}"
 )
 # Modules to load (with their dependencies); missing ones are reported, built-in skipped.

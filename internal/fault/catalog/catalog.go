@@ -49,7 +49,33 @@ type Kind[S any] struct {
 	// API, when set, makes this a fault the Kubernetes API alone can do: no helper
 	// pod is created, and the engine applies and undoes it through these functions.
 	API *API[S]
+	// OneShot reports whether the spec's fault is complete once applied (a pod
+	// deleted, a signal sent): nothing is held or undone, so --duration is refused and
+	// nobody waits for a deadline. Optional (nil: never).
+	OneShot func(s S) bool
+	// NoDetach returns why --detach is refused for the spec ("" when it is not): nothing
+	// in the cluster would end the fault on time without the CLI. Optional.
+	NoDetach func(s S) string
+	// Check runs before anything is changed, on the target pods as just read: it
+	// refuses what the kind cannot do to them (the error is a usage error) and
+	// completes the engine's copy of the spec with what depends on the targets (the
+	// pause image of each node). It returns facts the user should know about these
+	// targets, printed before the fault starts and by --dry-run. Optional.
+	Check func(ctx context.Context, c kubernetes.Interface, pods []*corev1.Pod, s S) (notes []string, err error)
+	// Follow watches, for the report, what the fault sets off on one target pod: the
+	// replacement of a deleted pod until it is Ready, the restart of a killed
+	// container, a restored pod's containers running their own images again. It is
+	// called with the pod as read before the change and the target container's name,
+	// takes its snapshot then, and
+	// returns the function the engine calls once the change is done (one-shot kinds)
+	// or undone; that function returns the report line. A nil function: nothing to
+	// follow for this spec. Optional.
+	Follow func(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod, container string, s S) (FollowFunc, error)
 }
+
+// FollowFunc waits (bounded by ctx) for what a fault set off and returns one line for
+// the report, e.g. "replacement web-7d9f-x2k4z Ready 3.2s after the delete".
+type FollowFunc func(ctx context.Context) (string, error)
 
 // Detail is one "Name: value" line of the dry-run header.
 type Detail struct {
@@ -66,6 +92,12 @@ type HostMount struct {
 	Type     corev1.HostPathType
 	ReadOnly bool
 }
+
+// HostCgroup is the node's cgroup filesystem, mounted at the same path in the helper:
+// on a cgroup v2 node the helper's own /sys/fs/cgroup is only its own subtree (its
+// cgroup namespace), and the kinds that act on a container's cgroup (freeze it, move a
+// stressor into it) need the node's.
+var HostCgroup = HostMount{Name: "host-cgroup", Path: "/sys/fs/cgroup", Type: corev1.HostPathDirectory}
 
 // API is how a fault that needs no helper pod is applied and undone through the
 // Kubernetes API, one target pod at a time. Whatever Inject changes, it changes in one
@@ -96,6 +128,10 @@ type Entry struct {
 	details    func(plan.Fault) []Detail
 	complete   func(context.Context, kubernetes.Interface, string, plan.Fault) error
 	api        *entryAPI
+	oneShot    func(plan.Fault) bool
+	noDetach   func(plan.Fault) string
+	check      func(context.Context, kubernetes.Interface, []*corev1.Pod, plan.Fault) ([]string, error)
+	follow     func(context.Context, kubernetes.Interface, *corev1.Pod, string, plan.Fault) (FollowFunc, error)
 }
 
 type entryAPI struct {
@@ -147,6 +183,38 @@ func Register[S any](k Kind[S]) {
 				return k.Details(s)
 			}
 			return nil
+		}
+	}
+	if k.OneShot != nil {
+		e.oneShot = func(f plan.Fault) bool {
+			s, err := specOf[S](f)
+			return err == nil && k.OneShot(s)
+		}
+	}
+	if k.NoDetach != nil {
+		e.noDetach = func(f plan.Fault) string {
+			if s, err := specOf[S](f); err == nil {
+				return k.NoDetach(s)
+			}
+			return ""
+		}
+	}
+	if k.Check != nil {
+		e.check = func(ctx context.Context, c kubernetes.Interface, pods []*corev1.Pod, f plan.Fault) ([]string, error) {
+			s, err := specOf[S](f)
+			if err != nil {
+				return nil, err
+			}
+			return k.Check(ctx, c, pods, s)
+		}
+	}
+	if k.Follow != nil {
+		e.follow = func(ctx context.Context, c kubernetes.Interface, p *corev1.Pod, container string, f plan.Fault) (FollowFunc, error) {
+			s, err := specOf[S](f)
+			if err != nil {
+				return nil, err
+			}
+			return k.Follow(ctx, c, p, container, s)
 		}
 	}
 	if k.Complete != nil {
@@ -300,6 +368,40 @@ func (e *Entry) Complete(ctx context.Context, c kubernetes.Interface, namespace 
 
 // HostMounts are the kind's extra helper mounts.
 func (e *Entry) HostMounts() []HostMount { return e.hostMounts }
+
+// OneShot reports whether f is complete once applied (see Kind.OneShot).
+func (e *Entry) OneShot(f plan.Fault) bool { return e.oneShot != nil && e.oneShot(f) }
+
+// NoDetach is why --detach is refused for f, "" if it is not.
+func (e *Entry) NoDetach(f plan.Fault) string {
+	if e.noDetach == nil {
+		return ""
+	}
+	return e.noDetach(f)
+}
+
+// Check runs the kind's check on the target pods (see Kind.Check); f is the engine's
+// copy of the fault, which it may complete.
+func (e *Entry) Check(ctx context.Context, c kubernetes.Interface, pods []*corev1.Pod, f plan.Fault) ([]string, error) {
+	if e.check == nil {
+		return nil, nil
+	}
+	return e.check(ctx, c, pods, f)
+}
+
+// Checks reports whether the kind has a Check step.
+func (e *Entry) Checks() bool { return e.check != nil }
+
+// Follows reports whether the kind has a Follow step.
+func (e *Entry) Follows() bool { return e.follow != nil }
+
+// Follow starts following pod (see Kind.Follow); nil when there is nothing to follow.
+func (e *Entry) Follow(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod, container string, f plan.Fault) (FollowFunc, error) {
+	if e.follow == nil {
+		return nil, nil
+	}
+	return e.follow(ctx, c, pod, container, f)
+}
 
 // APIOnly reports whether the kind needs no helper pod.
 func (e *Entry) APIOnly() bool { return e.api != nil }

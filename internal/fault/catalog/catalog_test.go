@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
@@ -93,5 +94,61 @@ func TestRegisterRefusesMistakes(t *testing.T) {
 			}()
 			Register(k)
 		})
+	}
+}
+
+// TestEntryOptionalSteps: OneShot, NoDetach, Check and Follow are per spec and absent
+// steps are harmless.
+func TestEntryOptionalSteps(t *testing.T) {
+	e, err := Lookup(plan.KindNoop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := plan.Fault{Kind: plan.KindNoop, Noop: &plan.Noop{}}
+	if e.OneShot(f) || e.NoDetach(f) != "" || e.Follows() {
+		t.Errorf("noop: OneShot %v NoDetach %q Follows %v", e.OneShot(f), e.NoDetach(f), e.Follows())
+	}
+	if notes, err := e.Check(context.Background(), nil, nil, f); notes != nil || err != nil {
+		t.Errorf("Check without a step: %v %v", notes, err)
+	}
+	if ff, err := e.Follow(context.Background(), nil, nil, "c", f); ff != nil || err != nil {
+		t.Errorf("Follow without a step: %v", err)
+	}
+
+	type spec = plan.Network
+	if _, err := Lookup(plan.KindNetwork); err == nil {
+		t.Skip("network already registered (test run twice)")
+	}
+	Register(Kind[*spec]{
+		Name:     plan.KindNetwork,
+		Validate: func(*spec) error { return nil },
+		Describe: func(*spec) []plan.Object { return nil },
+		OneShot:  func(s *spec) bool { return s.Loss != nil },
+		NoDetach: func(s *spec) string {
+			if s.Delay != nil {
+				return "no"
+			}
+			return ""
+		},
+		Check: func(_ context.Context, _ kubernetes.Interface, pods []*corev1.Pod, s *spec) ([]string, error) {
+			s.DelayBackend = "checked"
+			return []string{"note"}, nil
+		},
+		Follow: func(_ context.Context, _ kubernetes.Interface, p *corev1.Pod, c string, s *spec) (FollowFunc, error) {
+			return func(context.Context) (string, error) { return p.Name + "/" + c, nil }, nil
+		},
+	})
+	n, _ := Lookup(plan.KindNetwork)
+	loss := plan.Fault{Kind: plan.KindNetwork, Network: &plan.Network{Loss: &plan.Percent{Percent: 1}}}
+	delay := plan.Fault{Kind: plan.KindNetwork, Network: &plan.Network{Delay: &plan.Delay{}}}
+	if !n.OneShot(loss) || n.OneShot(delay) || n.NoDetach(loss) != "" || n.NoDetach(delay) != "no" || !n.Follows() {
+		t.Errorf("per-spec answers wrong")
+	}
+	if notes, err := n.Check(context.Background(), nil, nil, loss); err != nil || len(notes) != 1 || loss.Network.DelayBackend != "checked" {
+		t.Errorf("Check: %v %v %+v", notes, err, loss.Network)
+	}
+	ff, _ := n.Follow(context.Background(), nil, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}}, "c", loss)
+	if l, _ := ff(context.Background()); l != "p/c" {
+		t.Errorf("Follow line %q", l)
 	}
 }

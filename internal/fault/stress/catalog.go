@@ -3,8 +3,6 @@ package stress
 import (
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -12,18 +10,16 @@ import (
 // HostCgroupDir is the node's cgroup filesystem, mounted at the same path in the helper:
 // on a cgroup v2 node the helper's own /sys/fs/cgroup is only its own subtree (its
 // cgroup namespace), and the stressor must be moved into the target's cgroup.
-const HostCgroupDir = "/sys/fs/cgroup"
+var HostCgroupDir = catalog.HostCgroup.Path
 
 func init() {
 	catalog.Register(catalog.Kind[*plan.Stress]{
-		Name:     plan.KindStress,
-		Validate: Validate,
-		Describe: Describe,
-		Scope:    "started on each target's node and charged to the target container's cgroups",
-		Details:  details,
-		HostMounts: []catalog.HostMount{
-			{Name: "host-cgroup", Path: HostCgroupDir, Type: corev1.HostPathDirectory},
-		},
+		Name:       plan.KindStress,
+		Validate:   Validate,
+		Describe:   Describe,
+		Scope:      "started on each target's node and charged to the target container's cgroups",
+		Details:    details,
+		HostMounts: []catalog.HostMount{catalog.HostCgroup},
 	})
 }
 

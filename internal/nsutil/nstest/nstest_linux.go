@@ -105,7 +105,7 @@ func NewContainer(t testing.TB) *Container {
 	}
 	t.Cleanup(func() {
 		for _, d := range []string{c.CgroupDir, podDir} {
-			if err := rmdirRetry(d); err != nil {
+			if err := RmdirRetry(d); err != nil {
 				t.Errorf("removing cgroup %s: %v", d, err)
 			}
 		}
@@ -199,7 +199,9 @@ func setupLinks(ns netns.NsHandle, veth [2]string) error {
 	return nil
 }
 
-func rmdirRetry(d string) error {
+// RmdirRetry removes directory d (a cgroup), retrying for a second while its last
+// processes are still leaving it; a directory already gone is success.
+func RmdirRetry(d string) error {
 	var err error
 	for range 50 {
 		err = syscall.Rmdir(d)
