@@ -177,6 +177,20 @@ func Register[S any](k Kind[S]) {
 			return k.Describe(s)
 		},
 	}
+	k.hooks(e)
+	if k.API != nil {
+		e.api = k.apiEntry()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := entries[k.Name]; dup {
+		panic(fmt.Sprintf("catalog: kind %q registered twice", k.Name))
+	}
+	entries[k.Name] = e
+}
+
+// hooks sets the entry's optional steps, each reading the kind's spec from the fault.
+func (k Kind[S]) hooks(e *Entry) {
 	if k.Details != nil {
 		e.details = func(f plan.Fault) []Detail {
 			if s, err := specOf[S](f); err == nil {
@@ -226,34 +240,31 @@ func Register[S any](k Kind[S]) {
 			return k.Complete(ctx, c, ns, s)
 		}
 	}
-	if a := k.API; a != nil {
-		if a.Inject == nil || a.Restore == nil || a.Undo == nil {
-			panic(fmt.Sprintf("catalog: API kind %q needs Inject, Undo and Restore", k.Name))
-		}
-		e.api = &entryAPI{
-			inject: func(ctx context.Context, c kubernetes.Interface, p *corev1.Pod, f plan.Fault, stamp map[string]any) error {
-				s, err := specOf[S](f)
-				if err != nil {
-					return err
-				}
-				return a.Inject(ctx, c, p, s, stamp)
-			},
-			undo: func(p *corev1.Pod, f plan.Fault) (json.RawMessage, error) {
-				s, err := specOf[S](f)
-				if err != nil {
-					return nil, err
-				}
-				return a.Undo(p, s)
-			},
-			restore: a.Restore,
-		}
+}
+
+// apiEntry is the API-only path of the kind: apply and undo through the API server.
+func (k Kind[S]) apiEntry() *entryAPI {
+	a := k.API
+	if a.Inject == nil || a.Restore == nil || a.Undo == nil {
+		panic(fmt.Sprintf("catalog: API kind %q needs Inject, Undo and Restore", k.Name))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := entries[k.Name]; dup {
-		panic(fmt.Sprintf("catalog: kind %q registered twice", k.Name))
+	return &entryAPI{
+		inject: func(ctx context.Context, c kubernetes.Interface, p *corev1.Pod, f plan.Fault, stamp map[string]any) error {
+			s, err := specOf[S](f)
+			if err != nil {
+				return err
+			}
+			return a.Inject(ctx, c, p, s, stamp)
+		},
+		undo: func(p *corev1.Pod, f plan.Fault) (json.RawMessage, error) {
+			s, err := specOf[S](f)
+			if err != nil {
+				return nil, err
+			}
+			return a.Undo(p, s)
+		},
+		restore: a.Restore,
 	}
-	entries[k.Name] = e
 }
 
 // specOf returns f's spec as S (through plan.Fault.Spec, the one place that knows
