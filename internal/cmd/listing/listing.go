@@ -43,8 +43,12 @@ func ExperimentTable(w io.Writer, st *ui.Styles, now time.Time, exps []session.E
 		for _, p := range e.Pods {
 			add(p.Node)
 		}
+		left := Remaining(now, e.Deadline)
+		if len(e.Pods) > 0 && !e.Deadline.IsZero() && !now.Before(e.Deadline) {
+			left += ", run gc" // nothing in the cluster restores a changed pod by itself
+		}
 		t.Row(e.ID, dash(e.Owner), dash(e.Fault), fmt.Sprint(len(e.Helpers)), fmt.Sprint(len(e.Pods)), dash(strings.Join(nodes, ",")),
-			fmt.Sprint(e.Detached), Remaining(now, e.Deadline))
+			fmt.Sprint(e.Detached), left)
 	}
 	return t.Render(w)
 }
@@ -59,6 +63,8 @@ func ChangedPodTable(w io.Writer, st *ui.Styles, now time.Time, ps []session.Cha
 			state = st.Red(p.Error)
 		case p.Restored:
 			state = "restored"
+		case !p.Deadline.IsZero() && !now.Before(p.Deadline):
+			state = "expired, run gc to restore it"
 		}
 		t.Row(p.Namespace, p.Pod, dash(p.Node), dash(p.Kind), Remaining(now, p.Deadline), state)
 	}
