@@ -47,3 +47,19 @@ func Examples(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// FaultGroup is a fault command group (`kubectl chaos network`, `stress`, …): it only
+// holds its verbs and prints its help when run alone.
+func FaultGroup(use, short string, verbs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     use,
+		Short:   short,
+		GroupID: GroupFaults,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(verbs...)
+	return cmd
+}

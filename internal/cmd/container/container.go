@@ -15,18 +15,8 @@ import (
 
 // NewCmdContainer returns the container group with its verbs.
 func NewCmdContainer(f *factory.Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "container",
-		Short:   "Container faults: pause (freeze) a container, kill its main process",
-		GroupID: cmdutil.GroupFaults,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(
+	return cmdutil.FaultGroup("container", "Container faults: pause (freeze) a container, kill its main process",
 		pause.NewCmdPause(f, nil),
 		kill.NewCmdKill(f, nil),
 	)
-	return cmd
 }

@@ -18,20 +18,10 @@ import (
 
 // NewCmdIO returns the io group with its verbs.
 func NewCmdIO(f *factory.Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "io",
-		Short:   "File system faults under a directory of a pod: latency, errors, wrong data, attributes",
-		GroupID: cmdutil.GroupFaults,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(
+	return cmdutil.FaultGroup("io", "File system faults under a directory of a pod: latency, errors, wrong data, attributes",
 		latency.NewCmdLatency(f, nil),
 		fault.NewCmdFault(f, nil),
 		mistake.NewCmdMistake(f, nil),
 		attr.NewCmdAttr(f, nil),
 	)
-	return cmd
 }

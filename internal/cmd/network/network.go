@@ -21,16 +21,7 @@ import (
 
 // NewCmdNetwork returns the network group with its verbs.
 func NewCmdNetwork(f *factory.Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "network",
-		Short:   "Network faults: delay, loss, duplicate, corrupt, reorder, bandwidth, partition, dns",
-		GroupID: cmdutil.GroupFaults,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(
+	return cmdutil.FaultGroup("network", "Network faults: delay, loss, duplicate, corrupt, reorder, bandwidth, partition, dns",
 		delay.NewCmdDelay(f, nil),
 		loss.NewCmdLoss(f, nil),
 		duplicate.NewCmdDuplicate(f, nil),
@@ -40,5 +31,4 @@ func NewCmdNetwork(f *factory.Factory) *cobra.Command {
 		partition.NewCmdPartition(f, nil),
 		dns.NewCmdDNS(f, nil),
 	)
-	return cmd
 }

@@ -15,18 +15,8 @@ import (
 
 // NewCmdPod returns the pod group with its verbs.
 func NewCmdPod(f *factory.Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "pod",
-		Short:   "Pod faults through the API (no helper pod): kill, failure",
-		GroupID: cmdutil.GroupFaults,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(
+	return cmdutil.FaultGroup("pod", "Pod faults through the API (no helper pod): kill, failure",
 		kill.NewCmdKill(f, nil),
 		failure.NewCmdFailure(f, nil),
 	)
-	return cmd
 }

@@ -15,18 +15,8 @@ import (
 
 // NewCmdStress returns the stress group with its verbs.
 func NewCmdStress(f *factory.Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "stress",
-		Short:   "Stress faults charged to the target container: cpu, memory",
-		GroupID: cmdutil.GroupFaults,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(
+	return cmdutil.FaultGroup("stress", "Stress faults charged to the target container: cpu, memory",
 		cpu.NewCmdCPU(f, nil),
 		memory.NewCmdMemory(f, nil),
 	)
-	return cmd
 }

@@ -11,15 +11,7 @@ import (
 
 // NewCmdTime returns the time group with its verbs.
 func NewCmdTime(f *factory.Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "time",
-		Short:   "Time faults: shift the clock a pod's processes see",
-		GroupID: cmdutil.GroupFaults,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(shift.NewCmdShift(f, nil))
-	return cmd
+	return cmdutil.FaultGroup("time", "Time faults: shift the clock a pod's processes see",
+		shift.NewCmdShift(f, nil),
+	)
 }
