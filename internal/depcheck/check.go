@@ -218,6 +218,7 @@ func (k *checker) local(c Call) bool {
 	case !strings.HasPrefix(name, "/") && repo.Built[name]: // kubectl (the harness builds it), kubectl-chaos
 	case strings.HasPrefix(name, "/") && repo.file("", strings.TrimPrefix(name, repo.Root+"/")):
 	case strings.HasPrefix(name, "/") && repo.Built[path.Base(name)]: // where make install puts kubectl-chaos
+	case name == "/proc/self/exe": // the running program itself (a test binary re-executed)
 	default:
 		return false
 	}
