@@ -104,7 +104,13 @@ func failing(t *testing.T) (sc *scenario, pod, ip string, before podState) {
 // its restart count up by at least 2 (the fault's price, reported by the CLI too).
 func checkRestored(t *testing.T, sc *scenario, pod string, before podState) podState {
 	t.Helper()
+	// The echo can answer before the kubelet has written the new restart count to the
+	// pod's status (seen once: 0 → 1 read right after, 2 a moment later).
 	now := readPod(t, sc.NS, pod)
+	for deadline := time.Now().Add(15 * time.Second); now.restarts < before.restarts+2 && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		now = readPod(t, sc.NS, pod)
+	}
 	if now.uid != before.uid || now.image != before.image || now.label != "" || now.record {
 		t.Errorf("pod after the restore %+v, want the same pod on %s without label and record", now, before.image)
 	}
