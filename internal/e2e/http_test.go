@@ -30,7 +30,9 @@ func (r fetchResult) String() string {
 	return fmt.Sprintf("%d %q in %.1fms", r.Code, strings.TrimSpace(r.Body), r.Ms)
 }
 
-func (r fetchResult) ok() bool { return r.Error == "" && r.Code == 200 && strings.HasPrefix(r.Body, "ok ") }
+func (r fetchResult) ok() bool {
+	return r.Error == "" && r.Code == 200 && strings.HasPrefix(r.Body, "ok ")
+}
 
 // fetchFrom makes the pod at podIP GET http://target:8080/path.
 func fetchFrom(t *testing.T, podIP, target, path string) fetchResult {

@@ -29,6 +29,22 @@ func server(t *testing.T, p *rtest.Pair) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"a":1,"b":{"c":2}}`)
 	})
+	mux.HandleFunc("/echo", func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		// Streamed back piece by piece while the request body still comes in.
+		rc := nethttp.NewResponseController(w)
+		rc.EnableFullDuplex()
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Body.Read(buf)
+			if n > 0 {
+				w.Write(buf[:n])
+				rc.Flush()
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 	mux.HandleFunc("/stream", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		for i := range 5 {
 			fmt.Fprintf(w, "chunk %d\n", i)
@@ -68,7 +84,7 @@ func get(c *nethttp.Client, method, url string) reply {
 	return reply{code: resp.StatusCode, body: string(b), hdr: resp.Header, err: err}
 }
 
-func apply(t *testing.T, p *rtest.Pair, h plan.HTTP) (fault.Active, func()) {
+func apply(t testing.TB, p *rtest.Pair, h plan.HTTP) (fault.Active, func()) {
 	t.Helper()
 	inj, err := fault.New(plan.Fault{Kind: plan.KindHTTP, HTTP: &h})
 	if err != nil {
