@@ -18,7 +18,7 @@ import (
 
 // server serves HTTP on the pod's port 8080 (IPv4 and IPv6): the body says the client
 // address the application saw; /stream writes ?n chunks 20 ms apart.
-func server(t *testing.T, p *rtest.Pair) {
+func server(t testing.TB, p *rtest.Pair) {
 	mux := nethttp.NewServeMux()
 	mux.HandleFunc("/", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		io.Copy(io.Discard, r.Body)
