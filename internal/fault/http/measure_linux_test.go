@@ -306,24 +306,6 @@ func startChild(t testing.TB, p *rtest.Pair, h string, dir string) *exec.Cmd {
 	return cmd
 }
 
-// residue is what the residue tool reports about this test's own objects.
-func residue(t *testing.T, mine ...string) string {
-	out, err := exec.Command("/work/shared/tools/residue").Output()
-	if err != nil {
-		t.Skipf("residue tool: %v", err)
-	}
-	var keep []string
-	for _, l := range strings.Split(string(out), "\n") {
-		for _, m := range mine {
-			if strings.Contains(l, m) {
-				keep = append(keep, l)
-				break
-			}
-		}
-	}
-	return strings.Join(keep, "\n")
-}
-
 // TestKill9ThenSweep: after kill -9 of the agent its owned table goes with it, so the
 // application answers requests itself at once (no redirect left); the TPROXY policy
 // rule and route stay until the sweep (journal recovery) removes them; then the
@@ -332,7 +314,7 @@ func TestKill9ThenSweep(t *testing.T) {
 	p := rtest.NewPair(t)
 	server(t, p)
 	mine := []string{p.Pod, p.Peer, "kubectl_chaos_http", "exp-dnshttp"}
-	before := residue(t, mine...)
+	before := rtest.Residue(t, mine...)
 	nsBefore := p.Tables(t) + p.IPRules(t)
 	dir := t.TempDir()
 	cmd := startChild(t, p, `{"action":"abort","port":8080,"path":"/fail","code":503}`, dir)
@@ -361,7 +343,7 @@ func TestKill9ThenSweep(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(dir, "*", "*.json")); len(files) > 0 {
 		t.Errorf("journal left: %v", files)
 	}
-	if after := residue(t, mine...); after != before {
+	if after := rtest.Residue(t, mine...); after != before {
 		t.Errorf("residue changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
