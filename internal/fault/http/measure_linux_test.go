@@ -347,3 +347,56 @@ func TestKill9ThenSweep(t *testing.T) {
 		t.Errorf("residue changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// rawExchange writes b to the pod's :8080 from the peer and returns what comes back
+// until the server closes or 1 s of silence.
+func rawExchange(t *testing.T, p *rtest.Pair, b string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := rtest.DialIn(p.Peer)(ctx, "tcp", fmt.Sprintf("%s:8080", p.PodIP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, b)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	out, _ := io.ReadAll(c)
+	var keep []string // without the Date field, which changes
+	for _, l := range strings.SplitAfter(string(out), "\n") {
+		if !strings.HasPrefix(l, "Date: ") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "")
+}
+
+// TestPassThroughAndProbes: with an abort rule on every request, an HTTP/2 prior-
+// knowledge connection (h2c) and bytes that are no HTTP/1 request get exactly the
+// server's own answer (spliced, counted as passed through); --include-probes makes
+// requests from the node's address hit too.
+func TestPassThroughAndProbes(t *testing.T) {
+	p := rtest.NewPair(t)
+	server(t, p)
+	h2c := "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+	junk := "\x01\x02 not http\r\n\r\n"
+	short := "POST / HTTP/1.0\r\n\r\n" // starts like the h2 preface, shorter than it
+	want := map[string]string{h2c: rawExchange(t, p, h2c), junk: rawExchange(t, p, junk)}
+	a, rec := apply(t, p, plan.HTTP{Action: plan.HTTPAbort, Port: 8080, Code: 503, IncludeProbes: true})
+	for in, w := range want {
+		if got := rawExchange(t, p, in); got != w {
+			t.Errorf("%q through the proxy: %q, directly %q", in, got, w)
+		}
+	}
+	if got := rawExchange(t, p, short); !strings.HasPrefix(got, "HTTP/1.1 503 ") {
+		t.Errorf("%q (matched): %q, want the 503", short, got)
+	}
+	if r := get(client("", false), "GET", "http://10.231.1.1:8080/x"); r.code != 503 {
+		t.Errorf("from the node's address with --include-probes: %+v, want 503", r)
+	}
+	ctr := a.(interface{ Counters() string }).Counters()
+	t.Logf("h2c answer %q; counters %s", want[h2c], ctr)
+	if !strings.Contains(ctr, "passed through 2)") {
+		t.Errorf("counters %q: want 2 connections passed through", ctr)
+	}
+	rec()
+}
