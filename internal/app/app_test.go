@@ -99,7 +99,7 @@ func runKeepEnv(t *testing.T, c *fake.Clientset, args ...string) result {
 	}
 	root := NewRootCmd(f)
 	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
+	err := executeRoot(context.Background(), root)
 	return result{out: out.String(), errOut: errOut.String(), err: err, calls: calls}
 }
 

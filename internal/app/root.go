@@ -41,7 +41,7 @@ func Execute(ctx context.Context, args []string) error {
 	f := factory.New(ui.System())
 	root := NewRootCmd(f)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	return executeRoot(ctx, root)
 }
 
 // NewRootCmd returns the root command over f.
@@ -82,7 +82,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	root.SetOut(f.IOStreams.Out)
 	root.SetErr(f.IOStreams.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return exit.UsageError(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
+		return exit.UsageError(fmt.Errorf("%w (see %s --help)", explainFlagError(c, err), c.CommandPath()))
 	})
 
 	pf := root.PersistentFlags()

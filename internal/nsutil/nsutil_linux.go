@@ -125,3 +125,20 @@ func Inode(path string) (uint64, error) {
 	}
 	return st.Ino, nil
 }
+
+// HostInode returns the inode of the node's own namespace of type kind ("net", "mnt")
+// as procRoot shows it: the host's init (pid 1), else kthreadd (pid 2), which is in
+// the same namespaces and whose links stay readable where pid 1's are not (a hardened
+// init, an LSM). An error means neither could be read: the caller cannot tell whether
+// a namespace is the node's own and must refuse rather than guess.
+func HostInode(procRoot, kind string) (uint64, error) {
+	var errs []error
+	for _, pid := range []string{"1", "2"} {
+		ino, err := Inode(filepath.Join(procRoot, pid, "ns", kind))
+		if err == nil {
+			return ino, nil
+		}
+		errs = append(errs, err)
+	}
+	return 0, fmt.Errorf("reading the node's own %s namespace: %w", kind, errors.Join(errs...))
+}

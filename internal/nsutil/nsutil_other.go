@@ -20,3 +20,6 @@ func FileInode(f *os.File) (uint64, error) { return 0, errLinuxOnly }
 
 // Inode is Linux-only.
 func Inode(path string) (uint64, error) { return 0, errLinuxOnly }
+
+// HostInode is Linux-only.
+func HostInode(procRoot, kind string) (uint64, error) { return 0, errLinuxOnly }

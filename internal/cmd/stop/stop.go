@@ -44,7 +44,7 @@ func NewCmdStop(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 				return exit.Usagef("stop: give experiment IDs or --all, not both")
 			}
 			if opts.Timeout <= 0 || opts.Timeout > 10*time.Minute {
-				return exit.Usagef("--timeout must be between 1ns and 10m, got %s", opts.Timeout)
+				return exit.Usagef("--timeout must be in (0, 10m], got %s", opts.Timeout)
 			}
 			if err := ui.ValidateFormat(opts.Output); err != nil {
 				return exit.UsageError(err)

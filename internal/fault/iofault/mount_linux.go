@@ -3,6 +3,7 @@ package iofault
 import (
 	"errors"
 	"fmt"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil"
 	"log"
 	"os"
 	"path/filepath"
@@ -101,7 +102,11 @@ func openContainer(pid int) (*container, error) {
 	if err != nil {
 		return nil, err
 	}
-	if host, err := inodeOf(filepath.Join(procRoot, "1", "ns", "mnt")); err == nil && host == ino {
+	host, err := nsutil.HostInode(procRoot, "mnt")
+	if err != nil {
+		return nil, fmt.Errorf("refusing to mount for pid %d: %w", pid, err)
+	}
+	if host == ino {
 		return nil, fmt.Errorf("pid %d is in the node's own mount namespace (mnt:[%d]): refusing to mount over the node's file system", pid, ino)
 	}
 	c := &container{pid: pid, start: start, mntns: ino, proc: -1}

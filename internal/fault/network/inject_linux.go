@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -100,11 +99,12 @@ func openTarget(t fault.Target) (*Active, error) {
 		nsf.Close()
 		return nil, fmt.Errorf("netns %s is net:[%d], the plan expects net:[%d]: the pod sandbox changed", t.NetnsPath, ino, t.NetnsInode)
 	}
-	if host, err := os.Stat("/proc/1/ns/net"); err == nil {
-		if st, ok := host.Sys().(*syscall.Stat_t); ok && st.Ino == ino {
-			nsf.Close()
-			return nil, fmt.Errorf("refusing to act on the node's own network namespace (net:[%d]) for %s", ino, t.Target)
+	if host, err := nsutil.HostInode("/proc", "net"); err != nil || host == ino {
+		nsf.Close()
+		if err != nil {
+			return nil, fmt.Errorf("refusing to act on %s: %w", t.Target, err)
 		}
+		return nil, fmt.Errorf("refusing to act on the node's own network namespace (net:[%d]) for %s", ino, t.Target)
 	}
 	h, err := netlink.NewHandleAt(netns.NsHandle(nsf.Fd()), unix.NETLINK_ROUTE)
 	if err != nil {

@@ -35,7 +35,9 @@ func OpenNetns(t fault.Target) (*Netns, error) {
 		err = fmt.Errorf("netns %s is net:[%d], the plan expects net:[%d]: the pod sandbox changed", t.NetnsPath, ino, t.NetnsInode)
 	}
 	if err == nil {
-		if host, herr := nsutil.Inode("/proc/1/ns/net"); herr == nil && host == ino {
+		if host, herr := nsutil.HostInode("/proc", "net"); herr != nil {
+			err = fmt.Errorf("refusing to act on %s: %w", t.Target, herr)
+		} else if host == ino {
 			err = fmt.Errorf("refusing to act on the node's own network namespace (net:[%d]) for %s", ino, t.Target)
 		}
 	}

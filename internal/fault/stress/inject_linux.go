@@ -123,7 +123,7 @@ func (a *active) place(t fault.Target, rec fault.Recorder, pidns string) error {
 // are looked up again so the error says why.
 func targetCgroups(t fault.Target) ([]fault.Cgroup, error) {
 	if len(t.Cgroups) > 0 {
-		return t.Cgroups, nil
+		return t.Cgroups, namesContainer(t, t.Cgroups)
 	}
 	if t.PID <= 0 {
 		return nil, fmt.Errorf("container %s was not found on this node", t)
@@ -141,7 +141,20 @@ func targetCgroups(t fault.Target) ([]fault.Cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding the cgroups of %s (pid %d): %w", t, t.PID, err)
 	}
-	return cgs, nil
+	return cgs, namesContainer(t, cgs)
+}
+
+// namesContainer refuses cgroups none of which names the target's container ID: the
+// stressor would be charged to whatever the process is in (the node's own slice, the
+// agent's cgroup), outside the container the plan names.
+func namesContainer(t fault.Target, cgs []fault.Cgroup) error {
+	id := t.RuntimeID()
+	for _, c := range cgs {
+		if id != "" && strings.Contains(c.Path, id) {
+			return nil
+		}
+	}
+	return fmt.Errorf("refusing to stress %s: none of the cgroups of pid %d names container %q, so the process is outside the target container", t, t.PID, id)
 }
 
 // procRoot is the /proc the resolver used (t.NetnsPath is <procRoot>/<pid>/ns/net).

@@ -5,9 +5,12 @@
 package netflags
 
 import (
+	"errors"
 	"net/netip"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
@@ -62,11 +65,12 @@ var backendFlags = map[Backend]backendFlag{
 // partition say that its --cidr names peers.
 func Add(cmd *cobra.Command, n *Flags, cidrHelp string, backends ...Backend) {
 	fl := cmd.Flags()
-	fl.StringSliceVar(&n.Interfaces, "interface", nil, "Interface inside the target pod to act on (repeatable; default: all but lo)")
+	fl.StringSliceVar(&n.Interfaces, "interface", nil, "Interface inside the target pod to act on, a name of 1-15 characters (repeatable; default: all but lo)")
 	if cidrHelp == "" {
 		cidrHelp = "Only traffic to/from this remote CIDR, IPv4 or IPv6 (repeatable)"
 	}
 	fl.StringSliceVar(&n.CIDRs, "cidr", nil, cidrHelp)
+	refuseEmpty(cmd, "interface", "cidr")
 	fl.UintSliceVar(&n.Ports, "port", nil, "Only traffic with this local or remote port, 1-65535 (repeatable)")
 	fl.StringVar(&n.Protocol, "protocol", "", "Only this protocol: tcp, udp or icmp (default all)")
 	_ = cmd.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions([]string{"tcp", "udp", "icmp"}, cobra.ShellCompDirectiveNoFileComp))
@@ -75,6 +79,27 @@ func Add(cmd *cobra.Command, n *Flags, cidrHelp string, backends ...Backend) {
 		fl.StringVar(bf.field(n), bf.name, network.BackendAuto, bf.help)
 		_ = cmd.RegisterFlagCompletionFunc(bf.name, cobra.FixedCompletions(bf.choices, cobra.ShellCompDirectiveNoFileComp))
 	}
+}
+
+// refuseEmpty makes the named list flags refuse an empty value: pflag reads
+// `--interface ""` (an unset shell variable) as "no value", which would widen the fault
+// to every interface or every address instead of narrowing it.
+func refuseEmpty(cmd *cobra.Command, names ...string) {
+	for _, name := range names {
+		fl := cmd.Flags().Lookup(name)
+		fl.Value = nonEmpty{fl.Value}
+	}
+}
+
+type nonEmpty struct{ pflag.Value }
+
+func (v nonEmpty) Set(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		if strings.TrimSpace(part) == "" {
+			return errors.New("an empty value is not allowed (leave the flag out to mean all)")
+		}
+	}
+	return v.Value.Set(s)
 }
 
 // Fill puts the filters and backends into n. CIDRs go to the filter, or are partition

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 )
 
 // rateUnits are tc's rate units (tc(8) "RATES"), in bits per second. Bare numbers are
@@ -46,8 +48,12 @@ var sizeUnits = map[string]float64{
 	"gbit": (1 << 30) / 8.0,
 }
 
-const rateHelp = "a rate like tc's: 100kbit, 1mbit, 1gbit (bits/s), 1mbps (bytes/s), 1mibit"
-const sizeHelp = "a size like tc's: 1500, 32kb, 1mb, 64kbit"
+// The ranges are network.Validate's (rates) and the spec's 32 bits (sizes); the parse
+// errors say them too, so every message about the flag names what it accepts.
+var rateHelp = fmt.Sprintf("a rate like tc's in [%dbit, %dgbit]: 100kbit, 1mbit, 1gbit (bits/s), 1mbps (bytes/s), 1mibit",
+	network.MinRate, network.MaxRate/1_000_000_000)
+
+const sizeHelp = "a size like tc's between 1 byte and 4gb: 1500, 32kb, 1mb, 64kbit"
 
 func splitNumber(s string) (num float64, unit string, err error) {
 	s = strings.ToLower(strings.TrimSpace(s))
@@ -74,12 +80,12 @@ func ParseRate(flag, s string) (uint64, error) {
 	}
 	mul, ok := rateUnits[unit]
 	if !ok {
-		return 0, fmt.Errorf("%s: unknown rate unit %q in %q (use bit, kbit, mbit, gbit, bps, kbps, mbps, gbps, kibit, mibit…)", flag, unit, s)
+		return 0, fmt.Errorf("%s: unknown rate unit %q in %q (use bit, kbit, mbit, gbit, bps, kbps, mbps, gbps, kibit, mibit…; %s)", flag, unit, s, rateHelp)
 	}
 	// The range is network.Validate's; only what a uint64 cannot hold is refused here.
 	v := num * mul
 	if v > math.MaxUint64/2 {
-		return 0, fmt.Errorf("%s: %q is too large", flag, s)
+		return 0, fmt.Errorf("%s: %q is too large: want %s", flag, s, rateHelp)
 	}
 	return uint64(math.Round(v)), nil
 }
@@ -97,7 +103,7 @@ func ParseSize(flag, s string) (uint32, error) {
 	}
 	mul, ok := sizeUnits[unit]
 	if !ok {
-		return 0, fmt.Errorf("%s: unknown size unit %q in %q (use b, kb, mb, gb, kbit, mbit)", flag, unit, s)
+		return 0, fmt.Errorf("%s: unknown size unit %q in %q (use b, kb, mb, gb, kbit, mbit; between 1 byte and 4gb)", flag, unit, s)
 	}
 	v := math.Round(num * mul)
 	if v < 1 || v > math.MaxUint32 {

@@ -3,6 +3,7 @@ package reorder
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -55,7 +56,7 @@ func NewCmdReorder(f *factory.Factory, runF func(*Options) error) *cobra.Command
 	fl := cmd.Flags()
 	fl.Float64Var(&opts.Percent, "percent", 0, "Percentage of packets sent out of order, in (0, 100] (required)")
 	fl.Float64Var(&opts.Correlation, "correlation", 0, "Correlation with the previous packet, percent 0-100")
-	fl.Uint32Var(&opts.Gap, "gap", 0, "Reorder every gap-th packet (0: at random)")
+	fl.Uint32Var(&opts.Gap, "gap", 0, fmt.Sprintf("Reorder every gap-th packet, 0-%d (0: at random)", network.MaxGap))
 	fl.DurationVar(&opts.Latency, "latency", 10*time.Millisecond, "Delay of the packets that are not reordered (netem needs one), at most "+network.MaxLatencyText)
 	_ = cmd.MarkFlagRequired("percent")
 	return cmd

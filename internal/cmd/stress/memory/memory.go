@@ -16,6 +16,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/stress"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -67,10 +68,18 @@ func NewCmdMemory(f *factory.Factory, runF func(*Options) error) *cobra.Command 
 	return cmd
 }
 
+// sizeRange is what --size accepts (stress.Validate checks the byte range).
+var sizeRange = fmt.Sprintf("a quantity between %s and %s, or a percentage of the memory limit in (0%%, 100%%]",
+	resource.NewQuantity(stress.MinMemoryBytes, resource.BinarySI), resource.NewQuantity(stress.MaxMemoryBytes, resource.BinarySI))
+
 func (o *Options) build() error {
 	m, err := ParseSize(o.Size)
 	if err != nil {
 		return err
+	}
+	// The spec's 0 means the default (1); a --workers 0 typed by the user is a mistake.
+	if o.Workers < 1 {
+		return fmt.Errorf("--workers must be between 1 and %d, got %d", stress.MaxMemoryWorkers, o.Workers)
 	}
 	m.Workers = o.Workers
 	o.Experiment.Fault = plan.Fault{Kind: plan.KindStress, Action: "memory", Stress: &plan.Stress{Memory: m}}
@@ -97,10 +106,10 @@ func ParseSize(s string) (*plan.MemoryStress, error) {
 		return nil, fmt.Errorf("--size %q: want a quantity like 256Mi, 1Gi or 500M, or a percentage of the memory limit like 50%%%s", s, hint)
 	}
 	if q.Sign() <= 0 {
-		return nil, fmt.Errorf("--size %q: must be more than 0", s)
+		return nil, fmt.Errorf("--size %q: must be more than 0 (%s)", s, sizeRange)
 	}
 	if q.CmpInt64(math.MaxInt64/2) > 0 {
-		return nil, fmt.Errorf("--size %q: too large", s)
+		return nil, fmt.Errorf("--size %q: too large (%s)", s, sizeRange)
 	}
 	return &plan.MemoryStress{Bytes: uint64(q.Value())}, nil
 }

@@ -133,7 +133,7 @@ func ParseOffset(s string) (time.Duration, error) {
 	if in != "" {
 		rest, err := time.ParseDuration(in)
 		if err != nil || rest < 0 {
-			return 0, fmt.Errorf("%q is not a duration like -10m, 1h30m, -3d or 1y", s)
+			return 0, fmt.Errorf("%q is not a duration like -10m, 1h30m, -3d or 1y (at most ±10y)", s)
 		}
 		d += rest
 	}
