@@ -3,6 +3,7 @@
 # (same code and flags but -s). Fails above SIZE_MAX bytes or when the linker had to keep
 # every exported method (text/template linked).
 SIZE_MAX ?= 40000000
+TEST_TARGETS += size
 
 .PHONY: size
 size: build
