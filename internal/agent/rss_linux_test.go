@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/agent/agentbin"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil/nstest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
@@ -67,7 +68,7 @@ func readMem(pid int) (memStatus, error) {
 func releaseBinary(b *testing.B) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "kubectl-chaos")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/kubectl-chaos")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", agentbin.Tags, "-ldflags", "-s -w", "-o", bin, "./cmd/kubectl-chaos")
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -3,7 +3,6 @@ package container
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,9 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"syscall"
-
-	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
@@ -76,46 +72,6 @@ func Inode(path string) (uint64, error) {
 		return 0, fmt.Errorf("stat %s: %w", path, err)
 	}
 	return st.Ino, nil
-}
-
-func (r *Resolver) containerdPID(ctx context.Context, id string) (int, error) {
-	pid := 0
-	err := r.withTask(ctx, id, func(ctx context.Context, task client.Task) error {
-		pid = int(task.Pid())
-		if pid <= 0 {
-			return fmt.Errorf("container %s has no running task", short(id))
-		}
-		return nil
-	})
-	return pid, err
-}
-
-// withTask connects to containerd (bounded by the resolver's timeout) and runs fn on
-// the task of container id.
-func (r *Resolver) withTask(ctx context.Context, id string, fn func(context.Context, client.Task) error) error {
-	if r.o.Endpoint == "-" {
-		return errors.New("disabled")
-	}
-	if _, err := os.Stat(r.o.Endpoint); err != nil {
-		return fmt.Errorf("socket %s: %w", r.o.Endpoint, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
-	defer cancel()
-	c, err := client.New(r.o.Endpoint, client.WithTimeout(r.o.Timeout), client.WithDefaultNamespace(r.o.Namespace))
-	if err != nil {
-		return fmt.Errorf("connecting to %s: %w", r.o.Endpoint, err)
-	}
-	defer c.Close()
-	ctx = namespaces.WithNamespace(ctx, r.o.Namespace)
-	ctr, err := c.LoadContainer(ctx, id)
-	if err != nil {
-		return fmt.Errorf("loading container %s: %w", short(id), err)
-	}
-	task, err := ctr.Task(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("loading the task of container %s: %w", short(id), err)
-	}
-	return fn(ctx, task)
 }
 
 // ScanPID returns the lowest PID under procRoot whose /proc/<pid>/cgroup names the

@@ -6,7 +6,6 @@ package deps
 
 import (
 	_ "github.com/charmbracelet/lipgloss"
-	_ "github.com/containerd/containerd/v2/client"
 	_ "github.com/google/go-cmp/cmp"
 	_ "github.com/google/go-containerregistry/pkg/v1"
 	_ "github.com/google/nftables"

@@ -12,6 +12,10 @@ import (
 	"testing"
 )
 
+// Tags are the build tags of `make build` (the Makefile's TAGS): grpcnotrace keeps gRPC's
+// golang.org/x/net/trace, and with it the linker's loss of dead-method removal, out.
+const Tags = "grpcnotrace"
+
 var (
 	once sync.Once
 	dir  string
@@ -52,7 +56,7 @@ func build() {
 		return
 	}
 	path = filepath.Join(dir, "kubectl-chaos")
-	cmd := exec.Command("go", "build", "-o", path, "./cmd/kubectl-chaos")
+	cmd := exec.Command("go", "build", "-tags", Tags, "-o", path, "./cmd/kubectl-chaos")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, berr := cmd.CombinedOutput(); berr != nil {

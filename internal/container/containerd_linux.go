@@ -1,0 +1,86 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	tasks "github.com/containerd/containerd/api/services/tasks/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// namespaceHeader is the gRPC metadata key containerd reads the namespace from
+// (github.com/containerd/containerd/v2/pkg/namespaces.GRPCHeader).
+const namespaceHeader = "containerd-namespace"
+
+// The agent talks to containerd through its API module's tasks service on a plain gRPC
+// connection: one Get (the task's PID) and one Kill. containerd's v2 client does the
+// same two calls but links ≈27 MB into the binary (docs/dependencies.md, "Binary size").
+
+// withTasks connects to containerd's socket (bounded by the resolver's timeout) and runs
+// fn with the tasks service and a context that carries the namespace.
+func (r *Resolver) withTasks(ctx context.Context, fn func(context.Context, tasks.TasksClient) error) error {
+	if r.o.Endpoint == "-" {
+		return errors.New("disabled")
+	}
+	if _, err := os.Stat(r.o.Endpoint); err != nil {
+		return fmt.Errorf("socket %s: %w", r.o.Endpoint, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	conn, err := grpc.NewClient("unix://"+r.o.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", r.o.Endpoint, err)
+	}
+	defer conn.Close()
+	ctx = metadata.AppendToOutgoingContext(ctx, namespaceHeader, r.o.Namespace)
+	return fn(ctx, tasks.NewTasksClient(conn))
+}
+
+func (r *Resolver) containerdPID(ctx context.Context, id string) (int, error) {
+	pid := 0
+	err := r.withTasks(ctx, func(ctx context.Context, tc tasks.TasksClient) error {
+		resp, err := tc.Get(ctx, &tasks.GetRequest{ContainerID: id})
+		if err != nil {
+			return rpcError("loading the task of container", id, err)
+		}
+		pid = int(resp.GetProcess().GetPid())
+		if pid <= 0 {
+			return fmt.Errorf("container %s has no running task", short(id))
+		}
+		return nil
+	})
+	return pid, err
+}
+
+// Signal sends sig to the main process (the task) of container id through containerd.
+func Signal(ctx context.Context, o Options, id string, sig syscall.Signal) error {
+	return New(o).withTasks(ctx, func(ctx context.Context, tc tasks.TasksClient) error {
+		if _, err := tc.Kill(ctx, &tasks.KillRequest{ContainerID: id, Signal: uint32(sig)}); err != nil {
+			return rpcError(fmt.Sprintf("containerd task kill %s of container", sig), id, err)
+		}
+		return nil
+	})
+}
+
+// rpcError says what failed in words: a gRPC status carries its code and containerd's
+// message ("container … in namespace k8s.io: not found").
+func rpcError(what, id string, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%s %s: %w", what, short(id), err)
+	}
+	switch st.Code() {
+	case codes.NotFound:
+		return fmt.Errorf("%s %s: not found: %s", what, short(id), st.Message())
+	case codes.DeadlineExceeded, codes.Unavailable:
+		return fmt.Errorf("%s %s: containerd did not answer: %s", what, short(id), st.Message())
+	}
+	return fmt.Errorf("%s %s: %s: %s", what, short(id), st.Code(), st.Message())
+}
