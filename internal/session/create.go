@@ -19,7 +19,9 @@ func (r *runner) create(ctx context.Context) error {
 	var created []*helper
 	for _, h := range r.helpers {
 		fmt.Fprintf(r.o.Progress, "creating helper pod %s/%s on node %s\n", h.pod.Namespace, h.name, h.node)
+		r.trace("create-sent", h, time.Now())
 		p, err := r.o.Client.CoreV1().Pods(h.pod.Namespace).Create(ctx, h.pod, metav1.CreateOptions{})
+		r.trace("create-returned", h, time.Now())
 		if err != nil {
 			cerr := r.undoCreate(created, createError(h, err))
 			if ctx.Err() != nil {
@@ -91,6 +93,7 @@ func (r *runner) deletePods() {
 				err = gerr
 			}
 		}
+		r.trace("delete-returned", h, time.Now())
 		switch {
 		case err == nil:
 			h.gone = !r.watching

@@ -102,6 +102,7 @@ func (r *runner) onPod(u podUpdate) {
 }
 
 func (r *runner) onPodDeleted(h *helper) {
+	r.trace("pod-gone", h, time.Now())
 	h.gone = true
 	if !h.done {
 		h.done = true
@@ -131,6 +132,9 @@ func (r *runner) failedStart(h *helper) bool {
 // report needs (inject time, which targets were injected and recovered, errors).
 func (r *runner) onEvent(e lineEvent) {
 	h := e.h
+	if !e.att.gotEvent {
+		r.trace("attach-first-event", h, e.at)
+	}
 	e.att.gotEvent = true
 	if e.att.probe && e.att.restart < 0 {
 		// The early attach reached an agent: the first container's, as only the first
@@ -149,10 +153,16 @@ func (r *runner) onEvent(e lineEvent) {
 	case plan.EventInjected:
 		if h.report.InjectLatency == 0 {
 			h.report.InjectLatency = plan.Duration(e.at.Sub(r.start))
+			r.traceMarks(h, ev.Marks)
+			r.trace("injected-received", h, e.at)
 		}
 		h.injected[ev.Target] = true
 		r.countActive(h.node + "|" + ev.Target)
 	case plan.EventRecovered:
+		if len(h.recovered) == 0 {
+			r.trace("agent-recovered", h, ev.Time)
+			r.trace("recovered-received", h, e.at)
+		}
 		h.recovered[ev.Target] = true
 		h.lastRecovered = e.at
 	case plan.EventExit:

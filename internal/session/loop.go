@@ -173,6 +173,7 @@ func (r *runner) heartbeat() {
 
 // interrupt is Ctrl-C (ctx cancelled): stop everything.
 func (r *runner) interrupt() {
+	r.trace("interrupt", nil, time.Now())
 	if r.phase == phaseRunning {
 		r.reason = ReasonInterrupted
 		r.beginStop()
@@ -277,6 +278,7 @@ func (r *runner) beginStop() {
 		h.stopAt = r.stopAt
 		r.stopAgent(h.att)
 	}
+	r.trace("stop-sent", nil, time.Now())
 }
 
 // beginDelete deletes every helper pod still there and waits for them to go.
