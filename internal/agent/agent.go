@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -48,6 +47,9 @@ type Options struct {
 	// ProcRoot is the host's /proc for the sweep and the default resolver; default
 	// /host/proc if present, else /proc.
 	ProcRoot string
+	// ProcessStart is when the agent's process started (zero: unknown), the first of
+	// the marks on the first injected event.
+	ProcessStart time.Time
 }
 
 // Defaults.
@@ -85,6 +87,9 @@ type runner struct {
 
 	emitMu sync.Mutex
 	stdin  <-chan stdinMsg
+	// marks are the steps up to the first injection (plan.Event.Marks), under emitMu.
+	marks     []plan.Mark
+	marksSent bool
 }
 
 type activeTarget struct {
@@ -127,6 +132,10 @@ func Run(ctx context.Context, o Options) (*plan.Result, error) {
 
 func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	p := r.p
+	if !r.o.ProcessStart.IsZero() {
+		r.marks = append(r.marks, plan.Mark{Name: markProcess, At: r.o.ProcessStart.UTC()})
+	}
+	r.mark(markPlan)
 	r.countRestarts()
 	r.emit(plan.Event{Type: plan.EventStarted, Message: fmt.Sprintf(
 		"kubectl-chaos agent %s: %s on %d target(s), deadline %s", version.Version,
@@ -153,21 +162,24 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	for i := range r.res.Targets {
 		r.byTarget[r.res.Targets[i].Target] = &r.res.Targets[i]
 	}
-	r.sweepOthers(ctx)
-
 	done := make(chan struct{})
 	defer close(done)
 	if r.o.Stdin != nil {
 		r.stdin = readStdin(r.o.Stdin, done)
 	}
+	// Resolving only reads: it runs while the CLI's attach is being set up (and the
+	// sweep below), so the first heartbeat finds the targets resolved.
+	pre := r.resolveAll(ctx)
+	r.sweepOthers(ctx)
 	if reason, err := r.awaitStart(ctx, existing, old, oneShot); reason != "" {
 		return r.finish(reason, err)
 	}
+	r.mark(markGo)
 	if !r.o.Now().Before(p.Deadline) {
 		return r.finish(plan.ReasonDeadline, nil)
 	}
 
-	actives, applyErr := r.apply(ctx, inj)
+	actives, applyErr := r.apply(ctx, inj, pre)
 	if len(actives) == 0 {
 		return r.finish(plan.ReasonFailed, applyErr)
 	}
@@ -383,89 +395,6 @@ func (r *runner) awaitHeartbeat(ctx context.Context, timeout time.Duration) stri
 	}
 }
 
-// apply resolves and injects each target; a failed target is recovered from its journal.
-func (r *runner) apply(ctx context.Context, inj fault.Injector) ([]*activeTarget, error) {
-	p := r.p
-	meta := journal.Meta{Experiment: p.Experiment, Deadline: p.Deadline, Detached: p.Detached,
-		HelperPodUID: r.o.PodUID, Restart: r.restart}
-	var actives []*activeTarget
-	var errs []error
-	var notes []string
-	note := func(ss []string) {
-		for _, s := range ss {
-			if !slices.Contains(notes, s) {
-				notes = append(notes, s)
-				r.emit(plan.Event{Type: plan.EventNote, Message: s})
-			}
-		}
-	}
-	for _, t := range p.Targets {
-		tr := r.byTarget[t.String()]
-		targetErr := func(msg string, err error) {
-			err = fmt.Errorf("%s %s: %w", msg, t, err)
-			tr.Error = err.Error()
-			errs = append(errs, err)
-			r.emit(plan.Event{Type: plan.EventError, Target: t.String(), Message: msg, Error: err.Error()})
-		}
-		ft, err := r.o.Resolver.Resolve(ctx, t)
-		if err != nil {
-			targetErr("resolving", err)
-			continue
-		}
-		ft.Experiment = p.Experiment
-		ft.Runtime = p.Runtime
-		msg := fmt.Sprintf("container %s: pid %d, netns %s (inode %d)", short(t.RuntimeID()), ft.PID, ft.NetnsPath, ft.NetnsInode)
-		if ft.ResolvedBy != "" {
-			msg += ", found via " + ft.ResolvedBy
-		}
-		if ft.PID == 0 {
-			msg = fmt.Sprintf("container %s not found on this host; the %s fault needs none", short(t.RuntimeID()), p.Fault.Kind)
-		}
-		r.emit(plan.Event{Type: plan.EventResolved, Target: t.String(), Message: msg})
-		j, err := journal.Create(r.dir, meta, t)
-		if err != nil {
-			targetErr("journaling", err)
-			continue
-		}
-		start := time.Now()
-		a, err := inj.Apply(ctx, ft, j)
-		el := time.Since(start)
-		if err != nil {
-			targetErr("applying the fault on", err)
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoverTimeout)
-			removed, rerr := j.Recover(cctx)
-			cancel()
-			if rerr != nil {
-				err := fmt.Errorf("%w: after a failed apply: %w", ErrRecover, rerr)
-				tr.Error += "; " + err.Error()
-				errs = append(errs, err)
-				r.emit(plan.Event{Type: plan.EventError, Target: t.String(), Message: "recovering a partial apply", Error: rerr.Error()})
-			} else {
-				tr.Recovered = true
-				tr.RecoveredAt = r.o.Now().UTC()
-				r.emit(plan.Event{Type: plan.EventRecovered, Target: t.String(), Objects: removed,
-					Message: "partial apply recovered from the journal"})
-			}
-			continue
-		}
-		tr.Injected = true
-		tr.InjectedAt = r.o.Now().UTC()
-		r.emit(plan.Event{Type: plan.EventInjected, Target: t.String(), Objects: a.Objects(), Elapsed: plan.Duration(el)})
-		if n, ok := a.(fault.Notes); ok {
-			note(n.Notes())
-		}
-		r.reportsOf(t.String(), a)
-		actives = append(actives, &activeTarget{t: t, a: a, j: j, res: tr})
-	}
-	if n, ok := inj.(fault.Notes); ok && len(actives) > 0 {
-		note(n.Notes())
-	}
-	if len(errs) > 0 {
-		return actives, fmt.Errorf("%w: %w", ErrApply, errors.Join(errs...))
-	}
-	return actives, nil
-}
-
 // reportsOf hands an Active that counts what it does (fault.Reporter) a way to report
 // it: each report becomes a note event of its target.
 func (r *runner) reportsOf(target string, a fault.Active) {
@@ -503,54 +432,18 @@ func (r *runner) wait(ctx context.Context, n int) string {
 	}
 }
 
-// recover removes the fault from every active target, last applied first.
-func (r *runner) recover(ctx context.Context, actives []*activeTarget) error {
-	var errs []error
-	for i := len(actives) - 1; i >= 0; i-- {
-		at := actives[i]
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoverTimeout)
-		pending := at.j.Pending()
-		start := time.Now()
-		objs, err := at.a.Recover(cctx)
-		if err == nil {
-			if len(objs) == 0 {
-				objs = pending
-			}
-			err = at.j.Done()
-		} else {
-			r.emit(plan.Event{Type: plan.EventError, Target: at.t.String(),
-				Message: "graceful recovery failed, recovering from the journal", Error: err.Error()})
-			var jerr error
-			objs, jerr = at.j.Recover(cctx)
-			if jerr == nil {
-				err = nil
-			} else {
-				err = fmt.Errorf("%w on %s: %w", ErrRecover, at.t, errors.Join(err, jerr))
-			}
-		}
-		el := time.Since(start)
-		cancel()
-		if err != nil {
-			at.res.Error = err.Error()
-			errs = append(errs, err)
-			r.emit(plan.Event{Type: plan.EventError, Target: at.t.String(), Message: "recovering", Error: err.Error()})
-			continue
-		}
-		at.res.Recovered = true
-		at.res.RecoveredAt = r.o.Now().UTC()
-		r.emit(plan.Event{Type: plan.EventRecovered, Target: at.t.String(), Objects: objs, Elapsed: plan.Duration(el)})
-	}
-	return errors.Join(errs...)
-}
-
 // emit writes one event as one line; writes are serialized.
 func (r *runner) emit(e plan.Event) {
 	e.Time = r.o.Now().UTC()
 	e.Node = r.p.Node
 	e.Restart = r.restart
-	line := append(plan.EncodeEvent(e), '\n')
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
+	if e.Type == plan.EventInjected && !r.marksSent {
+		r.marksSent = true
+		e.Marks = append(r.marks, plan.Mark{Name: markInjected, At: e.Time})
+	}
+	line := append(plan.EncodeEvent(e), '\n')
 	r.o.Stdout.Write(line)
 }
 

@@ -107,6 +107,26 @@ func (s *stream) firstLost(t time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// lossStartBefore: send time of the first datagram after the last answered one sent
+// before t, when every datagram from there to t went unanswered (the loss run t is in).
+func (s *stream) lossStartBefore(t time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := -1
+	for i := range s.sent {
+		if s.sent[i].After(t) {
+			break
+		}
+		if s.ok[i] {
+			last = i
+		}
+	}
+	if last+1 >= len(s.sent) || s.sent[last+1].After(t) {
+		return time.Time{}, false
+	}
+	return s.sent[last+1], true
+}
+
 // firstAnswered: send time of the first answered datagram sent after t.
 func (s *stream) firstAnswered(t time.Time) (time.Time, bool) {
 	s.mu.Lock()
@@ -175,7 +195,9 @@ var benchSettle = 3 * time.Second
 
 type benchRun struct {
 	active, gone time.Duration
+	exit         time.Duration // Ctrl-C → the command exited
 	rssKiB       int
+	phases       phaseRun
 }
 
 func benchOnce(sc *scenario, ips []string) benchRun {
@@ -191,12 +213,21 @@ func benchOnce(sc *scenario, ips []string) benchRun {
 		}
 	}()
 	time.Sleep(300 * time.Millisecond)
-	s := sc.Start("network", "loss", "deploy/web", "--percent", "100", "--duration", "2m")
+	s := sc.Start("network", "loss", "deploy/web", "--percent", "100", "--duration", "2m", "-v")
 	var br benchRun
 	deadline := time.Now().Add(60 * time.Second)
+	var activeAt, goneAt time.Time
+	// A loaded machine stalls the echo servers for 50 ms and more now and then: the
+	// fault's start is the start of the loss run the CLI's "fault active" falls in.
+	s.WaitOutput(fmt.Sprintf("fault active on %d/%d targets", len(ips), len(ips)), time.Until(deadline))
+	said := time.Now()
+	time.Sleep(300 * time.Millisecond) // late answers
 	for _, st := range streams {
-		at := st.waitFor(t, "fault active on every pod", time.Until(deadline), func() (time.Time, bool) { return st.firstLost(s.Started) })
+		at := st.waitFor(t, "fault active on every pod", time.Until(deadline), func() (time.Time, bool) { return st.lossStartBefore(said) })
 		br.active = max(br.active, at.Sub(s.Started))
+		if at.After(activeAt) {
+			activeAt = at
+		}
 	}
 	time.Sleep(time.Second)
 	for _, pid := range agentPIDs(t) {
@@ -207,8 +238,15 @@ func benchOnce(sc *scenario, ips []string) benchRun {
 	for _, st := range streams {
 		at := st.waitFor(t, "fault gone after Ctrl-C", time.Until(deadline), func() (time.Time, bool) { return st.firstAnswered(sig) })
 		br.gone = max(br.gone, at.Sub(sig))
+		if at.After(goneAt) {
+			goneAt = at
+		}
 	}
 	s.Wait(60 * time.Second)
+	br.exit = s.exited.Sub(sig)
+	br.phases = phasesOf(s, activeAt, sig, goneAt)
+	// The command may return before its helper pods are gone (issue 17): the next run
+	// and the no-helper check wait here.
 	waitNoHelpers(t, 60*time.Second)
 	return br
 }
@@ -230,8 +268,12 @@ func TestBench(t *testing.T) {
 		t.Skip("benchmark: run with -e2e.bench (make bench-e2e)")
 	}
 	sc := newScenario(t)
-	const runs = 3
-	var rows []string
+	runs := 5
+	if n, err := strconv.Atoi(os.Getenv("E2E_BENCH_RUNS")); err == nil && n > 0 {
+		runs = n
+	}
+	var rows, phaseTables []string
+	cliRows := benchCLIStart(t)
 	rss := 0
 	for _, n := range []int{1, 10} {
 		ips := sc.Echo("web", n)
@@ -241,13 +283,20 @@ func TestBench(t *testing.T) {
 			// does not start sessions back to back, and it adds ~0.8 s to pod start here.
 			time.Sleep(benchSettle)
 			br := benchOnce(sc, ips)
-			t.Logf("%d pods run %d: active %v, gone %v, agent RSS %d KiB", n, i+1, br.active, br.gone, br.rssKiB)
+			t.Logf("%d pods run %d (%s): active %v, gone %v, exit %v, agent RSS %d KiB", n, i+1, loadavg(), br.active, br.gone, br.exit, br.rssKiB)
 			rs = append(rs, br)
 			rss = max(rss, br.rssKiB)
 		}
+		goal := map[int][3]string{1: {"≤ 350 ms", "≤ 300 ms", "≤ 500 ms"}, 10: {"≤ 500 ms", "≤ 30 ms", "≤ 500 ms"}}[n]
 		rows = append(rows,
-			fmt.Sprintf("| fault active after command start, %2d pod(s) | %-26s | ≤ 1000 ms (1 pod) |", n, durs(rs, func(b benchRun) time.Duration { return b.active })),
-			fmt.Sprintf("| fault gone after Ctrl-C, %2d pod(s)          | %-26s | ≤ 300 ms |", n, durs(rs, func(b benchRun) time.Duration { return b.gone })))
+			fmt.Sprintf("| fault active after command start, %2d pod(s) | %-26s | %s |", n, durs(rs, func(b benchRun) time.Duration { return b.active }), goal[0]),
+			fmt.Sprintf("| fault gone after Ctrl-C, %2d pod(s)          | %-26s | %s |", n, durs(rs, func(b benchRun) time.Duration { return b.gone }), goal[1]),
+			fmt.Sprintf("| command exits after Ctrl-C, %2d pod(s)       | %-26s | %s |", n, durs(rs, func(b benchRun) time.Duration { return b.exit }), goal[2]))
+		var prs []phaseRun
+		for _, r := range rs {
+			prs = append(prs, r.phases)
+		}
+		phaseTables = append(phaseTables, logPhases(t, n, prs))
 	}
 	// kill -9 of the CLI (attached) and of the agent, 1 pod: fault gone after the kill.
 	ips := sc.Echo("web", 1)
@@ -268,11 +317,13 @@ func TestBench(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(root, "bin/kubectl-chaos")); err == nil {
 		rows = append(rows, fmt.Sprintf("| agent image, unpacked (the one binary)       | %-26s | ≤ 60 MB |", fmt.Sprintf("%.1f MB", float64(fi.Size())/1e6)))
 	}
+	rows = append(rows, cliRows...)
 	table := strings.Join(append([]string{
-		fmt.Sprintf("kubectl-chaos e2e benchmark (median (min-max) of %d runs, 100%% loss, UDP probe every 1 ms per pod)", runs),
+		fmt.Sprintf("kubectl-chaos e2e benchmark (median (min-max) of %d runs, 100%% loss, UDP probe every 1 ms per pod; load at the end: %s)", runs, loadavg()),
 		"| measure                                      | measured                   | goal |",
 		"|----------------------------------------------|----------------------------|------|",
 	}, rows...), "\n")
+	table += "\n\n" + strings.Join(phaseTables, "\n\n")
 	fmt.Println(table)
 	_ = os.MkdirAll(filepath.Join(root, "_out/e2e"), 0o755)
 	_ = os.WriteFile(filepath.Join(root, "_out/e2e/bench.md"), []byte(table+"\n"), 0o644)

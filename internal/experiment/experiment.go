@@ -68,6 +68,7 @@ type Options struct {
 	DurationSet     bool
 	MaxDuration     time.Duration
 	Detach          bool
+	WaitCleanup     bool
 	DryRun          bool
 	Output          string
 	Yes             bool
@@ -106,6 +107,7 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 	fl.DurationVar(&o.Duration, "duration", DefaultDuration, "How long the fault lasts; it is removed after that, whatever happens")
 	fl.DurationVar(&o.MaxDuration, "max-duration", DefaultMaxDuration, "Upper bound for --duration (a guard against typos)")
 	fl.BoolVar(&o.Detach, "detach", false, "Create the helpers and return the experiment ID at once; the fault lasts --duration or until kubectl chaos stop")
+	fl.BoolVar(&o.WaitCleanup, "wait-cleanup", false, "After the fault is recovered, also wait until the helper pods are gone (default: return once their deletion is accepted)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Print the exact plan (targets, helper pods, kernel objects and how each is removed) and create nothing")
 	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the plan or final report: json or yaml (default human)")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
@@ -409,13 +411,14 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 		}
 	}
 	rep, runErr := session.Run(ctx, session.Options{
-		Client:    c,
-		Attacher:  att,
-		Namespace: o.HelperNamespace,
-		Pods:      p.Pods,
-		Detach:    o.Detach,
-		Events:    ev.Print,
-		Progress:  progress,
+		Client:      c,
+		Attacher:    att,
+		Namespace:   o.HelperNamespace,
+		Pods:        p.Pods,
+		Detach:      o.Detach,
+		WaitCleanup: o.WaitCleanup,
+		Events:      ev.Print,
+		Progress:    progress,
 	})
 	if rep != nil && !o.Detach {
 		rep.Followed = runFollows(ctx, progress, follows)

@@ -42,6 +42,16 @@ type Event struct {
 	Elapsed Duration `json:"elapsed,omitempty"`
 	// Restart counts how many times this agent was started for this experiment (0 = first).
 	Restart int `json:"restart,omitempty"`
+	// Marks, on the first injected event, are the agent's steps up to it with their
+	// times (process start, plan read, first heartbeat, resolved, …): the phase table
+	// of make bench-e2e and `-v` read them.
+	Marks []Mark `json:"marks,omitempty"`
+}
+
+// Mark is one named moment of the agent's start.
+type Mark struct {
+	Name string    `json:"name"`
+	At   time.Time `json:"at"`
 }
 
 // Object is one kernel object the fault creates (dry-run, events) and how it is removed.

@@ -4,33 +4,56 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// create creates every helper pod, one after the other; if one fails, it deletes those
-// already created.
+// create creates every helper pod at once (one request per node, in parallel); if
+// one fails, it deletes those that were created.
 func (r *runner) create(ctx context.Context) error {
-	var created []*helper
 	for _, h := range r.helpers {
 		fmt.Fprintf(r.o.Progress, "creating helper pod %s/%s on node %s\n", h.pod.Namespace, h.name, h.node)
-		p, err := r.o.Client.CoreV1().Pods(h.pod.Namespace).Create(ctx, h.pod, metav1.CreateOptions{})
-		if err != nil {
-			cerr := r.undoCreate(created, createError(h, err))
-			if ctx.Err() != nil {
-				return exit.InterruptedError(fmt.Errorf("interrupted while creating helper pods; removed the %d already created", len(created)))
+	}
+	pods := make([]*corev1.Pod, len(r.helpers))
+	errs := make([]error, len(r.helpers))
+	var wg sync.WaitGroup
+	for i, h := range r.helpers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.trace("create-sent", h, time.Now())
+			pods[i], errs[i] = r.o.Client.CoreV1().Pods(h.pod.Namespace).Create(ctx, h.pod, metav1.CreateOptions{})
+			r.trace("create-returned", h, time.Now())
+		}()
+	}
+	wg.Wait()
+	var created []*helper
+	var failed error
+	for i, h := range r.helpers {
+		if errs[i] != nil {
+			if failed == nil {
+				failed = createError(h, errs[i])
 			}
-			return cerr
+			continue
 		}
-		h.pod = p
+		h.pod = pods[i]
 		created = append(created, h)
 	}
-	return nil
+	if failed == nil {
+		return nil
+	}
+	cerr := r.undoCreate(created, failed)
+	if ctx.Err() != nil {
+		return exit.InterruptedError(fmt.Errorf("interrupted while creating helper pods; removed the %d already created", len(created)))
+	}
+	return cerr
 }
 
 // undoCreate deletes the helper pods created before a create failed; err, the
@@ -70,12 +93,13 @@ func createError(h *helper, err error) error {
 	return exit.APIError(fmt.Errorf("creating helper pod %s/%s on node %s: %w", ns, h.name, h.node, err))
 }
 
-// deletePods deletes every helper pod still there (grace period per the pod spec).
-// A pod counts as gone at once when the API says so, or when no watch runs that could
-// say it later.
+// deletePods deletes every helper pod still there (grace period per the pod spec), all
+// at once. A pod counts as gone at once when the API says so, or when no watch runs
+// that could say it later.
 func (r *runner) deletePods() {
 	dctx, cancel := context.WithTimeout(r.bg, r.o.StopTimeout)
 	defer cancel()
+	var todo []*helper
 	for _, h := range r.helpers {
 		if h.gone || h.deleted {
 			continue
@@ -84,14 +108,21 @@ func (r *runner) deletePods() {
 			h.stopAt = time.Now()
 		}
 		h.deleted = true
-		err := r.o.Client.CoreV1().Pods(h.pod.Namespace).Delete(dctx, h.name, metav1.DeleteOptions{})
-		if err == nil && r.watching && h.done {
-			// Already gone (no grace period, or it went before the watch could say)?
-			if _, gerr := r.o.Client.CoreV1().Pods(h.pod.Namespace).Get(dctx, h.name, metav1.GetOptions{}); apierrors.IsNotFound(gerr) {
-				err = gerr
-			}
-		}
-		switch {
+		todo = append(todo, h)
+	}
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	for i, h := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.deletePod(dctx, h.pod.Namespace, h.name, h.done)
+			r.trace("delete-returned", h, time.Now())
+		}()
+	}
+	wg.Wait()
+	for i, h := range todo {
+		switch err := errs[i]; {
 		case err == nil:
 			h.gone = !r.watching
 		case apierrors.IsNotFound(err):
@@ -102,6 +133,19 @@ func (r *runner) deletePods() {
 				h.pod.Namespace, h.name, err, h.pod.Namespace, h.name))
 		}
 	}
+}
+
+// deletePod deletes one helper pod; when the session waits for the pods to go and the
+// agent is done, a pod already gone (no grace period, or it went before the watch
+// could say) reads as NotFound.
+func (r *runner) deletePod(ctx context.Context, ns, name string, done bool) error {
+	err := r.o.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	if err == nil && r.watching && done && r.o.WaitCleanup {
+		if _, gerr := r.o.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(gerr) {
+			return gerr
+		}
+	}
+	return err
 }
 
 // recheckGone asks the API which helper pods remain, in case the watch missed a

@@ -22,10 +22,10 @@ const maxAttachRetries = 3
 // attach retry. The watch keeps its say: a start failure it reports ends the session,
 // and once it shows the container running the usual attach takes over.
 const (
-	earlyAttachDelay    = 150 * time.Millisecond // first probe after the pod was created
-	earlyAttachInterval = 120 * time.Millisecond
-	earlyAttachFast     = 10 // probes at earlyAttachInterval before backing off
-	earlyAttachTries    = 16 // ≈ 6 s of probing in all, then only the watch
+	earlyAttachDelay    = 100 * time.Millisecond // first probe after the pod was created
+	earlyAttachInterval = 50 * time.Millisecond  // a probe's wait is the fault's delay: keep it short
+	earlyAttachFast     = 30                     // probes at earlyAttachInterval before backing off
+	earlyAttachTries    = 40                     // ≈ 6 s of probing in all, then only the watch
 )
 
 // probeDelay is the wait before probe number n (0-based) of one helper.

@@ -34,6 +34,11 @@ type helper struct {
 	errAt         map[string]time.Time // first error event per target
 	lastRecovered time.Time
 	sawExit       bool // the current container's agent said exit
+	// evResult is the current agent's result as its events tell it (complete once it
+	// said exit): the report's when the session does not wait for the pod status.
+	evResult *plan.Result
+	// resultFinal: result is the current container's termination message.
+	resultFinal bool
 }
 
 func newHelper(p *corev1.Pod) *helper {
@@ -49,6 +54,7 @@ func newHelper(p *corev1.Pod) *helper {
 func (h *helper) forgetEvents() {
 	h.injected, h.recovered, h.errAt = map[string]bool{}, map[string]bool{}, map[string]time.Time{}
 	h.lastRecovered = time.Time{}
+	h.evResult = nil
 }
 
 // onPod takes in a helper pod's new status: its result, its end (deleted, succeeded,
@@ -63,8 +69,8 @@ func (r *runner) onPod(u podUpdate) {
 	if st != nil {
 		h.report.Restarts = st.RestartCount
 	}
-	if res, _ := podResult(u.pod); res != nil {
-		h.result = res
+	if res, final := podResult(u.pod); res != nil {
+		h.result, h.resultFinal = res, final
 	}
 	if u.deleted {
 		r.onPodDeleted(h)
@@ -102,6 +108,7 @@ func (r *runner) onPod(u podUpdate) {
 }
 
 func (r *runner) onPodDeleted(h *helper) {
+	r.trace("pod-gone", h, time.Now())
 	h.gone = true
 	if !h.done {
 		h.done = true
@@ -131,6 +138,9 @@ func (r *runner) failedStart(h *helper) bool {
 // report needs (inject time, which targets were injected and recovered, errors).
 func (r *runner) onEvent(e lineEvent) {
 	h := e.h
+	if !e.att.gotEvent {
+		r.trace("attach-first-event", h, e.at)
+	}
 	e.att.gotEvent = true
 	if e.att.probe && e.att.restart < 0 {
 		// The early attach reached an agent: the first container's, as only the first
@@ -145,20 +155,26 @@ func (r *runner) onEvent(e lineEvent) {
 		ev.Node = h.node
 	}
 	r.o.Events(ev)
+	if e.att == h.att {
+		h.sawExit = h.sawExit || ev.Type == plan.EventExit
+		h.recordEvent(ev)
+	}
 	switch ev.Type {
 	case plan.EventInjected:
 		if h.report.InjectLatency == 0 {
 			h.report.InjectLatency = plan.Duration(e.at.Sub(r.start))
+			r.traceMarks(h, ev.Marks)
+			r.trace("injected-received", h, e.at)
 		}
 		h.injected[ev.Target] = true
 		r.countActive(h.node + "|" + ev.Target)
 	case plan.EventRecovered:
+		if len(h.recovered) == 0 {
+			r.trace("agent-recovered", h, ev.Time)
+			r.trace("recovered-received", h, e.at)
+		}
 		h.recovered[ev.Target] = true
 		h.lastRecovered = e.at
-	case plan.EventExit:
-		if e.att == h.att {
-			h.sawExit = true
-		}
 	case plan.EventError:
 		if _, ok := h.errAt[ev.Target]; !ok {
 			h.errAt[ev.Target] = e.at
@@ -182,4 +198,35 @@ func (r *runner) countActive(key string) {
 		total = len(r.active)
 	}
 	fmt.Fprintf(r.o.Progress, "fault active on %d/%d targets\n", len(r.active), total)
+}
+
+// recordEvent keeps the agent's result as its events tell it (helper.evResult).
+func (h *helper) recordEvent(ev plan.Event) {
+	if h.evResult == nil {
+		h.evResult = &plan.Result{Node: h.node}
+		if h.plan != nil {
+			h.evResult.Experiment = h.plan.Experiment
+			for _, t := range h.plan.Targets {
+				h.evResult.Targets = append(h.evResult.Targets, plan.TargetResult{Target: t.String()})
+			}
+		}
+	}
+	res := h.evResult
+	var tr *plan.TargetResult
+	for i := range res.Targets {
+		if res.Targets[i].Target == ev.Target {
+			tr = &res.Targets[i]
+		}
+	}
+	switch {
+	case ev.Type == plan.EventExit:
+		res.Reason, res.Error = ev.Reason, ev.Error
+	case tr == nil:
+	case ev.Type == plan.EventInjected:
+		tr.Injected, tr.InjectedAt = true, ev.Time
+	case ev.Type == plan.EventRecovered:
+		tr.Recovered, tr.RecoveredAt = true, ev.Time
+	case ev.Type == plan.EventError && tr.Error == "":
+		tr.Error = ev.Error
+	}
 }

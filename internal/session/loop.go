@@ -145,7 +145,7 @@ func (r *runner) advance() bool {
 			return true
 		}
 	case phaseDeleting:
-		if r.allGone() {
+		if r.allGone() || (!r.o.WaitCleanup && r.allConfirmed()) {
 			r.phase = phaseDone
 			return true
 		}
@@ -173,6 +173,7 @@ func (r *runner) heartbeat() {
 
 // interrupt is Ctrl-C (ctx cancelled): stop everything.
 func (r *runner) interrupt() {
+	r.trace("interrupt", nil, time.Now())
 	if r.phase == phaseRunning {
 		r.reason = ReasonInterrupted
 		r.beginStop()
@@ -246,7 +247,19 @@ func (r *runner) allDone() bool {
 // stops them.
 func (r *runner) allStopped() bool {
 	for _, h := range r.helpers {
-		if !h.done && !h.att.deaf(r.stopAt) {
+		if !h.done && !h.sawExit && !h.att.deaf(r.stopAt) {
+			return false
+		}
+	}
+	return true
+}
+
+// allConfirmed: every helper's deletion was accepted and its agent is done: it said
+// exit on its stream (after recovering), or its pod status says it ended, or the pod
+// is gone. The pods may still be terminating.
+func (r *runner) allConfirmed() bool {
+	for _, h := range r.helpers {
+		if !h.gone && (!h.deleted || (!h.done && !h.sawExit)) {
 			return false
 		}
 	}
@@ -277,6 +290,7 @@ func (r *runner) beginStop() {
 		h.stopAt = r.stopAt
 		r.stopAgent(h.att)
 	}
+	r.trace("stop-sent", nil, time.Now())
 }
 
 // beginDelete deletes every helper pod still there and waits for them to go.
@@ -287,4 +301,7 @@ func (r *runner) beginDelete() {
 	}
 	fmt.Fprintf(r.o.Progress, "deleting helper pods\n")
 	r.deletePods()
+	if !r.o.WaitCleanup && r.allConfirmed() && !r.allGone() {
+		fmt.Fprintf(r.o.Progress, "helper pods deleted; they terminate in the background (kubectl chaos ls shows them until then; --wait-cleanup waits)\n")
+	}
 }

@@ -44,6 +44,11 @@ func (r *runner) finish() (*Report, error) {
 // latencies the events could not give.
 func (h *helper) fillReport(start time.Time) {
 	nr := h.report
+	if h.sawExit && h.evResult != nil && !h.resultFinal {
+		// The agent said exit and the session did not wait for its termination
+		// message (issue 17): its events are its result.
+		h.result = h.evResult
+	}
 	nr.Result = h.result
 	nr.Error = h.err
 	if nr.Error == "" && h.result != nil {
@@ -88,6 +93,9 @@ type outcome struct {
 }
 
 func (h *helper) outcome() outcome {
+	if h.sawExit && h.evResult != nil && !h.resultFinal {
+		h.result = h.evResult
+	}
 	o := outcome{Name: h.name, Node: h.node, Result: h.result, Err: h.err, StopAt: h.stopAt, StreamLostAt: h.streamLostAt,
 		Injected: h.injected, Recovered: h.recovered, ErrAt: h.errAt}
 	switch {

@@ -55,7 +55,13 @@ func options(c *cluster, pods []*corev1.Pod, log *eventLog, progress *syncBuffer
 
 func assertAllGone(t *testing.T, c *cluster, pods []*corev1.Pod) {
 	t.Helper()
-	if left := c.Remaining(); len(left) != 0 {
+	// Run returns once the deletes are accepted and every agent confirmed its end; the
+	// pods may still be terminating then (issue 17).
+	left := c.Remaining()
+	for end := time.Now().Add(5 * time.Second); len(left) != 0 && time.Now().Before(end); left = c.Remaining() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(left) != 0 {
 		t.Errorf("helper pods left behind: %v", left)
 	}
 	del := map[string]bool{}
@@ -328,15 +334,14 @@ func TestRunCreateForbidden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t)
-			n := 0
+			pods := experiment(t, "exp-forbid", time.Minute, []string{"node-a", "node-b"}, nil)
+			// The helpers are created at once: the one for node-b is refused.
 			c.CS.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, kruntime.Object, error) {
-				n++
-				if n == 2 {
+				if p, ok := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod); ok && p.Name == pods[1].Name {
 					return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "x", errors.New(tc.msg))
 				}
 				return false, nil, nil
 			})
-			pods := experiment(t, "exp-forbid", time.Minute, []string{"node-a", "node-b"}, nil)
 			var log eventLog
 			var progress syncBuffer
 			_, err := Run(context.Background(), options(c, pods, &log, &progress))

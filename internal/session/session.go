@@ -36,6 +36,10 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// HeartbeatInterval is how often the CLI writes a heartbeat line on each stdin; default 2s.
 	HeartbeatInterval time.Duration
+	// WaitCleanup: after every agent confirmed its recovery and the helper pods'
+	// deletion was accepted, also wait until the pods are gone (--wait-cleanup). Without
+	// it Run returns then and the pods terminate in the background (ls and gc see them).
+	WaitCleanup bool
 }
 
 // Report is the outcome of an experiment, printed as the final report.

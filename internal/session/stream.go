@@ -64,6 +64,7 @@ func (r *runner) startAttach(h *helper, restart int32, probe bool) {
 	att := &attachment{restart: restart, cmds: make(chan string, 8), cancel: cancel, started: time.Now(), probe: probe}
 	h.att = att
 	r.atts = append(r.atts, att)
+	r.trace("attach-start", h, att.started)
 	h.streamLostAt = time.Time{}
 	h.sawExit = false
 

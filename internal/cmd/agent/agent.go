@@ -108,6 +108,7 @@ func Run(ctx context.Context, o *Options) error {
 		JournalDir:     o.JournalDir,
 		PodUID:         o.Getenv(journal.EnvPodUID),
 		ProcRoot:       o.ProcRoot,
+		ProcessStart:   processStart(),
 	})
 	switch {
 	case err == nil:
