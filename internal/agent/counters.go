@@ -27,11 +27,11 @@ type counterWatch struct {
 }
 
 type watchedTarget struct {
-	at        *activeTarget
-	c         fault.Counting
-	since     time.Time
-	flagged   bool // the "no traffic" note was emitted
-	failed    bool // reading failed once: said once, then quiet
+	at      *activeTarget
+	c       fault.Counting
+	since   time.Time
+	flagged bool // the "no traffic" note was emitted
+	failed  bool // reading failed once: said once, then quiet
 }
 
 func (r *runner) newCounterWatch(actives []*activeTarget) *counterWatch {
