@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,5 +120,52 @@ func TestLines(t *testing.T) {
 		"21:00:22 n counters ns/p/c: nft matched 100/s (2200)\n"
 	if b.String() != want {
 		t.Errorf("lines:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// syncBuf is a terminal stand-in the view writes to from its redraw goroutine.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The view redraws in place (back to its first line, clear, the frame), keys select and
+// stop nodes, and Close leaves the last frame without the key help and the cursor shown.
+func TestViewRedrawAndKeys(t *testing.T) {
+	m := session()
+	var out syncBuf
+	var stopped []string
+	all := 0
+	v := StartView(m, ViewOptions{Out: &out, Interval: 10 * time.Millisecond, Width: func() int { return 100 },
+		Now: func() time.Time { return t0 }, StopNode: func(n string) { stopped = append(stopped, n) }, StopAll: func() { all++ }})
+	time.Sleep(50 * time.Millisecond)
+	for _, k := range []string{"j", "j", "s", "\x1b[A", "s", "S", "x"} {
+		v.key(k)
+	}
+	v.Close()
+	got := out.String()
+	frame := m.Render(nil, 99, t0, false)
+	lines := strings.Count(frame, "\n")
+	if !strings.HasPrefix(got, "\x1b[?25l\x1b[J") || !strings.Contains(got, fmt.Sprintf("\x1b[%dF\x1b[J", lines)) ||
+		!strings.HasSuffix(got, strings.ReplaceAll(frame, "\n", "\r\n")+"\x1b[?25h") {
+		t.Errorf("redraw sequence wrong:\n%q", got)
+	}
+	if strings.Join(stopped, ",") != "node-c,node-b" || all != 1 {
+		t.Errorf("stopped %v, stop all %d: want node-c,node-b and 1", stopped, all)
+	}
+	if !strings.Contains(m.Render(nil, 120, t0, false), "node node-c  starting, stop asked") {
+		t.Errorf("a node asked to stop is not marked")
 	}
 }

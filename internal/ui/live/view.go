@@ -128,27 +128,33 @@ func (v *View) readKeys() {
 			return
 		default:
 		}
-		k := string(buf[:n])
-		switch {
-		case k == "\x1b[A" || k == "k":
-			v.m.Move(-1)
-		case k == "\x1b[B" || k == "j":
-			v.m.Move(1)
-		case k == "s":
-			if name := v.m.Selected(true); name != "" && v.o.StopNode != nil {
-				v.o.StopNode(name)
-			}
-		case k == "S" || k == "q":
-			if v.o.StopAll != nil {
-				v.o.StopAll()
-			}
-		case strings.Contains(k, "\x03"):
-			interrupt()
-		default:
-			continue
+		if v.key(string(buf[:n])) {
+			v.Redraw()
 		}
-		v.Redraw()
 	}
+}
+
+// key acts on one key press and says whether the view changed.
+func (v *View) key(k string) bool {
+	switch {
+	case k == "\x1b[A" || k == "k":
+		v.m.Move(-1)
+	case k == "\x1b[B" || k == "j":
+		v.m.Move(1)
+	case k == "s":
+		if name := v.m.Selected(true); name != "" && v.o.StopNode != nil {
+			v.o.StopNode(name)
+		}
+	case k == "S" || k == "q":
+		if v.o.StopAll != nil {
+			v.o.StopAll()
+		}
+	case strings.Contains(k, "\x03"):
+		interrupt()
+	default:
+		return false
+	}
+	return true
 }
 
 // interrupt raises SIGINT in this process, as the terminal would outside raw mode: the
