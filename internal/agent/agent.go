@@ -50,6 +50,11 @@ type Options struct {
 	// ProcessStart is when the agent's process started (zero: unknown), the first of
 	// the marks on the first injected event.
 	ProcessStart time.Time
+	// CounterInterval is how often an attached agent reports its targets' counters;
+	// default 1s. NoTrafficAfter is when a fault whose counters did not move is
+	// flagged; default 10s.
+	CounterInterval time.Duration
+	NoTrafficAfter  time.Duration
 }
 
 // Defaults.
@@ -185,7 +190,9 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	}
 	reason := plan.ReasonDone
 	if !oneShot {
-		reason = r.wait(ctx, len(actives))
+		cw := r.newCounterWatch(actives)
+		reason = r.wait(ctx, len(actives), cw)
+		cw.report() // the last word before the objects go
 	}
 	recErr := r.recover(ctx, actives)
 	return r.finish(reason, errors.Join(recErr, applyErr))
@@ -404,11 +411,17 @@ func (r *runner) reportsOf(target string, a fault.Active) {
 }
 
 // wait blocks until a stop path fires and returns its reason.
-func (r *runner) wait(ctx context.Context, n int) string {
+func (r *runner) wait(ctx context.Context, n int, cw *counterWatch) string {
 	dl := time.NewTimer(r.p.Deadline.Sub(r.o.Now()))
 	defer dl.Stop()
 	hb := time.NewTicker(r.o.HeartbeatInterval)
 	defer hb.Stop()
+	var counters <-chan time.Time
+	if len(cw.targets) > 0 {
+		ct := time.NewTicker(r.counterInterval())
+		defer ct.Stop()
+		counters = ct.C
+	}
 	stdin := r.stdin
 	for {
 		select {
@@ -418,6 +431,8 @@ func (r *runner) wait(ctx context.Context, n int) string {
 			return plan.ReasonDeadline
 		case <-hb.C:
 			r.emit(plan.Event{Type: plan.EventHeartbeat, Message: fmt.Sprintf("%d target(s) active", n)})
+		case <-counters:
+			cw.report()
 		case m := <-stdin:
 			switch m {
 			case msgStop:

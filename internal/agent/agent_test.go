@@ -496,3 +496,43 @@ func TestEncodeResultFits(t *testing.T) {
 		t.Fatal("small result altered")
 	}
 }
+
+func TestCountersEvents(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		perRead   uint64
+		noTraffic bool
+	}{{"traffic", 5, false}, {"none", 0, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			p := testPlan(1, plan.Noop{Counting: &plan.NoopCounting{PerRead: c.perRead}})
+			r := start(t, p, func(o *Options) {
+				o.CounterInterval = 10 * time.Millisecond
+				o.NoTrafficAfter = 50 * time.Millisecond
+			})
+			r.ev.waitFor(t, plan.EventCounters, 10)
+			r.stdin.Close()
+			r.wait(t)
+			r.checkEnd(t, plan.ReasonEOF)
+			var last plan.Event
+			flagged, notes := false, 0
+			for _, ev := range r.ev.list(t) {
+				if ev.Type == plan.EventCounters {
+					last = ev
+					flagged = flagged || ev.NoTraffic
+				}
+				if ev.Type == plan.EventNote && strings.HasPrefix(ev.Message, "no traffic matched yet") {
+					notes++
+				}
+			}
+			if len(last.Counters) != 2 || last.Target == "" {
+				t.Fatalf("last counters event %+v", last)
+			}
+			if got := last.Counters[0].Value; (got == 0) != c.noTraffic || c.perRead > 0 && got%c.perRead != 0 {
+				t.Errorf("noop packets %d with %d per read", got, c.perRead)
+			}
+			if flagged != c.noTraffic || last.NoTraffic != c.noTraffic || notes != map[bool]int{true: 1}[c.noTraffic] {
+				t.Errorf("no-traffic flag seen %v, on the last event %v, %d note(s); want %v", flagged, last.NoTraffic, notes, c.noTraffic)
+			}
+		})
+	}
+}

@@ -111,3 +111,55 @@ func TestLsStatusStopGC(t *testing.T) {
 		}
 	}
 }
+
+// After a kill -9 of the CLI the agent recovers on stdin EOF and exits: its helper is
+// Completed with that result. ls says the experiment ended and how, with no time left
+// (issue 15: it used to look as if it were running), and which one needs gc.
+func TestLsSaysWhereExperimentsStand(t *testing.T) {
+	c := fake.NewClientset()
+	addHelper(t, c, "chaos-aaaaaaaa", "node-a", testNow.Add(4*time.Minute), corev1.PodSucceeded)
+	addHelper(t, c, "chaos-bbbbbbbb", "node-a", testNow.Add(4*time.Minute), corev1.PodRunning)
+	addHelper(t, c, "chaos-cccccccc", "node-a", testNow.Add(4*time.Minute), corev1.PodSucceeded)
+	finish := func(id, msg string) {
+		p, err := c.CoreV1().Pods("kubectl-chaos").Get(context.Background(), helperpod.Name(id, "node-a"), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: helperpod.ContainerName,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: msg}}}}
+		if _, err := c.CoreV1().Pods("kubectl-chaos").UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finish("chaos-aaaaaaaa", `{"experiment":"chaos-aaaaaaaa","node":"node-a","reason":"operator-gone","targets":[{"target":"default/web-1/app","injected":true,"recovered":true}]}`)
+	finish("chaos-cccccccc", `{"experiment":"chaos-cccccccc","node":"node-a","reason":"operator-gone","targets":[{"target":"default/web-1/app","injected":true,"recovered":false,"error":"deleting table: EBUSY"}]}`)
+
+	r := run(t, c, "ls")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for id, want := range map[string]struct {
+		state string
+		left  bool
+	}{
+		"chaos-aaaaaaaa": {"ended: recovered after the operator left", false},
+		"chaos-bbbbbbbb": {"active", true},
+		"chaos-cccccccc": {"needs gc: recovery failed on node-a (default/web-1/app): deleting table: EBUSY", true},
+	} {
+		var line string
+		for _, l := range strings.Split(r.out, "\n") {
+			if strings.HasPrefix(l, id) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, want.state) || strings.Contains(line, "4m0s") != want.left {
+			t.Errorf("%s: want %q (time left shown: %v) in\n%s", id, want.state, want.left, r.out)
+		}
+	}
+	r = run(t, c, "ls", "-o", "json")
+	var exps []session.Experiment
+	if err := json.Unmarshal([]byte(r.out), &exps); err != nil || len(exps) != 3 || exps[0].State != session.StateEnded ||
+		exps[1].State != session.StateActive || exps[2].State != session.StateNeedsGC {
+		t.Errorf("ls -o json: %v\n%s", err, r.out)
+	}
+}

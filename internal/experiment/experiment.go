@@ -65,11 +65,13 @@ type Options struct {
 	Duration time.Duration
 	// DurationSet: --duration was given on the command line (a one-shot fault refuses
 	// it; a default from the environment or the config file is not refused).
-	DurationSet     bool
-	MaxDuration     time.Duration
-	Detach          bool
-	WaitCleanup     bool
-	DryRun          bool
+	DurationSet bool
+	MaxDuration time.Duration
+	Detach      bool
+	WaitCleanup bool
+	DryRun      bool
+	// Quiet: no progress on stderr but errors (no live view, no event lines).
+	Quiet           bool
 	Output          string
 	Yes             bool
 	HelperNamespace string
@@ -111,6 +113,7 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Print the exact plan (targets, helper pods, kernel objects and how each is removed) and create nothing")
 	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the plan or final report: json or yaml (default human)")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Print no progress on stderr (no live view, no event lines), only errors and the final report")
 	fl.StringVar(&o.HelperNamespace, "helper-namespace", helperpod.DefaultNamespace, "Namespace of the helper pods (created with Pod Security \"privileged\" if missing)")
 	fl.StringVar(&o.Image, "image", version.DefaultImage(), "Agent image of the helper pods")
 	fl.StringVar(&o.ImagePullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Image pull policy of the helper pods: Always, IfNotPresent or Never")
@@ -359,7 +362,9 @@ func Run(ctx context.Context, o *Options) error {
 	if o.DryRun {
 		return PrintDryRun(o.IO, o.Output, p, o)
 	}
-	printPicks(o, p)
+	if !o.Quiet {
+		printPicks(o, p)
+	}
 	if !o.Yes && o.IO.CanPrompt() {
 		ok, err := confirm(o.IO, p, o)
 		if err != nil {
@@ -393,7 +398,10 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 		return err
 	}
 	ev := newEventPrinter(o.IO)
-	progress := o.IO.ErrOut
+	sctx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	out := newSessionOutput(o, p, ev, stopAll)
+	progress := out.progress
 	how := "Ctrl-C stops and recovers"
 	if o.Detach {
 		how = "detached: kubectl chaos stop " + p.ID + " ends it early"
@@ -410,18 +418,20 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 			follows = append(follows, fl)
 		}
 	}
-	rep, runErr := session.Run(ctx, session.Options{
+	rep, runErr := session.Run(sctx, session.Options{
 		Client:      c,
 		Attacher:    att,
 		Namespace:   o.HelperNamespace,
 		Pods:        p.Pods,
 		Detach:      o.Detach,
 		WaitCleanup: o.WaitCleanup,
-		Events:      ev.Print,
+		Events:      out.events,
 		Progress:    progress,
+		StopNode:    out.stopNode,
 	})
+	out.close()
 	if rep != nil && !o.Detach {
-		rep.Followed = runFollows(ctx, progress, follows)
+		rep.Followed = runFollows(ctx, out.after(o.IO.ErrOut), follows)
 	}
 	if rep != nil {
 		if rep.Experiment == "" {

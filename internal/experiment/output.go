@@ -275,8 +275,8 @@ func newEventPrinter(io *ui.IOStreams) *eventPrinter {
 
 // Print is safe for concurrent use (one goroutine per helper).
 func (p *eventPrinter) Print(e plan.Event) {
-	if e.Type == plan.EventHeartbeat {
-		return
+	if e.Type == plan.EventHeartbeat || e.Type == plan.EventCounters {
+		return // counters: live.Lines prints them every few seconds
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

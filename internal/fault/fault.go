@@ -85,6 +85,15 @@ type Reporter interface {
 	SetReport(report func(string))
 }
 
+// Counting is optional: an Active that can read back what its kernel objects did (rule
+// and qdisc counters, packets held, queries altered) says so here. The agent reads it
+// every second while attached and streams it to the CLI (EventCounters), so a fault
+// that matches nothing is seen as such instead of silently "active". Counters must be
+// cheap (one netlink dump) and safe to call concurrently with Recover.
+type Counting interface {
+	ReadCounters() ([]plan.Counter, error)
+}
+
 // ContainerOptional is optional: an Injector whose fault touches no container (noop)
 // says so, and a target the node cannot find is then no reason to fail.
 type ContainerOptional interface {

@@ -264,14 +264,17 @@ func Random(percent float64) []expr.Any {
 // Duplicate sends a copy of a random percent of the packets out of the interface with
 // index ifindex (netdev family: nft_dup_netdev). The copy passes the hook again, so it
 // is marked with mark and packets with that mark are skipped; the original leaves with
-// the mark it had (saved in register 2 and set back after the dup).
+// the mark it had (saved in register 2 and set back after the dup). Its two counters
+// count the packets it saw and the ones it duplicated.
 func Duplicate(percent float64, mark, ifindex uint32) []expr.Any {
 	out := []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: nativeEndian.AppendUint32(nil, mark)},
 	}
+	out = append(out, Counter()) // matched: every packet that is not a copy
 	out = append(out, Random(percent)...)
 	return append(out,
+		Counter(), // duplicated
 		&expr.Meta{Key: expr.MetaKeyMARK, Register: 2},
 		&expr.Immediate{Register: 3, Data: nativeEndian.AppendUint32(nil, mark)},
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 3},
@@ -287,7 +290,7 @@ func Drop() expr.Any { return &expr.Verdict{Kind: expr.VerdictDrop} }
 // Accept is the accept verdict.
 func Accept() expr.Any { return &expr.Verdict{Kind: expr.VerdictAccept} }
 
-// Counter counts packets and bytes of a rule (read with the nft CLI when debugging).
+// Counter counts the packets and bytes that reach it in a rule (Conn.Rules reads it).
 func Counter() expr.Any { return &expr.Counter{} }
 
 // Queue flags.

@@ -15,6 +15,10 @@ const (
 	EventRecovered = "recovered" // the fault is gone from Target; Objects = what was removed
 	EventError     = "error"     // something failed on Target (or the agent if Target is empty)
 	EventExit      = "exit"      // the agent is about to exit; Reason says why
+	// EventCounters carries what the agent read back from the objects it created on
+	// Target (Counters), every second while attached, every heartbeat when detached,
+	// and once just before recovery.
+	EventCounters = "counters"
 )
 
 // Stop reasons, in EventExit.Reason and Result.Reason.
@@ -46,12 +50,34 @@ type Event struct {
 	// times (process start, plan read, first heartbeat, resolved, …): the phase table
 	// of make bench-e2e and `-v` read them.
 	Marks []Mark `json:"marks,omitempty"`
+	// Counters, for EventCounters: running totals (and levels) read from the kernel.
+	Counters []Counter `json:"counters,omitempty"`
+	// NoTraffic, for EventCounters: the fault has been active for a while and none of
+	// its traffic counters moved ("no traffic matched yet").
+	NoTraffic bool `json:"noTraffic,omitempty"`
 }
 
 // Mark is one named moment of the agent's start.
 type Mark struct {
 	Name string    `json:"name"`
 	At   time.Time `json:"at"`
+}
+
+// Counter is one number the agent reads back from what it put in the kernel: packets
+// an nft rule matched or dropped, a qdisc's sent/dropped/backlog, packets the NFQUEUE
+// loop holds, queries a resolver altered.
+type Counter struct {
+	// Name says what is counted, e.g. "nft matched", "netem dropped", "nfqueue held".
+	Name  string `json:"name"`
+	Value uint64 `json:"value"`
+	// Unit of Value: "packets", "bytes", "queries", "processes".
+	Unit string `json:"unit,omitempty"`
+	// Gauge: a level (a backlog, packets held now), shown as is; otherwise a running
+	// total, shown as a rate.
+	Gauge bool `json:"gauge,omitempty"`
+	// Traffic: counts traffic the fault's filter matched. When every Traffic counter of
+	// a target stays 0, nothing matched the fault.
+	Traffic bool `json:"traffic,omitempty"`
 }
 
 // Object is one kernel object the fault creates (dry-run, events) and how it is removed.

@@ -55,7 +55,16 @@ func helperState(p *corev1.Pod) HelperState {
 	if st := agentStatus(p); st != nil {
 		hs.Restarts = st.RestartCount
 	}
-	hs.Result, _ = podResult(p)
+	hs.Result, hs.Terminated = podResult(p)
+	if hs.Terminated && hs.Result != nil {
+		if st := agentStatus(p); st != nil && st.State.Terminated != nil {
+			if r, err := decodeResult(st.State.Terminated.Message); err != nil || r == nil {
+				hs.Result = nil // the previous container's: this one ended without a word
+			}
+		}
+	}
+	hs.PodReason = p.Status.Reason
+	hs.Deleting = p.DeletionTimestamp != nil
 	return hs
 }
 

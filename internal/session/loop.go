@@ -52,6 +52,8 @@ func (r *runner) loop(ctx context.Context) (*Report, error) {
 			r.onWatchError(err)
 		case <-t.heartbeat.C:
 			r.heartbeat()
+		case name := <-r.o.StopNode:
+			r.stopNode(name)
 		case <-interrupted:
 			interrupted = nil
 			r.interrupt()
@@ -168,6 +170,26 @@ func (r *runner) heartbeat() {
 		for _, h := range r.helpers {
 			r.send(h.att, plan.StdinHeartbeat)
 		}
+	}
+}
+
+// stopNode asks the agent on one node to stop (the live view's stop key); the other
+// helpers run on. Its result then counts as asked for, not as an early stop.
+func (r *runner) stopNode(name string) {
+	if r.phase != phaseRunning {
+		return
+	}
+	for _, h := range r.helpers {
+		if h.node != name || h.done {
+			continue
+		}
+		if h.att == nil || h.att.ended {
+			fmt.Fprintf(r.o.Progress, "node %s: its agent is not attached, so it cannot be stopped alone (S or Ctrl-C stops all)\n", name)
+			continue
+		}
+		fmt.Fprintf(r.o.Progress, "stopping node %s\n", name)
+		h.stopAt = time.Now()
+		r.stopAgent(h.att)
 	}
 }
 

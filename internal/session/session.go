@@ -40,6 +40,9 @@ type Options struct {
 	// deletion was accepted, also wait until the pods are gone (--wait-cleanup). Without
 	// it Run returns then and the pods terminate in the background (ls and gc see them).
 	WaitCleanup bool
+	// StopNode takes node names whose helper to stop now while the others run on (the
+	// live view's stop key); nil: none.
+	StopNode <-chan string
 }
 
 // Report is the outcome of an experiment, printed as the final report.
@@ -102,6 +105,10 @@ type Experiment struct {
 	Helpers  []HelperState `json:"helpers"`
 	// Pods are the pods an API-only fault changed (they carry its undo record).
 	Pods []ChangedPod `json:"pods,omitempty"`
+	// State is where it stands (StateActive, StateEnded, StateNeedsGC) and How says
+	// how it ended or what gc has to do; set by Assess.
+	State string `json:"state,omitempty"`
+	How   string `json:"how,omitempty"`
 }
 
 // HelperState is one helper pod of an experiment.
@@ -112,6 +119,12 @@ type HelperState struct {
 	Phase     string       `json:"phase"`
 	Restarts  int32        `json:"restarts"`
 	Result    *plan.Result `json:"result,omitempty"`
+	// Terminated: the current agent container has exited (Result is then its own).
+	Terminated bool `json:"terminated,omitempty"`
+	// PodReason is the pod's status reason (DeadlineExceeded, Evicted).
+	PodReason string `json:"podReason,omitempty"`
+	// Deleting: the pod is being deleted (the agent recovers on SIGTERM).
+	Deleting bool `json:"deleting,omitempty"`
 }
 
 // List finds experiments by label across all namespaces.

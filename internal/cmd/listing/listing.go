@@ -24,11 +24,16 @@ func Remaining(now, deadline time.Time) string {
 	return d.String()
 }
 
-// ExperimentTable prints experiments as a table. HELPERS counts helper pods, PODS the
-// pods an API-only fault changed; NODES are where either are.
+// ExperimentTable prints experiments as a table. STATE is where each stands (active,
+// ended and how, needs gc and why: session.Assess); HELPERS counts helper pods, PODS
+// the pods an API-only fault changed; NODES are where either are; LEFT is the time to
+// the deadline of an experiment still active.
 func ExperimentTable(w io.Writer, st *ui.Styles, now time.Time, exps []session.Experiment) error {
-	t := ui.NewTable(st, "ID", "OWNER", "FAULT", "HELPERS", "PODS", "NODES", "DETACHED", "LEFT")
+	t := ui.NewTable(st, "ID", "OWNER", "FAULT", "STATE", "HELPERS", "PODS", "NODES", "DETACHED", "LEFT")
 	for _, e := range exps {
+		if e.State == "" {
+			session.Assess(&e, now)
+		}
 		var nodes []string
 		seen := map[string]bool{}
 		add := func(n string) {
@@ -47,11 +52,31 @@ func ExperimentTable(w io.Writer, st *ui.Styles, now time.Time, exps []session.E
 		if len(e.Pods) > 0 && !e.Deadline.IsZero() && !now.Before(e.Deadline) {
 			left += ", run gc" // nothing in the cluster restores a changed pod by itself
 		}
-		t.Row(e.ID, dash(e.Owner), dash(e.Fault), fmt.Sprint(len(e.Helpers)), fmt.Sprint(len(e.Pods)), dash(strings.Join(nodes, ",")),
+		if e.State == session.StateEnded {
+			left = "-" // nothing runs any more: a time left would read as running
+		}
+		t.Row(e.ID, dash(e.Owner), dash(e.Fault), stateText(st, e), fmt.Sprint(len(e.Helpers)), fmt.Sprint(len(e.Pods)), dash(strings.Join(nodes, ",")),
 			fmt.Sprint(e.Detached), left)
 	}
 	return t.Render(w)
 }
+
+// stateText is the STATE cell: the state, colored, and how.
+func stateText(st *ui.Styles, e session.Experiment) string {
+	s := e.State
+	switch e.State {
+	case session.StateActive:
+		s = st.Green(s)
+	case session.StateNeedsGC:
+		s = st.Red(s)
+	}
+	if e.How != "" {
+		s += ": " + oneLine(e.How)
+	}
+	return s
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
 // ChangedPodTable prints the pods an API-only fault changed.
 func ChangedPodTable(w io.Writer, st *ui.Styles, now time.Time, ps []session.ChangedPod) error {

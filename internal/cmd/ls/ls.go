@@ -31,7 +31,7 @@ func NewCmdLs(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
-		Short:   "List running experiments (by their label on helper pods and changed pods, in all namespaces)",
+		Short:   "List experiments and where each stands: active, ended and how, or needs gc (by their label on helper pods and changed pods, in all namespaces)",
 		Args:    cobra.NoArgs,
 		GroupID: cmdutil.GroupExperiments,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,6 +61,10 @@ func lsRun(ctx context.Context, o *Options) error {
 	if exps == nil {
 		exps = []session.Experiment{}
 	}
+	now := o.Now()
+	for i := range exps {
+		session.Assess(&exps[i], now)
+	}
 	if o.Output != ui.FormatHuman {
 		return ui.Print(o.IO.Out, o.Output, exps)
 	}
@@ -68,5 +72,5 @@ func lsRun(ctx context.Context, o *Options) error {
 		fmt.Fprintln(o.IO.ErrOut, "no experiments found")
 		return nil
 	}
-	return listing.ExperimentTable(o.IO.Out, ui.NewStyles(o.IO.Out, o.IO.ColorEnabled()), o.Now(), exps)
+	return listing.ExperimentTable(o.IO.Out, ui.NewStyles(o.IO.Out, o.IO.ColorEnabled()), now, exps)
 }

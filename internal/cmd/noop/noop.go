@@ -22,6 +22,9 @@ type Options struct {
 	Experiment  *experiment.Options
 	FailApply   bool
 	FailRecover bool
+	// CountPerRead >= 0 makes the agent report a made-up traffic counter growing by
+	// that much per read (live view tests); -1: no counters.
+	CountPerRead int
 }
 
 // NewCmdNoop returns the hidden command; runF replaces the run (tests).
@@ -43,12 +46,18 @@ func NewCmdNoop(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.FailApply, "fail-apply", false, "Make the agent fail to apply (exit-code tests)")
 	fl.BoolVar(&opts.FailRecover, "fail-recover", false, "Make the agent fail to recover (exit-code tests)")
+	fl.IntVar(&opts.CountPerRead, "count-per-read", -1, "Make the agent report a traffic counter growing by this much per read (live view tests)")
+	_ = fl.MarkHidden("count-per-read")
 	_ = fl.MarkHidden("fail-apply")
 	_ = fl.MarkHidden("fail-recover")
 	return cmd
 }
 
 func (o *Options) build() error {
-	o.Experiment.Fault = plan.Fault{Kind: plan.KindNoop, Action: "noop", Noop: &plan.Noop{FailApply: o.FailApply, FailRecover: o.FailRecover}}
+	n := &plan.Noop{FailApply: o.FailApply, FailRecover: o.FailRecover}
+	if o.CountPerRead >= 0 {
+		n.Counting = &plan.NoopCounting{PerRead: uint64(o.CountPerRead)}
+	}
+	o.Experiment.Fault = plan.Fault{Kind: plan.KindNoop, Action: "noop", Noop: n}
 	return nil
 }

@@ -61,6 +61,7 @@ func statusRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return exit.AsAPIError("getting experiment "+o.ID, err)
 	}
+	session.Assess(e, o.Now())
 	if o.Output != ui.FormatHuman {
 		return ui.Print(o.IO.Out, o.Output, e)
 	}
@@ -70,6 +71,11 @@ func statusRun(ctx context.Context, o *Options) error {
 	fmt.Fprintf(w, "%s      %s\n", st.Bold("Owner:"), e.Owner)
 	fmt.Fprintf(w, "%s      %s\n", st.Bold("Fault:"), e.Fault)
 	fmt.Fprintf(w, "%s   %v\n", st.Bold("Detached:"), e.Detached)
+	state := e.State
+	if e.How != "" {
+		state += ": " + e.How
+	}
+	fmt.Fprintf(w, "%s      %s\n", st.Bold("State:"), state)
 	if !e.Deadline.IsZero() {
 		fmt.Fprintf(w, "%s   %s (%s left)\n", st.Bold("Deadline:"), e.Deadline.Format(time.RFC3339), listing.Remaining(o.Now(), e.Deadline))
 	}

@@ -42,6 +42,18 @@ func (c *Counters) String() string {
 		c.Queries.Load(), c.Matched.Load(), c.Altered.Load(), c.Forwarded.Load(), c.Failed.Load())
 }
 
+// Values are the counters as numbers (redirect.Values): Matched counts the traffic the
+// fault selects, so a fault none of whose queries matched is flagged.
+func (c *Counters) Values() []plan.Counter {
+	return []plan.Counter{
+		{Name: "dns queries", Value: uint64(c.Queries.Load()), Unit: "queries"},
+		{Name: "dns matched", Value: uint64(c.Matched.Load()), Unit: "queries", Traffic: true},
+		{Name: "dns altered", Value: uint64(c.Altered.Load()), Unit: "queries"},
+		{Name: "dns forwarded", Value: uint64(c.Forwarded.Load()), Unit: "queries"},
+		{Name: "dns forward failures", Value: uint64(c.Failed.Load()), Unit: "queries"},
+	}
+}
+
 // NewResponder compiles a validated spec.
 func NewResponder(d plan.DNS) (*Responder, error) {
 	if err := Validate(&d); err != nil {

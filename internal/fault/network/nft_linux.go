@@ -159,9 +159,11 @@ func (d drops) batch(ifindex map[string]uint32) (*nft.Batch, []nft.Table, error)
 		b.AddTable(nt)
 		tables = append(tables, nt)
 	}
-	var verdict []expr.Any
+	// Counters read back while the fault runs (Active.Counters): what the rule
+	// matched, and what it dropped after the random pick.
+	verdict := []expr.Any{nft.Counter()}
 	if d.percent > 0 {
-		verdict = nft.Random(d.percent)
+		verdict = append(append(verdict, nft.Random(d.percent)...), nft.Counter())
 	}
 	verdict = append(verdict, nft.Drop())
 	for _, ch := range d.chains {

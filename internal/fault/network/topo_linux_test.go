@@ -55,13 +55,17 @@ func needRoot(t testing.TB) {
 
 // newTopo builds the two namespaces as named netns (bind mounts under /run/netns, so the
 // journal recoverers can find them by inode) and removes them at cleanup.
-func newTopo(t testing.TB) *topo {
+func newTopo(t testing.TB) *topo { return newTopoNamed(t, "h5") }
+
+// newTopoNamed is newTopo with tag in the namespace names (kc-TAG-tgt-…), so tests of
+// parallel branches are told apart in the residue.
+func newTopoNamed(t testing.TB, tag string) *topo {
 	t.Helper()
 	needRoot(t)
 	var rb [3]byte
 	_, _ = rand.Read(rb[:])
 	suf := hex.EncodeToString(rb[:])
-	tp := &topo{t: t, tName: "kc-h5-tgt-" + suf, cName: "kc-h5-cli-" + suf}
+	tp := &topo{t: t, tName: "kc-" + tag + "-tgt-" + suf, cName: "kc-" + tag + "-cli-" + suf}
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {

@@ -75,7 +75,28 @@ func (i *Injector) Apply(ctx context.Context, t fault.Target, rec fault.Recorder
 	if i.spec.FailApply {
 		return nil, ErrApply
 	}
-	return &active{obj: obj, failRecover: i.spec.FailRecover}, nil
+	a := &active{obj: obj, failRecover: i.spec.FailRecover}
+	if c := i.spec.Counting; c != nil {
+		return &countingActive{active: a, perRead: c.PerRead}, nil
+	}
+	return a, nil
+}
+
+// countingActive reports a made-up traffic counter (fault.Counting).
+type countingActive struct {
+	*active
+	perRead uint64
+	packets uint64
+}
+
+func (a *countingActive) ReadCounters() ([]plan.Counter, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.packets += a.perRead
+	return []plan.Counter{
+		{Name: "noop packets", Value: a.packets, Unit: "packets", Traffic: true},
+		{Name: "noop held", Value: a.perRead / 2, Unit: "packets", Gauge: true},
+	}, nil
 }
 
 // ContainerOptional: noop changes nothing, so it needs no container.

@@ -136,6 +136,19 @@ func (f *Fault) reportLoop() {
 	}
 }
 
+// Values is implemented by a kind's counters that can be read as numbers.
+type Values interface {
+	Values() []plan.Counter
+}
+
+// ReadCounters is the kind's counters as numbers (fault.Counting), for the live view.
+func (f *Fault) ReadCounters() ([]plan.Counter, error) {
+	if v, ok := f.counters.(Values); ok {
+		return v.Values(), nil
+	}
+	return nil, nil
+}
+
 // Counters is the fault's counters in words.
 func (f *Fault) Counters() string {
 	if f.counters == nil {

@@ -263,6 +263,7 @@ func (a *Active) batch(rules []hookRule, f plan.Filter, chains map[string]nft.Ch
 					&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.IPPROTO_TCP}})
 			}
 			exprs = append(exprs, alt...)
+			exprs = append(exprs, nft.Counter()) // matched, read by Counters
 			if r.Corrupt {
 				exprs = append(exprs, nft.Random(r.Percent)...)
 			}
