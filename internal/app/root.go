@@ -25,6 +25,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noopapi"
 	podcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod"
+	rbaccmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/rbac"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
@@ -110,6 +111,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		status.NewCmdStatus(f, nil),
 		stop.NewCmdStop(f, nil),
 		gc.NewCmdGC(f, nil),
+		rbaccmd.NewCmdRBAC(f, nil),
 		versioncmd.NewCmdVersion(f, nil),
 		completion.NewCmdCompletion(f),
 		agentcmd.NewCmd(),
