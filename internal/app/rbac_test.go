@@ -100,6 +100,7 @@ func TestRBACEveryRuleIsUsed(t *testing.T) {
 		{"noop-api", "pod/web-3", "--detach", "--yes", "--value", "v1"},
 		{"stop", "--all", "--timeout", "2s"},
 		{"ls"},
+		{"doctor", "--timeout", "1s"},
 		{"gc", "--all-nodes"},
 		{"__complete", "network", "delay", "-n", ""},
 		{"__complete", "network", "delay", "pod/"},

@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/completion"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/container"
+	doctorcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/doctor"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
 	iocmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/io"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
@@ -112,6 +113,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		stop.NewCmdStop(f, nil),
 		gc.NewCmdGC(f, nil),
 		rbaccmd.NewCmdRBAC(f, nil),
+		doctorcmd.NewCmdDoctor(f, nil),
 		versioncmd.NewCmdVersion(f, nil),
 		completion.NewCmdCompletion(f),
 		agentcmd.NewCmd(),

@@ -43,6 +43,8 @@ var Rules = []Rule{
 	{Group: "apps", Resource: "daemonsets", Verbs: []string{"get", "list"}, Why: "ds/NAME targets and peers (get), completion (list)"},
 	{Group: "apps", Resource: "replicasets", Verbs: []string{"get", "list"}, Why: "rs/NAME targets and peers (get), completion (list)"},
 	{Group: "batch", Resource: "jobs", Verbs: []string{"get", "list"}, Why: "job/NAME targets and peers (get), completion (list)"},
+	{Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews", Verbs: []string{"create"}, Cluster: true,
+		Why: "doctor asks the API server which of these rules you have"},
 }
 
 // Allows reports whether Rules hold verb on resource (with "/subresource") of group.
