@@ -8,7 +8,7 @@ import (
 
 // The probe on this machine: it must run without a cluster and report what the kernel
 // really has. On the development machine (no sch_netem, no nft queue) it must say netem
-// is missing and name the fallbacks; KC_EXPECT_NETEM=1 (the netem VM) expects netem.
+// is missing and name the fallbacks; in the netem VM (KUBECTL_CHAOS_NETEMVM=1) it expects netem and the native queue.
 func TestProbeHere(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the probe needs root (a network namespace of its own)")
@@ -31,9 +31,10 @@ func TestProbeHere(t *testing.T) {
 		}
 	}
 	netem, queue := r.Get(Netem), r.Get(NFQueue)
-	if os.Getenv("KC_EXPECT_NETEM") == "1" {
-		if netem.Status != OK {
-			t.Errorf("netem: %+v, want ok (KC_EXPECT_NETEM=1)", netem)
+	if os.Getenv("KUBECTL_CHAOS_NETEMVM") == "1" {
+		// The netem VM (stock kernel, sch_netem and nft_queue loaded): no fallback.
+		if netem.Status != OK || queue.Status != OK {
+			t.Errorf("in the netem VM: netem %+v, queue %+v; want both ok (native)", netem, queue)
 		}
 	} else if netem.Status == Missing {
 		// This machine: the delay fallback must work, and the report must say which.
