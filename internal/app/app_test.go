@@ -99,7 +99,14 @@ func runKeepEnv(t *testing.T, c *fake.Clientset, args ...string) result {
 	}
 	root := NewRootCmd(f)
 	root.SetArgs(args)
+	from := 0
+	if c != nil {
+		from = len(c.Actions())
+	}
 	err := executeRoot(context.Background(), root)
+	if c != nil {
+		checkRBAC(t, c, from)
+	}
 	return result{out: out.String(), errOut: errOut.String(), err: err, calls: calls}
 }
 

@@ -40,7 +40,9 @@ func startLive(t *testing.T, args ...string) *liveRun {
 	io.Out, io.ErrOut = out, errOut
 	f := factory.NewFake(io, cs, time.Now(), nil)
 	f.Now = time.Now
-	f.Attacher = func() (session.Attacher, error) { return k, nil }
+	f.Attacher = func() (session.Attacher, error) { return recordingAttacher{k, t}, nil }
+	from := len(cs.Actions())
+	t.Cleanup(func() { checkRBAC(t, cs, from) })
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/completion"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/container"
+	doctorcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/doctor"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
 	httpcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/http"
 	iocmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/io"
@@ -26,6 +27,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noopapi"
 	podcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod"
+	rbaccmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/rbac"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
@@ -112,6 +114,8 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		status.NewCmdStatus(f, nil),
 		stop.NewCmdStop(f, nil),
 		gc.NewCmdGC(f, nil),
+		rbaccmd.NewCmdRBAC(f, nil),
+		doctorcmd.NewCmdDoctor(f, nil),
 		versioncmd.NewCmdVersion(f, nil),
 		completion.NewCmdCompletion(f),
 		agentcmd.NewCmd(),

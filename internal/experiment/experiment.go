@@ -100,7 +100,10 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 	fl.StringVar(&o.Target.FieldSelector, "field-selector", "", "Field selector for target pods (e.g. spec.nodeName=node-1)")
 	fl.BoolVarP(&o.Target.AllNamespaces, "all-namespaces", "A", false, "Select target pods in all namespaces")
 	fl.StringVarP(&o.Target.Container, "container", "c", "", "Target container (default: the pod's default container)")
-	fl.StringVar(&o.Target.Mode, "mode", "all", "Which matching pods to hit: one, all, fixed=N or percent=P")
+	fl.StringVar(&o.Target.Mode, "mode", "all", "Which matching pods to hit: one, all, fixed=N, percent=P or random-max-percent=P (a random count up to P %)")
+	fl.StringArrayVar(&o.Target.Nodes, "node", nil, "Only pods on this node (repeatable; filtered client-side)")
+	fl.StringVar(&o.Target.NodeSelector, "node-selector", "", "Only pods on nodes with these labels (e.g. zone=a; filtered client-side)")
+	fl.StringArrayVar(&o.Target.Annotations, "annotation", nil, "Only pods with this annotation KEY=VALUE (repeatable; filtered client-side)")
 	fl.Int64Var(&o.Target.Seed, "seed", 0, "Seed for --mode one|fixed|percent, to reproduce a pick (0: random, printed)")
 	fl.IntVar(&o.Target.MaxTargets, "max-targets", DefaultMaxTargets, "Refuse to act on more target containers than this")
 	fl.BoolVar(&o.Target.AllowSystem, "allow-system", false, "Allow targets in kube-system and other system namespaces")
@@ -119,7 +122,7 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 	fl.StringVar(&o.ImagePullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Image pull policy of the helper pods: Always, IfNotPresent or Never")
 	fl.StringVar(&o.RuntimeSocket, "runtime-socket", helperpod.DefaultRuntimeSocket, "Container runtime (containerd) socket on the nodes")
 
-	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"one", "all", "fixed=", "percent="}, cobra.ShellCompDirectiveNoSpace))
+	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"one", "all", "fixed=", "percent=", "random-max-percent="}, cobra.ShellCompDirectiveNoSpace))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("image-pull-policy", cobra.FixedCompletions([]string{"Always", "IfNotPresent", "Never"}, cobra.ShellCompDirectiveNoFileComp))
 }

@@ -31,7 +31,10 @@ type DryRun struct {
 	Mode       string        `json:"mode"`
 	Seed       int64         `json:"seed"`
 	// Matched is how many running pods matched before --mode picked.
-	Matched int           `json:"matched"`
+	Matched int `json:"matched"`
+	// Filters are the client-side filters (--node, --node-selector, --annotation) and
+	// how many pods they kept.
+	Filters []string      `json:"filters,omitempty"`
 	Targets []plan.Target `json:"targets"`
 	// HelperNamespace is created (Pod Security "privileged") if it does not exist.
 	HelperNamespace string         `json:"helperNamespace"`
@@ -84,6 +87,7 @@ func NewDryRun(p *Prepared, o *Options) *DryRun {
 		Mode:            o.Target.Mode,
 		Seed:            p.Selection.Seed,
 		Matched:         p.Selection.Matched,
+		Filters:         p.Selection.Filters,
 		Targets:         p.Selection.Targets,
 		HelperNamespace: o.HelperNamespace,
 		Objects:         []plan.Object{},
@@ -134,6 +138,9 @@ func printDryRunHuman(io *ui.IOStreams, d *DryRun) error {
 	}
 	fmt.Fprintf(w, "%s   %s; %d running pod(s) matched, mode %s, seed %d\n", st.Bold("Selection:"),
 		plural(len(d.Targets), "target container"), d.Matched, d.Mode, d.Seed)
+	for _, f := range d.Filters {
+		fmt.Fprintf(w, "%s      %s\n", st.Bold("Filter:"), f)
+	}
 	for _, dt := range d.Details {
 		fmt.Fprintf(w, "%s%s %s\n", st.Bold(dt.Name+":"), strings.Repeat(" ", max(1, 11-len(dt.Name))), dt.Value)
 	}

@@ -23,6 +23,13 @@ const SweepFault = "journal sweep (kubectl chaos gc)"
 // SweepCommand is what a sweep pod's container runs.
 var SweepCommand = []string{"/kubectl-chaos", "agent", "--sweep-only"}
 
+// ProbeFault is the fault annotation of a probe pod (kubectl chaos doctor).
+const ProbeFault = "node probe (kubectl chaos doctor)"
+
+// ProbeCommand is what a probe pod's container runs: it writes a doctor.Report as its
+// termination message and removes nothing.
+var ProbeCommand = []string{"/kubectl-chaos", "agent", "--probe"}
+
 // SweepOptions for one sweep-only helper pod, which `kubectl chaos gc` starts on a node
 // to recover the journals of experiments whose agent is gone. It needs no plan.
 type SweepOptions struct {
@@ -38,6 +45,8 @@ type SweepOptions struct {
 	ImagePullPolicy corev1.PullPolicy
 	RuntimeSocket   string
 	JournalDir      string // default plan.DefaultJournalDir
+	// Probe makes it a probe pod (kubectl chaos doctor) instead: same pod, ProbeCommand.
+	Probe bool
 }
 
 // BuildSweep returns the sweep pod for one node: the same privileged, hostPID,
@@ -78,6 +87,10 @@ func BuildSweep(o SweepOptions) (*corev1.Pod, error) {
 	c := &pod.Spec.Containers[0]
 	c.Command = SweepCommand
 	c.Args = []string{"--journal-dir", sk.journal}
+	if o.Probe {
+		pod.Annotations[plan.AnnotationFault] = ProbeFault
+		c.Command, c.Args = ProbeCommand, []string{"--runtime-socket", sk.socket}
+	}
 	c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
 	return pod, nil
 }

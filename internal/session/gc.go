@@ -233,3 +233,10 @@ func notReady(n *corev1.Node) string {
 	}
 	return ""
 }
+
+// SelectNodes is gc's node choice for other node-wide commands (doctor): the named
+// nodes (checked to exist), or every Ready node when names is empty, with the nodes
+// skipped as not Ready.
+func SelectNodes(ctx context.Context, c kubernetes.Interface, names []string) ([]string, []SkippedNode, error) {
+	return sweepNodes(ctx, c, GCOptions{AllNodes: len(names) == 0, Nodes: names}, nil)
+}

@@ -37,6 +37,9 @@ type SweepOptions struct {
 	// Timeout bounds the wait for all sweeps; default DefaultSweepTimeout. The pods'
 	// activeDeadlineSeconds bounds them even if gc is killed.
 	Timeout time.Duration
+	// Probe starts probe pods (kubectl chaos doctor) instead: NodeSweep.Message then
+	// holds each node's report.
+	Probe bool
 }
 
 // NodeSweep is what the sweep did on one node.
@@ -49,10 +52,15 @@ type NodeSweep struct {
 	// Error says why the sweep did not run to the end, or what it could not remove.
 	Error string        `json:"error,omitempty"`
 	Took  plan.Duration `json:"took,omitempty"`
+	// Message is a probe pod's termination message (its report), for its caller to read.
+	Message string `json:"-"`
 }
 
-// OK reports whether the sweep ran and removed everything it found.
-func (n NodeSweep) OK() bool { return n.Error == "" && n.Result != nil && n.Result.OK() }
+// OK reports whether the sweep ran and removed everything it found (a probe: whether
+// it left a report).
+func (n NodeSweep) OK() bool {
+	return n.Error == "" && (n.Result != nil && n.Result.OK() || n.Message != "")
+}
 
 // NewSweepID is "chaos-gc-" and 8 random lowercase base32 characters.
 func NewSweepID() string {
@@ -72,6 +80,7 @@ func SweepPods(o SweepOptions, now time.Time) ([]*corev1.Pod, error) {
 		p, err := helperpod.BuildSweep(helperpod.SweepOptions{
 			ID: o.ID, Node: n, Owner: o.Owner, Created: now,
 			Namespace: o.Namespace, Image: o.Image, ImagePullPolicy: o.ImagePullPolicy, RuntimeSocket: o.RuntimeSocket,
+			Probe: o.Probe,
 		})
 		if err != nil {
 			return nil, exit.UsageError(err)
@@ -134,6 +143,9 @@ func RunSweeps(ctx context.Context, c kubernetes.Interface, pods []*corev1.Pod, 
 		return res, exit.APIError(errors.Join(createErrs...))
 	case len(failed) > 0:
 		sort.Strings(failed)
+		if pods[0].Annotations[plan.AnnotationFault] == helperpod.ProbeFault {
+			return res, exit.FaultError(fmt.Errorf("the probe did not report from node(s) %s (see the table)", strings.Join(failed, ", ")))
+		}
 		return res, exit.FaultError(fmt.Errorf("the journal sweep failed on node(s) %s: something of ours may be left there (see the report)", strings.Join(failed, ", ")))
 	}
 	return res, nil
@@ -193,6 +205,12 @@ func sweepOutcome(s *NodeSweep, p *corev1.Pod, deleted bool) bool {
 	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		if st := agentStatus(p); st != nil && st.State.Terminated != nil {
 			t := st.State.Terminated
+			if p.Annotations[plan.AnnotationFault] == helperpod.ProbeFault {
+				if s.Message = strings.TrimSpace(t.Message); s.Message == "" || t.ExitCode != 0 {
+					s.Error = "the probe agent failed (" + terminationText(t) + ")"
+				}
+				return true
+			}
 			res, err := decodeSweep(t.Message)
 			switch {
 			case err != nil:

@@ -103,7 +103,7 @@ func checkName(arg, name string) error {
 
 // Mode is a parsed --mode.
 type Mode struct {
-	Kind    string  // "one", "all", "fixed", "percent"
+	Kind    string  // "one", "all", "fixed", "percent", "random-max-percent"
 	N       int     // fixed=N
 	Percent float64 // percent=P
 }
@@ -112,13 +112,13 @@ func (m Mode) String() string {
 	switch m.Kind {
 	case "fixed":
 		return "fixed=" + strconv.Itoa(m.N)
-	case "percent":
-		return "percent=" + strconv.FormatFloat(m.Percent, 'g', -1, 64)
+	case "percent", "random-max-percent":
+		return m.Kind + "=" + strconv.FormatFloat(m.Percent, 'g', -1, 64)
 	}
 	return m.Kind
 }
 
-const acceptedModes = "one, all, fixed=N (N ≥ 1) or percent=P (0 < P ≤ 100)"
+const acceptedModes = "one, all, fixed=N (N ≥ 1), percent=P or random-max-percent=P (0 < P ≤ 100)"
 
 // ParseMode parses --mode; "" means all.
 func ParseMode(s string) (Mode, error) {
@@ -142,12 +142,12 @@ func ParseMode(s string) (Mode, error) {
 			return bad()
 		}
 		return Mode{Kind: "fixed", N: n}, nil
-	case "percent":
+	case "percent", "random-max-percent":
 		p, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
 		if err != nil || !(p > 0 && p <= 100) {
 			return bad()
 		}
-		return Mode{Kind: "percent", Percent: p}, nil
+		return Mode{Kind: k, Percent: p}, nil
 	}
 	return bad()
 }
@@ -165,6 +165,7 @@ type parsed struct {
 	labels labels.Selector
 	fields fields.Selector
 	mode   Mode
+	filter *filters
 }
 
 func (o *Options) parse() (*parsed, error) {
@@ -220,6 +221,9 @@ func (o *Options) parse() (*parsed, error) {
 		return nil, err
 	}
 	p.mode = m
+	if p.filter, err = parseFilters(o); err != nil {
+		return nil, err
+	}
 	if o.MaxTargets < 1 {
 		return nil, exit.Usagef("--max-targets=%d: must be at least 1 (default %d)", o.MaxTargets, DefaultMaxTargets)
 	}

@@ -39,7 +39,12 @@ func Resolve(ctx context.Context, c kubernetes.Interface, o Options) (*Selection
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
-	sources, err := resolver{c: c}.sources(ctx, ns, p, o)
+	r := resolver{c: c}
+	sources, err := r.sources(ctx, ns, p, o)
+	if err != nil {
+		return nil, err
+	}
+	filtered, err := p.filter.apply(ctx, r, sources)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +53,7 @@ func Resolve(ctx context.Context, c kubernetes.Interface, o Options) (*Selection
 		return nil, err
 	}
 	if len(cands) == 0 {
-		return nil, noCandidates(sources, skipped, ns, o.AllNamespaces)
+		return nil, noCandidates(sources, skipped, ns, o.AllNamespaces, p.filter)
 	}
 
 	seed := o.Seed
@@ -61,7 +66,7 @@ func Resolve(ctx context.Context, c kubernetes.Interface, o Options) (*Selection
 		return nil, err
 	}
 
-	sel := &Selection{ByNode: map[string][]plan.Target{}, Seed: seed, Matched: len(cands)}
+	sel := &Selection{ByNode: map[string][]plan.Target{}, Seed: seed, Matched: len(cands), Filters: filtered}
 	for _, c := range picked {
 		t := c.Target
 		sel.Targets = append(sel.Targets, t)
@@ -168,7 +173,7 @@ func candidates(sources []source, container string) (cands []candidate, skipped 
 
 // noCandidates is the usage error for a target expression that matched no running
 // pod, with up to three of the reasons matched pods were not targetable.
-func noCandidates(sources []source, skipped []string, ns string, all bool) error {
+func noCandidates(sources []source, skipped []string, ns string, all bool, f *filters) error {
 	where := "in namespace " + ns
 	if all {
 		where = "in all namespaces"
@@ -178,6 +183,9 @@ func noCandidates(sources []source, skipped []string, ns string, all bool) error
 		descs[i] = s.desc
 	}
 	msg := fmt.Sprintf("%s matched 0 running pods %s", strings.Join(descs, " and "), where)
+	if !f.empty() {
+		msg += " after " + strings.Join(f.describe(), " ")
+	}
 	if n := len(skipped); n > 0 {
 		shown := skipped
 		if n > 3 {
@@ -197,15 +205,20 @@ func pick(cands []candidate, m Mode, seed int64) []candidate {
 		n = 1
 	case "fixed":
 		n = min(m.N, len(cands))
-	case "percent":
+	case "percent", "random-max-percent":
 		// Round up, so any positive percentage of a non-empty set picks at least one pod.
 		n = int(math.Ceil(float64(len(cands))*m.Percent/100 - 1e-9))
 		n = max(1, min(n, len(cands)))
 	}
+	rng := rand.New(rand.NewSource(seed))
+	if m.Kind == "random-max-percent" {
+		// Chaos Mesh's RandomMaxPercent: a random count up to P %. Here from 1 (a run
+		// that picks no pod would do nothing), drawn from the same seeded rand.
+		n = 1 + rng.Intn(n)
+	}
 	if n >= len(cands) {
 		return slices.Clone(cands)
 	}
-	rng := rand.New(rand.NewSource(seed))
 	out := make([]candidate, 0, n)
 	for _, i := range rng.Perm(len(cands))[:n] {
 		out = append(out, cands[i])

@@ -14,6 +14,9 @@ type Options struct {
 	Args          []string // TYPE/NAME (pod, deploy, sts, ds, rs, job, svc and their long names) or bare pod names
 	LabelSelector string   // -l
 	FieldSelector string   // --field-selector
+	Nodes         []string // --node: only pods on these nodes (client-side)
+	NodeSelector  string   // --node-selector: only pods on nodes with these labels (client-side)
+	Annotations   []string // --annotation k=v: only pods with these annotations (client-side)
 	Mode          string   // --mode one|all|fixed=N|percent=P (default all)
 	Seed          int64    // --seed; 0 = pick one (reported in Selection.Seed)
 	Container     string   // -c; "" = the pod's default container
@@ -30,4 +33,5 @@ type Selection struct {
 	ByNode  map[string][]plan.Target // node -> its targets
 	Seed    int64                    // the seed used by --mode (to reproduce)
 	Matched int                      // running pods that matched before --mode picked
+	Filters []string                 // the client-side filters and what they kept
 }

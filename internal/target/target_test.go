@@ -71,7 +71,7 @@ func TestValidate(t *testing.T) {
 		{"bad -l", ok(Options{LabelSelector: "app=(web"}), `-l/--selector "app=(web"`},
 		{"bad -l operator", ok(Options{LabelSelector: "app in web"}), `-l/--selector`},
 		{"bad --field-selector", ok(Options{FieldSelector: "spec.nodeName"}), `--field-selector "spec.nodeName"`},
-		{"bad mode", ok(Options{Args: []string{"a"}, Mode: "some"}), `--mode "some": accepted values are one, all, fixed=N (N ≥ 1) or percent=P (0 < P ≤ 100)`},
+		{"bad mode", ok(Options{Args: []string{"a"}, Mode: "some"}), `--mode "some": accepted values are one, all, fixed=N (N ≥ 1), percent=P or random-max-percent=P (0 < P ≤ 100)`},
 		{"fixed=0", ok(Options{Args: []string{"a"}, Mode: "fixed=0"}), `--mode "fixed=0"`},
 		{"fixed=x", ok(Options{Args: []string{"a"}, Mode: "fixed=x"}), `--mode "fixed=x"`},
 		{"fixed=-1", ok(Options{Args: []string{"a"}, Mode: "fixed=-1"}), `--mode "fixed=-1"`},

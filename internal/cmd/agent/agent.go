@@ -36,6 +36,10 @@ type Options struct {
 	JournalDir     string
 	ProcRoot       string
 	SweepOnly      bool
+	// Probe only reports what works on this node (kubectl chaos doctor); RuntimeSocket
+	// is the socket it looks for first.
+	Probe         bool
+	RuntimeSocket string
 
 	Stdin  io.Reader
 	Stdout io.Writer
@@ -73,6 +77,8 @@ and the next agent recovers from the journal).`,
 	f.StringVar(&o.JournalDir, "journal-dir", "", "journal directory (default: the plan's, else "+plan.DefaultJournalDir+")")
 	f.StringVar(&o.ProcRoot, "proc-root", "", "the host's /proc (default /host/proc if present, else /proc)")
 	f.BoolVar(&o.SweepOnly, "sweep-only", false, "only recover journals of dead or expired experiments, then exit")
+	f.BoolVar(&o.Probe, "probe", false, "only report what works on this node (JSON; kubectl chaos doctor), then exit; runs standalone as root")
+	f.StringVar(&o.RuntimeSocket, "runtime-socket", "", "with --probe: the container runtime socket to look for first")
 	return cmd
 }
 
@@ -86,6 +92,9 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	if o.SweepOnly {
 		return sweep(ctx, o)
+	}
+	if o.Probe {
+		return probe(o)
 	}
 	p, err := readPlan(o)
 	if err != nil {

@@ -32,6 +32,7 @@ TESTS=(
   "./internal/fault/network/nfqdelay|nfqdelay|${NETEMVM_RUN_NFQDELAY:-^Test(NetemSmoke|NativeQueuePath|TCPVersusNetem|DelayUDPRoundTrip|Kill9LeavesNothing)$}"
   "./internal/fault/container|container|${NETEMVM_RUN_CONTAINER:-^Test(Pause|PauseRecoveredFromJournal|PauseRefusesFrozenCgroup|FindFreezerPrivateCgroupNamespace|AgentPause)$}"
   "./internal/fault/stress|stress|${NETEMVM_RUN_STRESS:-^Test(CPUStressMeasured|MemoryStressMeasured|MemoryAboveLimitOOM|PercentWithoutLimitRefused|JournalRecoverKillsStressor|RecoverSparesReusedPID)$}"
+  "./internal/doctor|doctor|${NETEMVM_RUN_DOCTOR:-^TestProbeHere$}"
 )
 # Modules to load (with their dependencies); missing ones are reported, built-in skipped.
 MODULES=(crc32c_generic libcrc32c veth sch_netem sch_tbf sch_htb sch_prio sch_ingress

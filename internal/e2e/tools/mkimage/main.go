@@ -39,7 +39,8 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("mkimage", flag.ContinueOnError)
-	out := fs.String("o", "", "output tarball (docker-archive)")
+	out := fs.String("o", "", "output tarball (docker-archive, or an OCI image layout with -oci)")
+	oci := fs.Bool("oci", false, "write an OCI image layout (tar) instead of a docker-archive (release archives)")
 	tag := fs.String("tag", "", "image reference, e.g. ghcr.io/org/name:v1")
 	arch := fs.String("arch", "amd64", "image architecture")
 	entry := fs.String("entrypoint", "", "entrypoint, space separated")
@@ -81,6 +82,12 @@ func run(args []string) error {
 		return fmt.Errorf("set config: %w", err)
 	}
 	tmp := *out + ".tmp"
+	if *oci {
+		if err := writeOCI(tmp, ref.String(), img); err != nil {
+			return fmt.Errorf("write %s: %w", *out, err)
+		}
+		return os.Rename(tmp, *out)
+	}
 	if err := tarball.WriteToFile(tmp, ref, img); err != nil {
 		return fmt.Errorf("write %s: %w", *out, err)
 	}

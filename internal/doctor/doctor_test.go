@@ -1,0 +1,58 @@
+package doctor
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestBlockers(t *testing.T) {
+	r := Report{Node: "n1", Checks: []Check{
+		{Netem, Missing, ""}, {NFQueue, Fallback, "xt"}, {NFTables, OK, ""}, {TBF, Missing, ""}, {FUSE, OK, ""},
+	}}
+	tests := []struct {
+		fault string
+		want  string
+	}{
+		{"network.delay", ""},
+		{"network.loss", ""},
+		{"network.bandwidth", "tbf missing"},
+		{"time.shift", "ptrace missing"},
+		{"io.latency", ""},
+		{"pod.kill", ""},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(Blockers(r, tt.fault), "; "); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.fault, got, tt.want)
+		}
+	}
+	noQueue := Report{Checks: []Check{{Netem, Missing, ""}, {NFQueue, Missing, ""}}}
+	if got := Blockers(noQueue, "network.delay"); len(got) != 1 || got[0] != "sch_netem or nfqueue missing" {
+		t.Errorf("delay without netem and queue: %v", got)
+	}
+	if got := Blockers(Report{Error: "pod unschedulable"}, "pod.kill"); len(got) != 1 {
+		t.Errorf("an unprobed node blocks: %v", got)
+	}
+	for _, f := range Faults() {
+		if !ValidFault(f) {
+			t.Errorf("%s", f)
+		}
+	}
+}
+
+func TestPrintTableNarrowsToFault(t *testing.T) {
+	r := []Report{{Node: "n1", Kernel: "6.1", Checks: []Check{{Netem, Missing, "no netem"}, {FUSE, OK, "/dev/fuse"}}}, {Node: "n2", Error: "unschedulable"}}
+	var b bytes.Buffer
+	if err := PrintTable(&b, r, []string{"network.delay"}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"NODE", "n1", "sch_netem", "missing", "n2", "unschedulable"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "fuse") {
+		t.Errorf("--fault network.delay shows the fuse check:\n%s", out)
+	}
+}
