@@ -25,6 +25,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noopapi"
 	podcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod"
+	runcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/run"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
@@ -110,6 +111,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		status.NewCmdStatus(f, nil),
 		stop.NewCmdStop(f, nil),
 		gc.NewCmdGC(f, nil),
+		runcmd.NewCmdRun(f, func() *cobra.Command { return NewRootCmd(f) }, nil),
 		versioncmd.NewCmdVersion(f, nil),
 		completion.NewCmdCompletion(f),
 		agentcmd.NewCmd(),
