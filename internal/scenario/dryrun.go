@@ -85,9 +85,10 @@ func printFault(ctx context.Context, streams *ui.IOStreams, w io.Writer, pad str
 	p, err := o.Prepare(ctx, c)
 	if err != nil {
 		var ee *exit.Error
-		if errors.As(err, &ee) && ee.Code == exit.Usage && strings.Contains(err.Error(), "no running pod matches") {
-			fmt.Fprintf(w, "%s%s on %s in namespace %s: no running pod matches now; resolved when the step runs\n",
-				pad, fs.Verb, targetText(fs, &o), o.Target.Namespace)
+		if msg := err.Error(); errors.As(err, &ee) && ee.Code == exit.Usage &&
+			(strings.Contains(msg, "no running pod matches") || strings.Contains(msg, "matched 0 running pods")) {
+			fmt.Fprintf(w, "%s%s on %s in namespace %s: no running pod matches now (%s); resolved when the step runs\n",
+				pad, fs.Verb, targetText(fs, &o), o.Target.Namespace, msg)
 			return nil
 		}
 		return err
