@@ -26,6 +26,9 @@ func PrintPlan(ctx context.Context, streams *ui.IOStreams, s *Scenario, c kubern
 		fmt.Fprintf(w, ", imported from Chaos Mesh %s", s.Source)
 	}
 	fmt.Fprintf(w, "): at most %s; DRY RUN, nothing is created\n", s.Duration)
+	if s.Schedule != "" {
+		fmt.Fprintf(w, "  Chaos Mesh Schedule %q: each firing runs the steps below (a real run refuses the cron until --schedule exists)\n", s.Schedule)
+	}
 	if s.Description != "" {
 		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(s.Description))
 	}

@@ -43,8 +43,12 @@ type Scenario struct {
 	Parameters map[string]string
 	Probes     []*Probe
 	Steps      []*Step
-	// Source says where the scenario came from: "scenario" or the Chaos Mesh kind.
+	// Source says where the scenario came from: "Scenario" or the Chaos Mesh kind.
 	Source string
+	// Schedule is an imported Chaos Mesh Schedule's cron: shown by --dry-run, refused
+	// by a real run until --schedule exists.
+	Schedule     string
+	ScheduleLine int
 }
 
 // Pos is where something is in the file: the line and the field path.
@@ -108,6 +112,9 @@ type FaultStep struct {
 	Targets   []string
 	Namespace string
 	Fields    []FieldValue
+	// TargetsField names where the targets came from in the file (a Chaos Mesh
+	// selector); empty: the step's targets field.
+	TargetsField string
 	// Options is what the verb built from the fields (validated).
 	Options *experiment.Options
 }
@@ -117,6 +124,9 @@ type FieldValue struct {
 	Name   string
 	Values []string
 	Line   int
+	// Field is the field's path in the file when it is not the flag's name under the
+	// step (a Chaos Mesh field mapped onto the flag).
+	Field string
 }
 
 // Probe checks the hypothesis.

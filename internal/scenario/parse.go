@@ -386,10 +386,18 @@ func stepError(file string, st *Step, err error) error {
 	}
 	fs := st.Fault
 	if f, ok := flagOf(msg, fs.Fields); ok {
-		return &Error{File: file, Line: f.Line, Field: st.Field + ".fault." + f.Name, Msg: msg}
+		field := st.Field + ".fault." + f.Name
+		if f.Field != "" {
+			field = f.Field
+		}
+		return &Error{File: file, Line: f.Line, Field: field, Msg: msg}
 	}
 	if strings.Contains(msg, "target") || strings.Contains(msg, "TYPE/NAME") || strings.Contains(msg, "selector") {
-		return &Error{File: file, Line: st.Line, Field: st.Field + ".fault.targets", Msg: msg}
+		field := st.Field + ".fault.targets"
+		if fs.TargetsField != "" {
+			field = fs.TargetsField
+		}
+		return &Error{File: file, Line: st.Line, Field: field, Msg: msg}
 	}
 	return &Error{File: file, Line: st.Line, Field: st.Field + ".fault", Msg: msg}
 }

@@ -132,6 +132,10 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.Schedule != "" && !o.DryRun {
+		return exit.UsageError(&scenario.Error{File: o.File, Line: s.ScheduleLine, Field: "spec.schedule",
+			Msg: fmt.Sprintf("%q: running on a cron is not implemented yet (kubectl chaos run --schedule); --dry-run shows the experiment each firing would run", s.Schedule)})
+	}
 	if o.DryRun {
 		c, err := o.KubeClient()
 		if err != nil {
