@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -96,6 +97,24 @@ func TestSchemaAcceptsGoodAndRefusesBad(t *testing.T) {
 	} {
 		if err := schemaCheck(t, "bad", []byte(edit(t, bad.old, bad.new))); err == nil {
 			t.Errorf("the schema accepts %q -> %q", bad.old, bad.new)
+		}
+	}
+}
+
+// Every example in scenarios/ passes the schema editors use (and the parser: see
+// scenarios/yaml_test.go).
+func TestSchemaAcceptsTheExamples(t *testing.T) {
+	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("found %d example scenarios", len(files))
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schemaCheck(t, f, data); err != nil {
+			t.Errorf("%s: %v", f, err)
 		}
 	}
 }
