@@ -231,7 +231,7 @@ func cluster() *fake.Clientset {
 			objs = append(objs, &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", d.name, i), Namespace: "shop", Labels: labels,
 					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: d.name + "-rs", Controller: &controller}}},
-				Spec:       corev1.PodSpec{NodeName: fmt.Sprintf("node-%d", i%2), Containers: []corev1.Container{{Name: d.name}}},
+				Spec: corev1.PodSpec{NodeName: fmt.Sprintf("node-%d", i%2), Containers: []corev1.Container{{Name: d.name}}},
 				Status: corev1.PodStatus{
 					Phase: corev1.PodRunning, PodIP: addr, PodIPs: []corev1.PodIP{{IP: addr}},
 					ContainerStatuses: []corev1.ContainerStatus{{
