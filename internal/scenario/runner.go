@@ -138,9 +138,16 @@ func (r *Runner) phase(ctx context.Context, s *Scenario, phase string) bool {
 }
 
 func (r *Runner) check(ctx context.Context, p *Probe, phase string) bool {
+	pr, ok := r.checkResult(ctx, p, phase)
+	return ok || pr == nil
+}
+
+// checkResult runs p and records its result; nil when ctx ended under the probe (not
+// the system's answer, not recorded).
+func (r *Runner) checkResult(ctx context.Context, p *Probe, phase string) (*ProbeResult, bool) {
 	pr := r.Checker.Check(ctx, p, phase)
 	if ctx.Err() != nil && !pr.OK {
-		return true // cancelled under our feet: not the system's answer
+		return nil, false
 	}
 	r.mu.Lock()
 	r.res.Probes = append(r.res.Probes, pr)
@@ -156,7 +163,7 @@ func (r *Runner) check(ctx context.Context, p *Probe, phase string) bool {
 	if !pr.OK && p.AbortOn {
 		r.stop(fmt.Sprintf("probe %s failed (abortOn): %s", pr.Probe, pr.Message))
 	}
-	return pr.OK
+	return &pr, pr.OK
 }
 
 // stop aborts the run (first reason wins): the steps' contexts end, their experiments
@@ -228,13 +235,11 @@ func (r *Runner) step(ctx context.Context, st *Step) {
 	case st.Fault != nil:
 		err = r.fault(ctx, st.Fault, &sr)
 	case st.Probe != nil:
-		if !r.check(ctx, st.Probe, "step") {
-			err = fmt.Errorf("probe failed")
+		pr, ok := r.checkResult(ctx, st.Probe, "step")
+		if pr != nil && !ok {
+			err = fmt.Errorf("probe failed: %s", pr.Message)
 		}
-		r.mu.Lock()
-		last := r.res.Probes[len(r.res.Probes)-1]
-		r.mu.Unlock()
-		sr.Probe = &last
+		sr.Probe = pr
 	case st.Command != nil:
 		cctx, cancel := context.WithTimeout(ctx, st.Command.Timeout)
 		var msg string
@@ -259,7 +264,9 @@ func (r *Runner) step(ctx context.Context, st *Step) {
 	r.mu.Lock()
 	r.res.Steps = append(r.res.Steps, sr)
 	r.mu.Unlock()
-	if sr.Status == "failed" && (st.Probe == nil || st.Probe.AbortOn) && st.Type() != "probe" {
+	// A failed probe step marks the hypothesis failed; it stops the run only with
+	// abortOn (checkResult did). Any other failed step stops it.
+	if sr.Status == "failed" && st.Probe == nil {
 		r.stop(fmt.Sprintf("step %s (%s) failed: %s", st.Field, st.Title(), sr.Error))
 	}
 }
