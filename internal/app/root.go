@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/completion"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/container"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
+	httpcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/http"
 	iocmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/io"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/network"
@@ -101,6 +102,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 	root.AddCommand(
 		network.NewCmdNetwork(f),
 		timecmd.NewCmdTime(f),
+		httpcmd.NewCmdHTTP(f),
 		podcmd.NewCmdPod(f),
 		container.NewCmdContainer(f),
 		stress.NewCmdStress(f),

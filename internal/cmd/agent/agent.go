@@ -21,6 +21,7 @@ import (
 	// Fault kinds register themselves (network and io do so in their Linux files).
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/container"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/dns"
+	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/http"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/iofault"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/noop"

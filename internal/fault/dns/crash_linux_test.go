@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/conntrack"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/redirect"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/redirect/rtest"
@@ -28,44 +26,7 @@ import (
 // child plays the agent: it applies an NXDOMAIN fault to the namespace and journal
 // named in its environment, says "ready" and waits to be killed.
 func child() int {
-	ino, _ := strconv.ParseUint(os.Getenv("KC_INODE"), 10, 64)
-	ft := fault.Target{Target: plan.Target{Namespace: "default", Pod: "crash", Container: "app"},
-		NetnsPath: os.Getenv("KC_NETNS"), NetnsInode: ino, Experiment: "exp-dnshttp-crash"}
-	j, err := journal.Create(os.Getenv("KC_DIR"), journal.Meta{Experiment: ft.Experiment, Deadline: time.Now().Add(time.Hour)}, ft.Target)
-	if err != nil {
-		fmt.Println("error", err)
-		return 1
-	}
-	inj, err := fault.New(plan.Fault{Kind: plan.KindDNS, DNS: &plan.DNS{Patterns: []string{"*.fault.test"}, Error: "NXDOMAIN"}})
-	if err == nil {
-		_, err = inj.Apply(context.Background(), ft, j)
-	}
-	if err != nil {
-		fmt.Println("error", err)
-		return 1
-	}
-	fmt.Println("ready")
-	select {}
-}
-
-// residue is what the residue tool reports about this test's own objects (its
-// namespaces, tables, journal and agent child): other work on this shared machine comes
-// and goes meanwhile.
-func residue(t *testing.T, mine ...string) string {
-	out, err := exec.Command("/work/shared/tools/residue").Output()
-	if err != nil {
-		t.Skipf("residue tool: %v", err)
-	}
-	var keep []string
-	for _, l := range strings.Split(string(out), "\n") {
-		for _, m := range mine {
-			if strings.Contains(l, m) {
-				keep = append(keep, l)
-				break
-			}
-		}
-	}
-	return strings.Join(keep, "\n")
+	return rtest.ChildApply(plan.Fault{Kind: plan.KindDNS, DNS: &plan.DNS{Patterns: []string{"*.fault.test"}, Error: "NXDOMAIN"}}, "exp-dnshttp-crash")
 }
 
 // ourFlows counts the conntrack entries of the child's fault (its mark) in the pod's
@@ -81,7 +42,7 @@ func ourFlows(t *testing.T, p *rtest.Pair) int {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	tg := plan.Target{Namespace: "default", Pod: "crash", Container: "app"}
+	tg := rtest.ChildTarget
 	m, err := c.OrigDsts(unix.IPPROTO_UDP, redirect.Mark("exp-dnshttp-crash", fmt.Sprintf("%s/%d", tg.ID(), p.PodInode)), false)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +65,7 @@ func TestKill9ThenSweep(t *testing.T) {
 		t.Fatalf("nft: %v %s", err, out)
 	}
 	mine := []string{p.Pod, p.Peer, "kubectl_chaos_dns", "exp-dnshttp", "dns.test"}
-	before := residue(t, mine...)
+	before := rtest.Residue(t, mine...)
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "KC_NETNS="+p.PodNetns, fmt.Sprintf("KC_INODE=%d", p.PodInode), "KC_DIR="+dir)
@@ -179,7 +140,7 @@ func TestKill9ThenSweep(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(dir, "*", "*.json")); len(files) > 0 {
 		t.Errorf("journal left: %v", files)
 	}
-	if after := residue(t, mine...); after != before {
+	if after := rtest.Residue(t, mine...); after != before {
 		t.Errorf("residue changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }

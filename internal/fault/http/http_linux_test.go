@@ -18,7 +18,7 @@ import (
 
 // server serves HTTP on the pod's port 8080 (IPv4 and IPv6): the body says the client
 // address the application saw; /stream writes ?n chunks 20 ms apart.
-func server(t *testing.T, p *rtest.Pair) {
+func server(t testing.TB, p *rtest.Pair) {
 	mux := nethttp.NewServeMux()
 	mux.HandleFunc("/", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -28,6 +28,22 @@ func server(t *testing.T, p *rtest.Pair) {
 	mux.HandleFunc("/json", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"a":1,"b":{"c":2}}`)
+	})
+	mux.HandleFunc("/echo", func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		// Streamed back piece by piece while the request body still comes in.
+		rc := nethttp.NewResponseController(w)
+		rc.EnableFullDuplex()
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Body.Read(buf)
+			if n > 0 {
+				w.Write(buf[:n])
+				rc.Flush()
+			}
+			if err != nil {
+				return
+			}
+		}
 	})
 	mux.HandleFunc("/stream", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		for i := range 5 {
@@ -68,7 +84,7 @@ func get(c *nethttp.Client, method, url string) reply {
 	return reply{code: resp.StatusCode, body: string(b), hdr: resp.Header, err: err}
 }
 
-func apply(t *testing.T, p *rtest.Pair, h plan.HTTP) (fault.Active, func()) {
+func apply(t testing.TB, p *rtest.Pair, h plan.HTTP) (fault.Active, func()) {
 	t.Helper()
 	inj, err := fault.New(plan.Fault{Kind: plan.KindHTTP, HTTP: &h})
 	if err != nil {

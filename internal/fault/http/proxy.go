@@ -92,9 +92,22 @@ func (s *session) run() error {
 	}
 }
 
+// isH2 says whether the connection starts with the HTTP/2 preface. It reads no more
+// than it needs to tell: a short request that starts with 'P' (a 19-byte "POST /
+// HTTP/1.0") must not wait for 24 bytes that never come.
 func (s *session) isH2() bool {
-	b, err := s.br.Peek(len(h2Preface))
-	return err == nil && string(b) == h2Preface
+	for n := max(1, s.br.Buffered()); ; n = min(len(h2Preface), max(n+1, s.br.Buffered())) {
+		b, err := s.br.Peek(min(n, len(h2Preface)))
+		if !strings.HasPrefix(h2Preface, string(b)) {
+			return false
+		}
+		if len(b) == len(h2Preface) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
 }
 
 // upstream returns the server connection, dialing it on first use.

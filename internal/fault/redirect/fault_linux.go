@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nft"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -188,16 +189,34 @@ func (f *Fault) AcceptLoop(handle func(ctx context.Context, c net.Conn)) {
 	}
 }
 
-// NodeNetns is the node's network namespace (the agent runs with hostPID; tests point
-// it elsewhere).
-var NodeNetns = "/proc/1/ns/net"
+// NodeNetns, when set, is the node's network namespace (tests point it elsewhere); by
+// default the agent (hostPID) opens the host's init's, or kthreadd's (pid 2), whose
+// namespace links stay readable where pid 1's are not (EACCES in the helper pod).
+var NodeNetns = ""
+
+func openNodeNetns() (netns.NsHandle, error) {
+	cands := []string{NodeNetns}
+	if NodeNetns == "" {
+		root := journal.DefaultProcRoot()
+		cands = []string{root + "/1/ns/net", root + "/2/ns/net"}
+	}
+	var errs []error
+	for _, c := range cands {
+		ns, err := netns.GetFromPath(c)
+		if err == nil {
+			return ns, nil
+		}
+		errs = append(errs, err)
+	}
+	return 0, fmt.Errorf("opening the node's network namespace: %w", errors.Join(errs...))
+}
 
 // NodeAddrs are the addresses of the node's own network namespace (where kubelet's
 // probes come from), as /32 and /128 prefixes.
 func NodeAddrs() ([]string, error) {
-	ns, err := netns.GetFromPath(NodeNetns)
+	ns, err := openNodeNetns()
 	if err != nil {
-		return nil, fmt.Errorf("opening the node's network namespace: %w", err)
+		return nil, err
 	}
 	defer ns.Close()
 	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)

@@ -104,7 +104,8 @@ func serve() error {
 
 // httpMux answers / with the host name, /count with the UDP sink's count, /time with
 // the server's time.Now() (what a time fault shifts), /stream with ?bytes= zero bytes
-// and /resolve with a DNS query made from this pod.
+// /resolve with a DNS query made from this pod and /fetch with an HTTP request made
+// from this pod.
 func httpMux(sunk *atomic.Int64) *http.ServeMux {
 	host, _ := os.Hostname()
 	mux := http.NewServeMux()
@@ -119,6 +120,7 @@ func httpMux(sunk *atomic.Int64) *http.ServeMux {
 		fmt.Fprintf(w, "ok %s\n", host)
 	})
 	mux.HandleFunc("/resolve", resolve)
+	mux.HandleFunc("/fetch", fetch)
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("bytes"))
 		buf := make([]byte, 32<<10)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,7 +217,13 @@ func (p *Pair) IPRules(t testing.TB) string {
 	var s string
 	for _, args := range [][]string{{"-4", "rule"}, {"-6", "rule"}, {"-4", "route", "show", "table", "all"}, {"-6", "route", "show", "table", "all"}} {
 		out, _ := exec.Command("ip", append([]string{"-n", p.Pod}, args...)...).CombinedOutput()
-		s += string(out)
+		for _, l := range strings.SplitAfter(string(out), "\n") {
+			// IPv6 link-local routes come and go with the kernel's address
+			// autoconfiguration (DAD), not with anything a fault does.
+			if !strings.Contains(l, "fe80:") {
+				s += l
+			}
+		}
 	}
 	return s
 }
