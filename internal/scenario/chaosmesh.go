@@ -88,7 +88,7 @@ func estimateCap(steps []*Step) time.Duration {
 // Schedule or a Workflow task). deadline, when set, is the Workflow task's deadline.
 func (c *cm) experiment(kind string, o *obj, deadline string, deadlineLine int) []*Step {
 	if kind == "HTTPChaos" {
-		c.fail(o.line(""), o.path, "HTTPChaos is refused: the http verbs are not implemented yet")
+		c.fail(o.line(""), o.path, "HTTPChaos is refused: its mapping onto the http verbs is not written yet")
 		return nil
 	}
 	fs := &FaultStep{TargetsField: o.at("selector")}
