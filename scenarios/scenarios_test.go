@@ -215,6 +215,7 @@ func words(s string) ([]string, error) {
 func cluster() *fake.Clientset {
 	var objs []runtime.Object
 	ip := 10
+	controller := true
 	for _, d := range []struct {
 		name string
 		n    int
@@ -228,8 +229,9 @@ func cluster() *fake.Clientset {
 			ip++
 			addr := fmt.Sprintf("10.244.0.%d", ip)
 			objs = append(objs, &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", d.name, i), Namespace: "shop", Labels: labels},
-				Spec:       corev1.PodSpec{NodeName: fmt.Sprintf("node-%d", i%2), Containers: []corev1.Container{{Name: d.name}}},
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", d.name, i), Namespace: "shop", Labels: labels,
+					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: d.name + "-rs", Controller: &controller}}},
+				Spec: corev1.PodSpec{NodeName: fmt.Sprintf("node-%d", i%2), Containers: []corev1.Container{{Name: d.name}}},
 				Status: corev1.PodStatus{
 					Phase: corev1.PodRunning, PodIP: addr, PodIPs: []corev1.PodIP{{IP: addr}},
 					ContainerStatuses: []corev1.ContainerStatus{{

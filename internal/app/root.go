@@ -28,6 +28,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/noopapi"
 	podcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/pod"
 	rbaccmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/rbac"
+	runcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/run"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/status"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stop"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
@@ -116,6 +117,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		gc.NewCmdGC(f, nil),
 		rbaccmd.NewCmdRBAC(f, nil),
 		doctorcmd.NewCmdDoctor(f, nil),
+		runcmd.NewCmdRun(f, func() *cobra.Command { return NewRootCmd(f) }, nil),
 		versioncmd.NewCmdVersion(f, nil),
 		completion.NewCmdCompletion(f),
 		agentcmd.NewCmd(),

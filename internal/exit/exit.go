@@ -13,6 +13,7 @@ const (
 	Usage       = 1   // usage or validation error: nothing was done
 	API         = 2   // cluster/API error (unreachable, RBAC, scheduling, image)
 	Fault       = 3   // the fault could not be applied or recovered on some target
+	Hypothesis  = 4   // kubectl chaos run: a probe failed (the hypothesis did not hold) or a step failed
 	Interrupted = 130 // interrupted (Ctrl-C/SIGTERM) after a clean recovery
 )
 
@@ -48,6 +49,9 @@ func APIError(err error) error { return wrap(API, err) }
 
 // FaultError marks err as a failure to apply or recover a fault (exit 3).
 func FaultError(err error) error { return wrap(Fault, err) }
+
+// HypothesisError: the scenario ran and was recovered, but a probe or a step failed.
+func HypothesisError(err error) error { return wrap(Hypothesis, err) }
 
 // InterruptedError marks a clean stop after Ctrl-C/SIGTERM (exit 130).
 func InterruptedError(err error) error {

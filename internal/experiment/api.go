@@ -307,6 +307,9 @@ func (r *apiRun) finish(reason string) error {
 		reason = session.ReasonFailed
 	}
 	rep := r.report(reason)
+	if r.o.OnReport != nil {
+		r.o.OnReport(r.p, rep)
+	}
 	fmt.Fprintf(r.o.IO.ErrOut, "experiment %s %s\n", r.p.ID, reason)
 	perr := PrintReport(r.o.IO, r.o.Output, rep)
 	switch {

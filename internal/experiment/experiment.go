@@ -78,6 +78,9 @@ type Options struct {
 	Image           string
 	ImagePullPolicy string
 	RuntimeSocket   string
+	// OnReport, when set, receives the final report before it is printed (kubectl chaos
+	// run collects each step's report for its own JSON and JUnit reports).
+	OnReport func(*Prepared, *session.Report)
 }
 
 // NewOptions wires the Factory's dependencies.
@@ -93,8 +96,16 @@ func NewOptions(f *factory.Factory) *Options {
 	}
 }
 
+// VerbAnnotation marks a fault verb's command (every command AddFlags is called on), so
+// kubectl chaos run finds the verbs in the command tree and takes their flags as fields.
+const VerbAnnotation = "kubectl-chaos/fault-verb"
+
 // AddFlags registers the target and common experiment flags on cmd.
 func AddFlags(cmd *cobra.Command, o *Options) {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[VerbAnnotation] = "true"
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Target.LabelSelector, "selector", "l", "", "Label selector for target pods (e.g. app=web,tier!=db)")
 	fl.StringVar(&o.Target.FieldSelector, "field-selector", "", "Field selector for target pods (e.g. spec.nodeName=node-1)")
@@ -352,8 +363,30 @@ func (o *Options) clock() time.Time {
 	return time.Now()
 }
 
+type takeOverKey struct{}
+
+// WithTakeOver returns a context under which Run hands the verb's parsed and validated
+// Options to take instead of running the experiment: kubectl chaos run builds each
+// scenario step through the verb's own command (flags, units, validation), then runs it
+// when the scenario says.
+func WithTakeOver(ctx context.Context, take func(*Options) error) context.Context {
+	return context.WithValue(ctx, takeOverKey{}, take)
+}
+
 // Run resolves, then prints the plan (--dry-run) or runs the session.
 func Run(ctx context.Context, o *Options) error {
+	if take, ok := ctx.Value(takeOverKey{}).(func(*Options) error); ok {
+		return take(o)
+	}
+	return run(ctx, o)
+}
+
+// RunOwned runs o as Run does, for a caller that took it over with WithTakeOver.
+func RunOwned(ctx context.Context, o *Options) error {
+	return run(context.WithValue(ctx, takeOverKey{}, nil), o)
+}
+
+func run(ctx context.Context, o *Options) error {
 	c, err := o.KubeClient()
 	if err != nil {
 		return err
@@ -442,6 +475,9 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 		}
 		if rep.Fault == "" {
 			rep.Fault = p.Fault.Summary()
+		}
+		if o.OnReport != nil {
+			o.OnReport(p, rep)
 		}
 		if err := PrintReport(o.IO, o.Output, rep); err != nil && runErr == nil {
 			runErr = err

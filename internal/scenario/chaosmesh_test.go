@@ -1,0 +1,151 @@
+package scenario_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/scenario"
+)
+
+func loadFile(t *testing.T, path string) (*scenario.Scenario, error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return load(t, path, string(data), nil)
+}
+
+// faults lists the fault steps' options in order.
+func faults(s *scenario.Scenario) (verbs []string, opts []*experiment.Options) {
+	var walk func([]*scenario.Step)
+	walk = func(steps []*scenario.Step) {
+		for _, st := range steps {
+			if st.Fault != nil {
+				verbs = append(verbs, st.Fault.Verb)
+				opts = append(opts, st.Fault.Options)
+			}
+			walk(st.Parallel)
+			walk(st.Serial)
+		}
+	}
+	walk(s.Steps)
+	return verbs, opts
+}
+
+func TestChaosMeshImportOfEachKind(t *testing.T) {
+	cases := map[string]struct {
+		verbs string
+		check func(t *testing.T, s *scenario.Scenario, o []*experiment.Options)
+	}{
+		"networkchaos.yaml": {"network delay", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			d := o[0].Fault.Network.Delay
+			if d.Latency.D() != 200*time.Millisecond || d.Jitter.D() != 10*time.Millisecond || d.Correlation != 25 ||
+				o[0].Target.Mode != "one" || o[0].Target.LabelSelector != "app=web" || o[0].Target.Namespace != "shop" || o[0].Duration != 2*time.Minute {
+				t.Errorf("delay = %+v, target %+v, duration %s", d, o[0].Target, o[0].Duration)
+			}
+		}},
+		"networkchaos-partition.yaml": {"network partition", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			p := o[0].Fault.Network
+			if p.Partition == nil || len(p.Partition.To) != 1 || p.Partition.To[0] != "app=db" || p.Partition.Direction != "both" {
+				t.Errorf("partition = %+v", p.Partition)
+			}
+		}},
+		"podchaos.yaml": {"pod kill", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			if o[0].Target.Mode != "one" || o[0].Fault.Pod == nil {
+				t.Errorf("pod kill = %+v %+v", o[0].Target, o[0].Fault.Pod)
+			}
+		}},
+		"stresschaos.yaml": {"stress cpu,stress memory", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			if s.Steps[0].Parallel == nil || o[0].Target.Container != "app" || o[0].Fault.Stress.CPU == nil || o[1].Fault.Stress.Memory == nil {
+				t.Errorf("stress = %+v / %+v", o[0].Fault.Stress, o[1].Fault.Stress)
+			}
+		}},
+		"iochaos.yaml": {"io latency", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			io := o[0].Fault.IO
+			if io == nil || io.Path != "/var/lib/data" || io.Percent != 50 {
+				t.Errorf("io = %+v", io)
+			}
+		}},
+		"timechaos.yaml": {"time shift", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			if o[0].Fault.Time == nil {
+				t.Errorf("time = %+v", o[0].Fault)
+			}
+		}},
+		"dnschaos.yaml": {"network dns", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			if o[0].Fault.DNS == nil || len(o[0].Fault.DNS.Patterns) != 2 {
+				t.Errorf("dns = %+v", o[0].Fault.DNS)
+			}
+		}},
+		"schedule.yaml": {"network loss", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			if s.Schedule != "5 * * * *" || o[0].Fault.Network.Loss == nil || o[0].Duration != 30*time.Second {
+				t.Errorf("schedule %q loss %+v", s.Schedule, o[0].Fault.Network.Loss)
+			}
+		}},
+		"workflow.yaml": {"network delay,stress cpu,pod kill", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			root := s.Steps[0]
+			if root.Serial == nil || len(root.Serial) != 3 || root.Serial[0].Parallel == nil || root.Serial[1].Wait != 10*time.Second {
+				t.Errorf("workflow steps = %+v", root)
+			}
+			if o[0].Duration != 40*time.Second {
+				t.Errorf("deadline did not become the duration: %s", o[0].Duration)
+			}
+		}},
+	}
+	files, _ := filepath.Glob("testdata/chaosmesh/*.yaml")
+	seen := 0
+	for _, f := range files {
+		c, ok := cases[filepath.Base(f)]
+		if !ok {
+			continue
+		}
+		seen++
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			s, err := loadFile(t, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			verbs, opts := faults(s)
+			if got := strings.Join(verbs, ","); got != c.verbs {
+				t.Fatalf("verbs = %s, want %s", got, c.verbs)
+			}
+			c.check(t, s, opts)
+		})
+	}
+	if seen != len(cases) {
+		t.Errorf("found %d of the %d testdata files", seen, len(cases))
+	}
+}
+
+func TestChaosMeshRefusesUnsupportedFieldsByName(t *testing.T) {
+	base, err := os.ReadFile("testdata/chaosmesh/networkchaos.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ old, new, want string }{
+		{"action: delay", "action: netem", "cm.yaml:7: spec.action: action \"netem\" is not supported"},
+		{"mode: one", "mode: random-max-percent", "cm.yaml:8: spec.mode:"},
+		{"    labelSelectors:", "    nodes: [n1]\n    labelSelectors:", "cm.yaml:10: spec.selector.nodes: unknown field"},
+		{"    correlation: \"25\"", "    correlation: \"25\"\n    reorder: {reorder: \"10\"}", "cm.yaml:16: spec.delay.reorder: unknown field"},
+		{"  duration: 2m", "  duration: 2m\n  remoteCluster: east", "cm.yaml:17: spec.remoteCluster: unknown field"},
+		{"  duration: 2m", "  duration: 2m\n  direction: from", "cm.yaml:17: spec.direction: only direction: to"},
+		{"    latency: 200ms", "    latency: 2000s", "cm.yaml:13: spec.delay.latency: --latency"},
+		{"kind: NetworkChaos", "kind: KernelChaos", "cm.yaml:2: kind: Chaos Mesh kind \"KernelChaos\" is not imported"},
+	}
+	for _, c := range cases {
+		if !strings.Contains(string(base), c.old) {
+			t.Fatalf("no %q", c.old)
+		}
+		_, err := load(t, "cm.yaml", strings.Replace(string(base), c.old, c.new, 1), nil)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%q: got %v\nwant prefix %s", c.new, err, c.want)
+		}
+	}
+	if _, err := loadFile(t, "testdata/chaosmesh/httpchaos.yaml"); err == nil || !strings.Contains(err.Error(), "HTTPChaos is refused") {
+		t.Errorf("HTTPChaos: %v", err)
+	}
+}
