@@ -72,6 +72,18 @@ func (r *liveRun) helpers(t *testing.T) int {
 	return len(l.Items)
 }
 
+// helpersLeft waits (up to 5 s) for the helper pods to go and returns how many are
+// left: the command returns once their deletion is accepted, and a fake kubelet may
+// still be finishing them then (issue 17).
+func (r *liveRun) helpersLeft(t *testing.T) int {
+	t.Helper()
+	n := r.helpers(t)
+	for end := time.Now().Add(5 * time.Second); n != 0 && time.Now().Before(end); n = r.helpers(t) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
+}
+
 func TestLiveRunCompletes(t *testing.T) {
 	start := time.Now()
 	r := startLive(t, "noop", "deploy/web", "--duration", "1s", "--yes")
@@ -103,7 +115,7 @@ func TestLiveRunCompletes(t *testing.T) {
 			t.Errorf("final report lacks a row matching %s:\n%s", row, out)
 		}
 	}
-	if n := r.helpers(t); n != 0 {
+	if n := r.helpersLeft(t); n != 0 {
 		t.Errorf("%d helper pods left after the experiment", n)
 	}
 }
@@ -121,7 +133,7 @@ func TestLiveRunFaultFailureExits3(t *testing.T) {
 	if rep.Reason != session.ReasonFailed || len(rep.Nodes) != 2 || !strings.HasPrefix(rep.Experiment, "chaos-") {
 		t.Errorf("report = %+v", rep)
 	}
-	if n := r.helpers(t); n != 0 {
+	if n := r.helpersLeft(t); n != 0 {
 		t.Errorf("%d helper pods left", n)
 	}
 }
@@ -150,13 +162,7 @@ func TestLiveRunInterruptedExits130(t *testing.T) {
 	if !strings.Contains(r.out.String(), ": interrupted") {
 		t.Errorf("report:\n%s", r.out.String())
 	}
-	// The command returns once the deletes are accepted; the pods may still be
-	// terminating then (issue 17).
-	n := r.helpers(t)
-	for end := time.Now().Add(5 * time.Second); n != 0 && time.Now().Before(end); n = r.helpers(t) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n != 0 {
+	if n := r.helpersLeft(t); n != 0 {
 		t.Errorf("%d helper pods left after Ctrl-C", n)
 	}
 }

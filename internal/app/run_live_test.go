@@ -70,7 +70,7 @@ spec:
 	if err := r.wait(t, 60*time.Second); err != nil {
 		t.Fatalf("exit %d (%v)\nstderr:\n%s", exit.Code(err), err, r.errOut.String())
 	}
-	if n := r.helpers(t); n != 0 {
+	if n := r.helpersLeft(t); n != 0 {
 		t.Errorf("%d helper pods left", n)
 	}
 	res := readResult(t, jsonRep)
@@ -168,7 +168,7 @@ spec:
 	if took := time.Since(start); took > 40*time.Second {
 		t.Errorf("the abort took %s", took)
 	}
-	if n := r.helpers(t); n != 0 {
+	if n := r.helpersLeft(t); n != 0 {
 		t.Errorf("%d helper pods left", n)
 	}
 	res := readResult(t, jsonRep)
@@ -215,7 +215,7 @@ spec:
 	if exit.Code(err) != exit.Interrupted {
 		t.Fatalf("exit %d (%v)\nstderr:\n%s", exit.Code(err), err, r.errOut.String())
 	}
-	if n := r.helpers(t); n != 0 {
+	if n := r.helpersLeft(t); n != 0 {
 		t.Errorf("%d helper pods left", n)
 	}
 	if !strings.Contains(r.out.String(), "scenario ctrlc: interrupted") {
