@@ -141,7 +141,7 @@ func injectThenKillCLI(t *testing.T, duration string) (cs kubernetes.Interface, 
 }
 
 // kill -9 of the CLI: the pod stays changed (nothing on the node can restore it),
-// `ls` shows the experiment from the pod's label, `stop ID` restores it from the undo
+// `ls` shows the experiment from the pod's label as active (its STATE column), `stop ID` restores it from the undo
 // record alone.
 func TestNoopAPIKillCLIThenStop(t *testing.T) {
 	cs, ns, pod, id := injectThenKillCLI(t, "3m")
@@ -150,7 +150,7 @@ func TestNoopAPIKillCLIThenStop(t *testing.T) {
 		t.Fatalf("after kill -9 of the CLI the pod is %+v, want still changed by %s", st, id)
 	}
 	ls := chaosPlain(t, nil, "ls")
-	if ls.Code != 0 || !regexp.MustCompile(id+`\s+\S+\s+noopapi annotation kubectl-chaos/noop-api=injected\s+0\s+1\s+e2e-node`).MatchString(ls.Stdout) {
+	if ls.Code != 0 || !regexp.MustCompile(id+`\s+\S+\s+noopapi annotation kubectl-chaos/noop-api=injected\s+active\s+0\s+1\s+e2e-node`).MatchString(ls.Stdout) {
 		t.Errorf("ls does not show %s with its changed pod:\n%s", id, ls)
 	}
 	st := chaosPlain(t, nil, "status", id)
