@@ -177,8 +177,10 @@ func TestStressMemory(t *testing.T) {
 			s.WaitOutput("injected", 60*time.Second) // the agent reports once the size is held
 			used := cgroupMemory(t, cgs) - base
 			t.Logf("TABLE|e2e stress memory 50%% of 256Mi|asked 128Mi|pod's cgroup +%.1f MiB (baseline %.1f MiB)", float64(used)/(1<<20), float64(base)/(1<<20))
-			if math.Abs(float64(used-want)) > 0.05*want {
-				t.Errorf("the pod's memory cgroup grew by %.1f MiB, want 128 MiB ± 5%%", float64(used)/(1<<20))
+			// +8 MiB: the stressor process's own runtime is charged to the pod's cgroup too
+			// (measured +3…+6.75 MiB in internal/fault/stress's TestMemoryStressMeasured).
+			if d := float64(used - want); d < -0.05*want || d > 0.05*want+8<<20 {
+				t.Errorf("the pod's memory cgroup grew by %.1f MiB, want 128 MiB -5%% … +5%%+8 MiB", float64(used)/(1<<20))
 			}
 			if out := s.Output(); !strings.Contains(out, "holding 128Mi of 128Mi") || !strings.Contains(out, "memory limit 256Mi = 128Mi") {
 				t.Errorf("the CLI does not say the size held and how it was computed:\n%s", out)

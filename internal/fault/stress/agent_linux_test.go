@@ -160,8 +160,9 @@ func TestAgentMemoryStressSIGTERM(t *testing.T) {
 	ev := waitEvent(t, events, plan.EventInjected, stderr)
 	used := s.memUsage(t) - base
 	t.Logf("injected in %s: %s", ev.Elapsed.D(), ev.Objects[0].Spec)
-	if d := float64(used) - 128*mib; d < -0.05*128*mib || d > 0.05*128*mib {
-		t.Errorf("memory cgroup grew by %s, want 128Mi ± 5%%", plan.FormatBytes(used))
+	// +8Mi: the stressor process's own runtime is charged to the cgroup too (see TestMemoryStressMeasured).
+	if d := float64(used) - 128*mib; d < -0.05*128*mib || d > 0.05*128*mib+8*mib {
+		t.Errorf("memory cgroup grew by %s, want 128Mi -5%% … +5%%+8Mi", plan.FormatBytes(used))
 	}
 	pid := stressorOf(t, s)
 	start := mustStart(t, pid)

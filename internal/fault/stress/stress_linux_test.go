@@ -210,8 +210,11 @@ func TestMemoryStressMeasured(t *testing.T) {
 			if held != tt.want {
 				t.Errorf("stressor holds %d bytes, want %d", held, tt.want)
 			}
-			if d := math.Abs(float64(used) - float64(tt.want)); d > 0.05*float64(tt.want) {
-				t.Errorf("the stand-in's memory cgroup grew by %s, want %s ± 5%%", plan.FormatBytes(used), plan.FormatBytes(tt.want))
+			// The stressor process's own footprint (Go runtime, stacks, page tables of the held
+			// memory) is charged to the same cgroup: measured +3Mi (1 worker, here) and +6.75Mi
+			// (2 workers, in the netem VM) over what it holds, hence the fixed 8Mi on top of 5%.
+			if lo, hi := 0.95*float64(tt.want), 1.05*float64(tt.want)+8*mib; float64(used) < lo || float64(used) > hi {
+				t.Errorf("the stand-in's memory cgroup grew by %s, want %s -5%% … +5%%+8Mi (the stressor's own runtime)", plan.FormatBytes(used), plan.FormatBytes(tt.want))
 			}
 			if _, err := a.Recover(context.Background()); err != nil {
 				t.Fatal(err)
