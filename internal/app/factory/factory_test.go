@@ -81,3 +81,24 @@ func TestLazy(t *testing.T) {
 		t.Errorf("KubeClient built twice")
 	}
 }
+
+// TestRateLimit: the REST config lifts client-go's default 5 requests/s (bursts of 10)
+// that made every request of a many-node session past the tenth wait 200 ms.
+func TestRateLimit(t *testing.T) {
+	io, _, _, _ := ui.Test()
+	f := New(io)
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	f.ConfigFlags.AddFlags(fs)
+	p := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(p, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = fs.Parse([]string{"--kubeconfig", p})
+	cfg, err := f.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.QPS != ClientQPS || cfg.Burst != ClientBurst {
+		t.Errorf("QPS %v burst %d, want %v %d", cfg.QPS, cfg.Burst, ClientQPS, ClientBurst)
+	}
+}
