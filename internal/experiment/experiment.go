@@ -23,6 +23,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/procstart"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/target"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
@@ -387,6 +388,7 @@ func RunOwned(ctx context.Context, o *Options) error {
 }
 
 func run(ctx context.Context, o *Options) error {
+	traceStart()
 	c, err := o.KubeClient()
 	if err != nil {
 		return err
@@ -395,6 +397,7 @@ func run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	session.Step("cli-targets-resolved", time.Now())
 	if o.DryRun {
 		return PrintDryRun(o.IO, o.Output, p, o)
 	}
@@ -429,6 +432,7 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 	if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
 		return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
 	}
+	session.Step("cli-namespace-ready", time.Now())
 	att, err := o.Attacher()
 	if err != nil {
 		return err
@@ -493,6 +497,17 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 		}
 	}
 	return runErr
+}
+
+// traceStart logs (-v) when this binary's package inits began (≈ its exec: run as a
+// kubectl plugin, what comes before is kubectl's own start) and when main began (the
+// inits done), so make bench-e2e splits "CLI start → helper create sent" (issue 17).
+func traceStart() {
+	now := time.Now()
+	session.Step("cli-init", now.Add(-time.Duration(procstart.SinceInit())))
+	if d := procstart.SinceMain(); d >= 0 {
+		session.Step("cli-main", now.Add(-time.Duration(d)))
+	}
 }
 
 // printPicks says, before anything happens, which pods --mode picked (with the seed
