@@ -74,6 +74,8 @@ func command(ctx context.Context, env []string, name string, args ...string) *ex
 	// gc's sweep pods mount the node's runtime socket directory too: the cluster's, not
 	// the default /run/containerd (which hostPath would create on this machine).
 	cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_RUNTIME_SOCKET="+runtimeSocket)
+	// The runs' local history and scenario locks: not the user's state directory.
+	cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_STATE_DIR="+filepath.Join(os.TempDir(), "kc-e2e-state"))
 	if agentImage != "" {
 		cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_IMAGE_PULL_POLICY=Never")
 	}
