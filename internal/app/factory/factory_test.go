@@ -60,7 +60,8 @@ func TestNamespaceAndOwnerFromKubeconfig(t *testing.T) {
 	}
 }
 
-func TestLazy(t *testing.T) {
+// withKubeconfig is the real Factory with --kubeconfig on the test kubeconfig.
+func withKubeconfig(t *testing.T) *Factory {
 	io, _, _, _ := ui.Test()
 	f := New(io)
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
@@ -70,6 +71,11 @@ func TestLazy(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = fs.Parse([]string{"--kubeconfig", p})
+	return f
+}
+
+func TestLazy(t *testing.T) {
+	f := withKubeconfig(t)
 	// Building the clientset for a server that is not there must not dial: it only fails
 	// on the first request.
 	c1, err := f.KubeClient()
@@ -85,15 +91,7 @@ func TestLazy(t *testing.T) {
 // TestRateLimit: the REST config lifts client-go's default 5 requests/s (bursts of 10)
 // that made every request of a many-node session past the tenth wait 200 ms.
 func TestRateLimit(t *testing.T) {
-	io, _, _, _ := ui.Test()
-	f := New(io)
-	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	f.ConfigFlags.AddFlags(fs)
-	p := filepath.Join(t.TempDir(), "config")
-	if err := os.WriteFile(p, []byte(kubeconfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_ = fs.Parse([]string{"--kubeconfig", p})
+	f := withKubeconfig(t)
 	cfg, err := f.RESTConfig()
 	if err != nil {
 		t.Fatal(err)
