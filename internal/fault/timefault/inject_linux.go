@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
@@ -113,6 +114,11 @@ type active struct {
 
 	stop, done chan struct{}
 	once       sync.Once
+
+	// snap is what the counters read, set at the end of each scan (without mu: a scan
+	// or a recovery holds it for long).
+	snap      atomic.Pointer[scanSnap]
+	recovered atomic.Bool
 }
 
 // loop rescans every interval until Recover.
@@ -135,6 +141,7 @@ func (a *active) scan() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.scans++
+	defer a.snapshot()
 	for _, pid := range containerProcs(a.containerID) {
 		select {
 		case <-a.stop:
