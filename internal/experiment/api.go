@@ -46,6 +46,7 @@ type apiRun struct {
 	c    kubernetes.Interface
 	kind *catalog.Entry
 	ev   *eventPrinter
+	pe   *podEvents
 	// progress is where the run says what it does: stderr, or with --quiet only the
 	// lines that report errors (as the helper path).
 	progress io.Writer
@@ -61,8 +62,8 @@ type apiRun struct {
 // as the helper path does: 0 completed, 130 interrupted after a clean restore, 3 when a
 // pod could not be changed or restored, 2 for cluster errors, 1 when a target pod
 // carries another experiment's record (nothing is changed then).
-func runAPI(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, kind *catalog.Entry) error {
-	r := &apiRun{o: o, p: p, c: c, kind: kind, ev: newEventPrinter(o.IO), progress: o.IO.ErrOut, start: time.Now(), oneShot: kind.OneShot(p.Fault)}
+func runAPI(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, kind *catalog.Entry, pe *podEvents) error {
+	r := &apiRun{o: o, p: p, c: c, kind: kind, ev: newEventPrinter(o.IO), pe: pe, progress: o.IO.ErrOut, start: time.Now(), oneShot: kind.OneShot(p.Fault)}
 	if o.Quiet {
 		r.progress = quietProgress(o.IO.ErrOut)
 	}
@@ -210,10 +211,11 @@ func (r *apiRun) injected() int {
 }
 
 func (r *apiRun) event(e plan.Event) {
+	e.Time = time.Now()
+	r.pe.event(e) // the Kubernetes Events on the targets, --quiet or not
 	if r.o.Quiet && e.Type != plan.EventError {
 		return
 	}
-	e.Time = time.Now()
 	r.ev.Print(e)
 }
 
