@@ -22,6 +22,7 @@ var cmBase = map[string]string{
 	"StressChaos":  `{mode: all, selector: {labelSelectors: {app: web}}, stressors: {cpu: {workers: 1}}}`,
 	"IOChaos":      `{action: latency, mode: all, selector: {labelSelectors: {app: db}}, volumePath: /data}`,
 	"TimeChaos":    `{mode: all, selector: {labelSelectors: {app: web}}, timeOffset: 1h}`,
+	"HTTPChaos":    `{mode: all, selector: {labelSelectors: {app: web}}, target: Request, port: 80, abort: true}`,
 	"Schedule": `{schedule: "5 * * * *", type: NetworkChaos, networkChaos: {action: partition, mode: all,
 		selector: {labelSelectors: {app: web}}, externalTargets: [192.0.2.0/24]}}`,
 }
