@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/container"
@@ -279,6 +280,8 @@ type active struct {
 	mu    sync.Mutex
 	notes []string
 	done  []plan.Object
+	// recovered is set once the stressor is stopped: the counters are read without mu.
+	recovered atomic.Bool
 }
 
 func (a *active) note(format string, args ...any) {
@@ -391,6 +394,7 @@ func (a *active) Recover(ctx context.Context) ([]plan.Object, error) {
 	if err := a.st.stop(stopTimeout); err != nil {
 		return nil, err
 	}
+	a.recovered.Store(true)
 	if ended || used == 0 {
 		if st := a.st.state; st != nil {
 			used = st.UserTime() + st.SystemTime()

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
@@ -114,6 +115,11 @@ type active struct {
 
 	stop, done chan struct{}
 	once       sync.Once
+
+	// snap is what the counters read, set at the end of each scan (without mu: a scan
+	// or a recovery holds it for long).
+	snap      atomic.Pointer[scanSnap]
+	recovered atomic.Bool
 }
 
 // loop rescans every interval until Recover.
@@ -136,6 +142,7 @@ func (a *active) scan() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.scans++
+	defer a.snapshot()
 	pids := containerProcs(a.containerID)
 	if len(pids) == 0 && len(a.patched) > 0 && !a.ended {
 		// The container restarted (a new container, with another ID, in the same pod) or
