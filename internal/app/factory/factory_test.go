@@ -7,6 +7,8 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 const kubeconfig = `apiVersion: v1
@@ -79,5 +81,38 @@ func TestLazy(t *testing.T) {
 	c2, _ := f.KubeClient()
 	if c1 != c2 {
 		t.Errorf("KubeClient built twice")
+	}
+}
+
+// The requests of an experiment on 100 nodes (a create and a delete per helper pod, the
+// lists and watches) pass the client's rate limiter without waiting; client-go's default
+// (5/s, burst 10) made them wait ≈40 s.
+func TestClientLimitsFitAHundredNodes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(p, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	io, _, _, _ := ui.Test()
+	f := New(io)
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	f.ConfigFlags.AddFlags(fs)
+	if err := fs.Parse([]string{"--kubeconfig", p}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst) // what client-go builds from it
+	for i := 0; i < 2*100+10; i++ {
+		if !lim.TryAccept() {
+			t.Fatalf("request %d of a 100-node experiment would wait (QPS %v, burst %d)", i+1, cfg.QPS, cfg.Burst)
+		}
+	}
+	// Limits the user's config sets stay.
+	own := &rest.Config{QPS: 7, Burst: 9}
+	SetClientLimits(own)
+	if own.QPS != 7 || own.Burst != 9 {
+		t.Errorf("own limits changed to %v/%d", own.QPS, own.Burst)
 	}
 }

@@ -96,9 +96,10 @@ func fanout(b *testing.B, node *nodeSideProc, dir, id string, helpers, per int) 
 	b.ReportMetric(allInjected.Sub(start).Seconds(), "s-injected")
 	b.ReportMetric(allRecovered.Sub(stopAt).Seconds(), "s-recovered")
 	b.ReportMetric(m.HeapPeakMiB, "MiB-heap")
-	addRow("| attach fan-out (fake API, WebSocket streams, real agents) | %d | %d | | | %s | %s | %s | | %d (%s) | %d/%d | %.1f | %.0f |",
+	b.ReportMetric(m.CPU.Seconds(), "s-cpu")
+	addRow("| attach fan-out (fake API, WebSocket streams, real agents) | %d | %d | | | %s | %s | %s | | %d (%s) | %d/%d | %s | %.1f | %.0f |",
 		helpers, helpers, ms(allInjected.Sub(start)), ms(allRecovered.Sub(stopAt)), ms(returned),
-		len(cs.Actions()), "fake clientset actions", helpers, 0, m.HeapPeakMiB, m.RSSPeakMiB)
+		len(cs.Actions()), "fake clientset actions", helpers, 0, ms(m.CPU), m.HeapPeakMiB, m.RSSPeakMiB)
 }
 
 // fanoutPods builds the helper pods of one experiment (noop fault, per targets on each

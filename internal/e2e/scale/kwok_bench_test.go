@@ -55,19 +55,21 @@ func BenchmarkKwok(b *testing.B) {
 			var wall, active time.Duration
 			requests := 0
 			var heap, rss float64
+			var cpu time.Duration
 			for p := 0; p < oneByOne; p++ {
 				r := runCLI(b, c, node, 1, fmt.Sprintf("app-%04d", p))
 				wall += r.returned
 				active += r.active
 				requests += r.counter.total()
 				heap, rss = max(heap, r.mem.HeapPeakMiB), max(rss, r.mem.RSSPeakMiB)
+				cpu += r.mem.CPU
 			}
 			per := wall / time.Duration(oneByOne)
 			b.ReportMetric(per.Seconds(), "s/pod")
 			b.ReportMetric(float64(requests)/float64(oneByOne), "requests/pod")
-			addRow("| one by one: %d of the pods, each its own experiment | 1 each | 1 each | | | %s per pod | | %s per pod → %s for all %d | | %.1f per pod → %d for all %d | | %.1f | %.0f |",
+			addRow("| one by one: %d of the pods, each its own experiment | 1 each | 1 each | | | %s per pod | | %s per pod → %s for all %d | | %.1f per pod → %d for all %d | | %s per pod | %.1f | %.0f |",
 				oneByOne, ms(active/time.Duration(oneByOne)), ms(per), ms(per*time.Duration(pods)), pods,
-				float64(requests)/float64(oneByOne), requests*pods/oneByOne, pods, heap, rss)
+				float64(requests)/float64(oneByOne), requests*pods/oneByOne, pods, ms(cpu/time.Duration(oneByOne)), heap, rss)
 		}
 	})
 }
@@ -199,9 +201,10 @@ func (r *cliRun) report(b *testing.B, what string, nodes, pods int) {
 	b.ReportMetric(r.lastGone.Seconds(), "s-gone")
 	b.ReportMetric(float64(r.counter.total()), "requests")
 	b.ReportMetric(r.mem.HeapPeakMiB, "MiB-heap")
+	b.ReportMetric(r.mem.CPU.Seconds(), "s-cpu")
 	b.Logf("requests: %s", r.counter.summary())
-	addRow("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %d (%s) | %d/%d | %.1f | %.0f |",
+	addRow("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %d (%s) | %d/%d | %s | %.1f | %.0f |",
 		what, nodes, len(r.rep.Nodes), ms(created), ms(r.phase(r.stats.Running)), ms(r.active),
 		ms(recovered), ms(r.returned), ms(r.lastGone), r.counter.total(), r.counter.summary(),
-		r.stats.Attaches, r.stats.Refused, r.mem.HeapPeakMiB, r.mem.RSSPeakMiB)
+		r.stats.Attaches, r.stats.Refused, ms(r.mem.CPU), r.mem.HeapPeakMiB, r.mem.RSSPeakMiB)
 }

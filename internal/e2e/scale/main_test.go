@@ -22,8 +22,8 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if len(rows) > 0 {
 		fmt.Println()
-		fmt.Println("| run | nodes | helpers | helpers created | all Running (kwok) | all targets active | stop → all recovered | CLI returned | all helpers gone | API requests | attaches ok/refused | CLI heap peak (MiB above start) | peak RSS (MiB) |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Println("| run | nodes | helpers | helpers created | all Running (kwok) | all targets active | stop → all recovered | CLI returned | all helpers gone | API requests | attaches ok/refused | CLI CPU | CLI heap peak (MiB above start) | peak RSS (MiB) |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, r := range rows {
 			fmt.Println(r)
 		}

@@ -147,6 +147,7 @@ func (c *counter) lastAt(key string) time.Time {
 // moment it starts (VmHWM is reset through clear_refs).
 type memSampler struct {
 	base     runtime.MemStats
+	cpu      time.Duration
 	peakHeap uint64
 	stop     chan struct{}
 	done     chan struct{}
@@ -157,6 +158,7 @@ func startMem() *memSampler {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	m := &memSampler{stop: make(chan struct{}), done: make(chan struct{})}
 	runtime.ReadMemStats(&m.base)
+	m.cpu = cpuTime()
 	m.peakHeap = m.base.HeapInuse
 	go func() {
 		defer close(m.done)
@@ -180,7 +182,8 @@ func startMem() *memSampler {
 // meanwhile, the process's peak RSS (MiB).
 type memResult struct {
 	HeapPeakMiB, HeapBaseMiB, AllocMiB, RSSPeakMiB float64
-	Goroutines                                     int
+	// CPU is the process's CPU time (user + system) meanwhile.
+	CPU time.Duration
 }
 
 func (m *memSampler) end() memResult {
@@ -194,6 +197,7 @@ func (m *memSampler) end() memResult {
 		HeapBaseMiB: float64(m.base.HeapInuse) / mib,
 		AllocMiB:    float64(s.TotalAlloc-m.base.TotalAlloc) / mib,
 		RSSPeakMiB:  float64(vmHWM()) / 1024,
+		CPU:         cpuTime() - m.cpu,
 	}
 }
 

@@ -289,7 +289,7 @@ type nodeSideProc struct {
 func startNodeSide(tb testing.TB, env ...string) *nodeSideProc {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, envNodeSide+"=1", envWorkDir+"="+tb.TempDir())...)
+	cmd.Env = append(os.Environ(), append(env, envNodeSide+"=1", envWorkDir+"="+workDir(tb))...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -321,6 +321,17 @@ func startNodeSide(tb testing.TB, env ...string) *nodeSideProc {
 	p.URL = strings.TrimSpace(strings.TrimPrefix(line, "listening "))
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	return p
+}
+
+// workDir is where the node side's agents keep their journals: on tmpfs when there is
+// one, as each of the many nodes it stands for has a disk of its own (100 agents'
+// journal fsyncs on one shared disk would measure that disk, not the fan-out).
+func workDir(tb testing.TB) string {
+	if d, err := os.MkdirTemp("/dev/shm", "kc-scale-"); err == nil {
+		tb.Cleanup(func() { os.RemoveAll(d) })
+		return d
+	}
+	return tb.TempDir()
 }
 
 // Stats fetches what the node side saw.
