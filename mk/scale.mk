@@ -10,6 +10,8 @@ SCALE_PKG := ./internal/e2e/scale/
 # Sizes of `make test`'s smoke run (the full sizes are the benchmark's defaults).
 SCALE_SMOKE := SCALE_NODES=10 SCALE_PODS=100 SCALE_ONE_BY_ONE=3 SCALE_FANOUT_HELPERS=10
 
+TEST_TARGETS += test-scale
+
 .PHONY: kwok bench-scale test-scale
 kwok: $(KWOK)
 $(KWOK):
