@@ -66,9 +66,11 @@ func Resolve(ctx context.Context, c kubernetes.Interface, o Options) (*Selection
 		return nil, err
 	}
 
-	sel := &Selection{ByNode: map[string][]plan.Target{}, Seed: seed, Matched: len(cands), Filters: filtered}
+	sel := &Selection{ByNode: map[string][]plan.Target{}, Seed: seed, Matched: len(cands), Filters: filtered,
+		Pods: map[string]*corev1.Pod{}}
 	for _, c := range picked {
 		t := c.Target
+		sel.Pods[t.Namespace+"/"+t.Pod] = c.pod
 		sel.Targets = append(sel.Targets, t)
 		if _, ok := sel.ByNode[t.Node]; !ok {
 			sel.Nodes = append(sel.Nodes, t.Node)
@@ -165,7 +167,7 @@ func candidates(sources []source, container string) (cands []candidate, skipped 
 			skipped = append(skipped, fmt.Sprintf("%s container %q not running", k, name))
 			continue
 		}
-		cands = append(cands, candidate{Target: targetOf(pod, name, id), hostNetwork: pod.Spec.HostNetwork})
+		cands = append(cands, candidate{Target: targetOf(pod, name, id), hostNetwork: pod.Spec.HostNetwork, pod: pod})
 	}
 	sortCandidates(cands)
 	return cands, skipped, nil
@@ -310,6 +312,7 @@ func sortCandidates(cs []candidate) {
 type candidate struct {
 	plan.Target
 	hostNetwork bool
+	pod         *corev1.Pod
 }
 
 func targetOf(pod *corev1.Pod, container, id string) plan.Target {

@@ -5,6 +5,7 @@ package target
 
 import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Options are the targeting flags.
@@ -34,4 +35,7 @@ type Selection struct {
 	Seed    int64                    // the seed used by --mode (to reproduce)
 	Matched int                      // running pods that matched before --mode picked
 	Filters []string                 // the client-side filters and what they kept
+	// Pods are the picked targets' pods as Resolve listed them ("namespace/name"), so
+	// that what looks at them before any change needs no request per pod.
+	Pods map[string]*corev1.Pod
 }

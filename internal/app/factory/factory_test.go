@@ -7,6 +7,8 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 const kubeconfig = `apiVersion: v1
@@ -88,9 +90,11 @@ func TestLazy(t *testing.T) {
 	}
 }
 
-// TestRateLimit: the REST config lifts client-go's default 5 requests/s (bursts of 10)
-// that made every request of a many-node session past the tenth wait 200 ms.
-func TestRateLimit(t *testing.T) {
+// The requests of an experiment on 100 nodes (a create and a delete per helper pod, the
+// lists and watches) pass the client's rate limiter without waiting; client-go's default
+// (5/s, burst 10) made them wait ≈40 s, and every request of a 10-node session past the
+// tenth wait 200 ms.
+func TestClientLimitsFitAHundredNodes(t *testing.T) {
 	f := withKubeconfig(t)
 	cfg, err := f.RESTConfig()
 	if err != nil {
@@ -98,5 +102,17 @@ func TestRateLimit(t *testing.T) {
 	}
 	if cfg.QPS != ClientQPS || cfg.Burst != ClientBurst {
 		t.Errorf("QPS %v burst %d, want %v %d", cfg.QPS, cfg.Burst, ClientQPS, ClientBurst)
+	}
+	lim := flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst) // what client-go builds from it
+	for i := 0; i < 2*100+10; i++ {
+		if !lim.TryAccept() {
+			t.Fatalf("request %d of a 100-node experiment would wait (QPS %v, burst %d)", i+1, cfg.QPS, cfg.Burst)
+		}
+	}
+	// Limits the user's config sets stay.
+	own := &rest.Config{QPS: 7, Burst: 9}
+	SetClientLimits(own)
+	if own.QPS != 7 || own.Burst != 9 {
+		t.Errorf("own limits changed to %v/%d", own.QPS, own.Burst)
 	}
 }
