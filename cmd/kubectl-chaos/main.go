@@ -10,12 +10,14 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/procstart"
 	// A stressor (a re-exec of this binary by the agent) runs from this package's init,
 	// before the heavy package inits: see its package comment.
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/stress/worker"
 )
 
 func main() {
+	procstart.MarkMain()
 	// The first Ctrl-C/SIGTERM cancels ctx: the session stops every helper and recovers
 	// under its own cleanup context. stop() restores the default so a second signal kills.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

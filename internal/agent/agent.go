@@ -50,6 +50,9 @@ type Options struct {
 	// ProcessStart is when the agent's process started (zero: unknown), the first of
 	// the marks on the first injected event.
 	ProcessStart time.Time
+	// InitStart is when the binary's first package inits ran (zero: unknown), just
+	// after the exec: ProcessStart is the fork (runc's init, created before the exec).
+	InitStart time.Time
 	// CounterInterval is how often an attached agent reports its targets' counters;
 	// default 1s. NoTrafficAfter is when a fault whose counters did not move is
 	// flagged; default 10s.
@@ -139,6 +142,9 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	p := r.p
 	if !r.o.ProcessStart.IsZero() {
 		r.marks = append(r.marks, plan.Mark{Name: markProcess, At: r.o.ProcessStart.UTC()})
+	}
+	if !r.o.InitStart.IsZero() {
+		r.marks = append(r.marks, plan.Mark{Name: markInit, At: r.o.InitStart.UTC()})
 	}
 	r.mark(markPlan)
 	r.countRestarts()

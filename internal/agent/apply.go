@@ -15,7 +15,8 @@ import (
 
 // Names of the marks on the first injected event (plan.Event.Marks), in order.
 const (
-	markProcess  = "process-start"    // the agent's process was started (exec)
+	markProcess  = "process-start"    // the agent's process was created (fork: runc's init, before the exec)
+	markInit     = "init-start"       // the binary's first package inits (just after the exec)
 	markPlan     = "plan-read"        // agent.Run began: plan decoded, package inits done
 	markResolved = "targets-resolved" // every target resolved (while waiting for the CLI)
 	markGo       = "first-heartbeat"  // the CLI's first heartbeat: inject now

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -16,15 +17,15 @@ import (
 // and cobra a missing required flag as `required flag(s) "a", "b" not set`: neither says
 // what the flag accepts. These add the flag's help line, which states its range.
 var (
-	invalidFlagRE  = regexp.MustCompile(`for "(?:-[^,]+, )?--([^"]+)" flag`)
-	requiredFlagRE = regexp.MustCompile(`^required flag\(s\) (.*) not set$`)
-	quotedRE       = regexp.MustCompile(`"([^"]+)"`)
+	invalidFlagRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`for "(?:-[^,]+, )?--([^"]+)" flag`) })
+	requiredFlagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^required flag\(s\) (.*) not set$`) })
+	quotedRE       = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"([^"]+)"`) })
 )
 
 // explainFlagError returns err with the help line of the flag it names; err is returned
 // as it is when it names no flag of c.
 func explainFlagError(c *cobra.Command, err error) error {
-	m := invalidFlagRE.FindStringSubmatch(err.Error())
+	m := invalidFlagRE().FindStringSubmatch(err.Error())
 	if m == nil {
 		return err
 	}
@@ -45,9 +46,9 @@ func explainCommandError(c *cobra.Command, err error) error {
 		return err
 	}
 	msg := err.Error()
-	if m := requiredFlagRE.FindStringSubmatch(msg); m != nil {
+	if m := requiredFlagRE().FindStringSubmatch(msg); m != nil {
 		var parts []string
-		for _, q := range quotedRE.FindAllStringSubmatch(m[1], -1) {
+		for _, q := range quotedRE().FindAllStringSubmatch(m[1], -1) {
 			if fl := c.Flags().Lookup(q[1]); fl != nil {
 				parts = append(parts, fmt.Sprintf("--%s: %s", fl.Name, fl.Usage))
 			}

@@ -32,7 +32,8 @@ type Options struct {
 
 // Resolver implements agent.Resolver on this node.
 type Resolver struct {
-	o Options
+	o    Options
+	conn sharedConn // containerd (Linux)
 }
 
 // New returns a Resolver with defaults filled in.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	tasks "github.com/containerd/containerd/api/services/tasks/v1"
@@ -23,6 +24,39 @@ const namespaceHeader = "containerd-namespace"
 // connection: one Get (the task's PID) and one Kill. containerd's v2 client does the
 // same two calls but links ≈27 MB into the binary (docs/dependencies.md, "Binary size").
 
+// sharedConn is the resolver's one connection to containerd, shared by the lookups that
+// run at the same time (the agent resolves every target at once): one dial and one
+// HTTP/2 handshake instead of one per target (issue 17). The last user closes it, so
+// nothing stays open while the agent waits.
+type sharedConn struct {
+	mu    sync.Mutex
+	conn  *grpc.ClientConn
+	users int
+}
+
+func (s *sharedConn) acquire(endpoint string) (*grpc.ClientConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		conn, err := grpc.NewClient("unix://"+endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, err
+		}
+		s.conn = conn
+	}
+	s.users++
+	return s.conn, nil
+}
+
+func (s *sharedConn) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users--; s.users == 0 {
+		_ = s.conn.Close()
+		s.conn = nil
+	}
+}
+
 // withTasks connects to containerd's socket (bounded by the resolver's timeout) and runs
 // fn with the tasks service and a context that carries the namespace.
 func (r *Resolver) withTasks(ctx context.Context, fn func(context.Context, tasks.TasksClient) error) error {
@@ -34,11 +68,11 @@ func (r *Resolver) withTasks(ctx context.Context, fn func(context.Context, tasks
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
-	conn, err := grpc.NewClient("unix://"+r.o.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := r.conn.acquire(r.o.Endpoint)
 	if err != nil {
 		return fmt.Errorf("connecting to %s: %w", r.o.Endpoint, err)
 	}
-	defer conn.Close()
+	defer r.conn.release()
 	ctx = metadata.AppendToOutgoingContext(ctx, namespaceHeader, r.o.Namespace)
 	return fn(ctx, tasks.NewTasksClient(conn))
 }

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil/nstest"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -70,7 +72,7 @@ func (f *fakeTasks) Kill(ctx context.Context, r *tasks.KillRequest) (*emptypb.Em
 }
 
 // serveTasks serves f on a unix socket in a temporary directory and returns its path.
-func serveTasks(t *testing.T, f *fakeTasks) string {
+func serveTasks(t testing.TB, f *fakeTasks) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "containerd.sock")
 	l, err := net.Listen("unix", sock)
@@ -141,5 +143,61 @@ func TestSignalThroughContainerd(t *testing.T) {
 	o.Endpoint = "-"
 	if err := Signal(context.Background(), o, id, syscall.SIGKILL); err == nil {
 		t.Fatal("signal with containerd disabled succeeded")
+	}
+}
+
+// TestConcurrentLookupsShareOneConnection: lookups at the same time share the
+// resolver's one connection, and the last one closes it.
+func TestConcurrentLookupsShareOneConnection(t *testing.T) {
+	c := nstest.NewContainer(t)
+	f := &fakeTasks{namespace: DefaultNamespace, pids: map[string]uint32{c.ID: uint32(c.PID)}}
+	r := New(Options{Endpoint: serveTasks(t, f), ProcRoot: "/proc"})
+	tgt := plan.Target{Namespace: "default", Pod: "p", Container: "c", ContainerID: c.ContainerID()}
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ft fault.Target
+			ft, errs[i] = r.Resolve(context.Background(), tgt)
+			if errs[i] == nil && ft.ResolvedBy != "containerd" {
+				errs[i] = fmt.Errorf("resolved by %s", ft.ResolvedBy)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.conn.mu.Lock()
+	defer r.conn.mu.Unlock()
+	if r.conn.conn != nil || r.conn.users != 0 {
+		t.Errorf("after the lookups: connection %v, %d users; want it closed", r.conn.conn, r.conn.users)
+	}
+}
+
+// BenchmarkResolveTen resolves 10 targets at once through containerd's tasks service,
+// as the agent does for 10 target pods on its node.
+func BenchmarkResolveTen(b *testing.B) {
+	c := nstest.NewContainer(b)
+	f := &fakeTasks{namespace: DefaultNamespace, pids: map[string]uint32{c.ID: uint32(c.PID)}}
+	r := New(Options{Endpoint: serveTasks(b, f), ProcRoot: "/proc"})
+	tgt := plan.Target{Namespace: "default", Pod: "p", Container: "c", ContainerID: c.ContainerID()}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var wg sync.WaitGroup
+		for j := 0; j < 10; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if ft, err := r.Resolve(context.Background(), tgt); err != nil || ft.ResolvedBy != "containerd" {
+					b.Error(ft.ResolvedBy, err)
+				}
+			}()
+		}
+		wg.Wait()
 	}
 }

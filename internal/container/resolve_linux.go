@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"syscall"
@@ -23,12 +22,25 @@ func DefaultProcRoot() string {
 	return "/proc"
 }
 
-var hexID = regexp.MustCompile(`^[0-9a-f]{12,128}$`)
+// hexID reports whether id is 12-128 lowercase hex digits (a container ID). A plain
+// loop, not a regexp: a package-level regexp is compiled at every start of the binary
+// (CLI included), and {12,128} compiles to a large program (issue 17: CLI start).
+func hexID(id string) bool {
+	if len(id) < 12 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Resolve finds t's container: containerd first, then the /proc scan.
 func (r *Resolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, error) {
 	id := t.RuntimeID()
-	if !hexID.MatchString(id) {
+	if !hexID(id) {
 		return fault.Target{}, fmt.Errorf("container ID %q of %s: want 12-128 lowercase hex digits (from the pod status)", t.ContainerID, t)
 	}
 	by := "containerd"

@@ -108,3 +108,21 @@ func TestResolveFallsBackFromDeadSocket(t *testing.T) {
 	}
 	t.Logf("wedged containerd socket → /proc scan answered in %s", el)
 }
+
+func TestHexID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"0123456789ab":                 true,
+		"0123456789a":                  false, // 11
+		strings.Repeat("f", 128):       true,
+		strings.Repeat("f", 129):       false,
+		"0123456789aB":                 false, // upper case
+		"0123456789ag":                 false,
+		"":                             false,
+		"0123456789ab/../../etc":       false,
+		strings.Repeat("0", 64) + "\n": false,
+	} {
+		if got := hexID(id); got != want {
+			t.Errorf("hexID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

@@ -17,3 +17,6 @@ func (r *Resolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, er
 
 // DefaultProcRoot is /proc.
 func DefaultProcRoot() string { return "/proc" }
+
+// sharedConn is the containerd connection on Linux.
+type sharedConn struct{}

@@ -20,12 +20,17 @@ import (
 
 // startSteps are the steps to an active fault, in the order they happen.
 var startSteps = []struct{ key, label string }{
-	{"create-sent", "CLI start → helper create sent (CLI init, targets, namespace)"},
+	{"cli-init", "CLI binary: first package init (≈ exec; before it: kubectl's own start)"},
+	{"cli-main", "CLI main (runtime + package inits done)"},
+	{"cli-targets-resolved", "CLI: kubeconfig, targets resolved"},
+	{"cli-namespace-ready", "CLI: helper namespace checked"},
+	{"create-sent", "CLI: helper create sent"},
 	{"create-returned", "API create returned"},
 	{"ctrd-sandbox-start", "kubelet asks for the sandbox (RunPodSandbox)"},
 	{"ctrd-sandbox-ready", "sandbox ready (netns, CNI add)"},
 	{"ctrd-container-started", "agent container started (StartContainer returned)"},
-	{"agent-process-start", "agent process started (exec, 10 ms resolution)"},
+	{"agent-process-start", "agent process created (runc init's fork, before the exec; 10 ms resolution)"},
+	{"agent-init-start", "agent binary: first package init (≈ exec)"},
 	{"agent-plan-read", "agent main: plan read (runtime + package inits)"},
 	{"attach-start", "the attach that reached the agent started"},
 	{"agent-targets-resolved", "agent: targets resolved"},
@@ -63,7 +68,7 @@ func cliSteps(stderr string) (map[string]time.Time, string) {
 		if err != nil {
 			continue
 		}
-		if helper == "" && g[2] != "" {
+		if helper == "" && g[2] != "" && g[2] != `""` {
 			helper = g[2]
 		}
 		// attach-start: the last one before the first event (earlier probes reached nobody).

@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -40,15 +41,18 @@ type apiTarget struct {
 // one request that also carries the experiment label and the undo record, and restored
 // from that record (by this run, `kubectl chaos stop` or `gc`).
 type apiRun struct {
-	o       *Options
-	p       *Prepared
-	c       kubernetes.Interface
-	kind    *catalog.Entry
-	ev      *eventPrinter
-	pe      *podEvents
-	start   time.Time
-	targets []*apiTarget
-	oneShot bool // the change is complete once made: nothing to wait for or restore
+	o    *Options
+	p    *Prepared
+	c    kubernetes.Interface
+	kind *catalog.Entry
+	ev   *eventPrinter
+	pe   *podEvents
+	// progress is where the run says what it does: stderr, or with --quiet only the
+	// lines that report errors (as the helper path).
+	progress io.Writer
+	start    time.Time
+	targets  []*apiTarget
+	oneShot  bool // the change is complete once made: nothing to wait for or restore
 	// followed is what the fault set off, watched after the change (one-shot) or the
 	// restore.
 	followed []session.Followed
@@ -59,7 +63,10 @@ type apiRun struct {
 // pod could not be changed or restored, 2 for cluster errors, 1 when a target pod
 // carries another experiment's record (nothing is changed then).
 func runAPI(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, kind *catalog.Entry, pe *podEvents) error {
-	r := &apiRun{o: o, p: p, c: c, kind: kind, ev: newEventPrinter(o.IO), pe: pe, start: time.Now(), oneShot: kind.OneShot(p.Fault)}
+	r := &apiRun{o: o, p: p, c: c, kind: kind, ev: newEventPrinter(o.IO), pe: pe, progress: o.IO.ErrOut, start: time.Now(), oneShot: kind.OneShot(p.Fault)}
+	if o.Quiet {
+		r.progress = quietProgress(o.IO.ErrOut)
+	}
 	if err := r.readTargets(ctx); err != nil {
 		return err
 	}
@@ -70,12 +77,12 @@ func runAPI(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface
 	case o.Detach:
 		how = "detached: kubectl chaos stop " + p.ID + " restores it, or kubectl chaos gc once its deadline has passed"
 	}
-	fmt.Fprintf(o.IO.ErrOut, "experiment %s: %s on %d pod(s) through the API, no helper pod, %s (%s)\n",
+	fmt.Fprintf(r.progress, "experiment %s: %s on %d pod(s) through the API, no helper pod, %s (%s)\n",
 		p.ID, p.Fault.Summary(), len(r.targets), lasts, how)
 	stopped := r.inject(ctx)
 	if r.oneShot {
 		if !o.Detach {
-			r.followed = runFollows(ctx, o.IO.ErrOut, r.follows())
+			r.followed = runFollows(ctx, r.progress, r.follows())
 		}
 		return r.finish(r.endReason(ctx, stopped))
 	}
@@ -89,7 +96,7 @@ func runAPI(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface
 	r.restore()
 	// The restore is done whatever happens now: following it is for the report, and
 	// each kind bounds its wait (a second Ctrl-C ends the command).
-	r.followed = runFollows(context.WithoutCancel(ctx), o.IO.ErrOut, r.follows())
+	r.followed = runFollows(context.WithoutCancel(ctx), r.progress, r.follows())
 	return r.finish(reason)
 }
 
@@ -171,7 +178,7 @@ func (r *apiRun) inject(ctx context.Context) (stopped bool) {
 			Elapsed: plan.Duration(time.Since(t0))})
 	}
 	if n := r.injected(); n > 0 {
-		fmt.Fprintf(r.o.IO.ErrOut, "fault active on %d pod(s)\n", n)
+		fmt.Fprintf(r.progress, "fault active on %d pod(s)\n", n)
 	}
 	return ctx.Err() != nil
 }
@@ -205,8 +212,11 @@ func (r *apiRun) injected() int {
 
 func (r *apiRun) event(e plan.Event) {
 	e.Time = time.Now()
+	r.pe.event(e) // the Kubernetes Events on the targets, --quiet or not
+	if r.o.Quiet && e.Type != plan.EventError {
+		return
+	}
 	r.ev.Print(e)
-	r.pe.event(e)
 }
 
 // wait waits for the deadline (false), Ctrl-C (true), or until every changed pod was
@@ -226,7 +236,7 @@ func (r *apiRun) wait(ctx context.Context) (interrupted bool) {
 	case <-ctx.Done():
 		return true
 	case <-outside:
-		fmt.Fprintf(r.o.IO.ErrOut, "experiment %s: every changed pod was restored (kubectl chaos stop) or deleted from outside this session\n", r.p.ID)
+		fmt.Fprintf(r.progress, "experiment %s: every changed pod was restored (kubectl chaos stop) or deleted from outside this session\n", r.p.ID)
 		return true
 	}
 }
@@ -312,7 +322,7 @@ func (r *apiRun) finish(reason string) error {
 	if r.o.OnReport != nil {
 		r.o.OnReport(r.p, rep)
 	}
-	fmt.Fprintf(r.o.IO.ErrOut, "experiment %s %s\n", r.p.ID, reason)
+	fmt.Fprintf(r.progress, "experiment %s %s\n", r.p.ID, reason)
 	perr := PrintReport(r.o.IO, r.o.Output, rep)
 	switch {
 	case len(failed) > 0 && forbidden:

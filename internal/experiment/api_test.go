@@ -277,3 +277,49 @@ func TestAPIDryRun(t *testing.T) {
 		t.Errorf("dry run json: %v %+v", err, d)
 	}
 }
+
+// --quiet on the API-only path, as on the helper path: a clean run prints nothing on
+// stderr and the same report on stdout; a pod that could not be changed is still said
+// on stderr (its error event alone), with the exit code of a failed fault.
+func TestAPIQuiet(t *testing.T) {
+	cs := fake.NewSimpleClientset(webPod("web-1", "n1"), webPod("web-2", "n2"))
+	o, output := apiOptions(cs, func(o *Options) { o.Quiet = true })
+	if err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut := output()
+	if errOut != "" {
+		t.Errorf("stderr with --quiet:\n%s", errOut)
+	}
+	loud, loudOutput := apiOptions(fake.NewSimpleClientset(webPod("web-1", "n1"), webPod("web-2", "n2")), nil)
+	if err := Run(context.Background(), loud); err != nil {
+		t.Fatal(err)
+	}
+	loudOut, loudErr := loudOutput()
+	if !strings.Contains(loudErr, "injected default/web-1") || !strings.Contains(out, "completed") || !strings.Contains(out, "INJECTED") {
+		t.Fatalf("without --quiet stderr:\n%s\nreport with --quiet:\n%s", loudErr, out)
+	}
+	// The reports differ only in their times.
+	digits := strings.NewReplacer("0", "", "1", "", "2", "", "3", "", "4", "", "5", "", "6", "", "7", "", "8", "", "9", "", ".", "", "m", "", "µ", "", "s", "", " ", "")
+	if digits.Replace(out) != digits.Replace(loudOut) {
+		t.Errorf("report with --quiet:\n%s\nwithout:\n%s", out, loudOut)
+	}
+
+	cs = fake.NewSimpleClientset(webPod("web-1", "n1"), webPod("web-2", "n1"))
+	cs.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, kruntime.Object, error) {
+		if a.(k8stesting.PatchAction).GetName() == "web-2" {
+			return true, nil, apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "web-2", nil)
+		}
+		return false, nil, nil
+	})
+	o, output = apiOptions(cs, func(o *Options) { o.Quiet = true })
+	err := Run(context.Background(), o)
+	if exit.Code(err) != exit.Fault {
+		t.Errorf("exit %d (%v), want %d", exit.Code(err), err, exit.Fault)
+	}
+	_, errOut = output()
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "error default/web-2") {
+		t.Errorf("stderr with --quiet and a failed pod: want its error line alone:\n%s", errOut)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/history"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/procstart"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/target"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
@@ -411,6 +412,7 @@ func RunOwned(ctx context.Context, o *Options) error {
 }
 
 func run(ctx context.Context, o *Options) error {
+	traceStart()
 	c, err := o.KubeClient()
 	if err != nil {
 		return err
@@ -419,6 +421,7 @@ func run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	session.Step("cli-targets-resolved", time.Now())
 	if o.DryRun {
 		return PrintDryRun(o.IO, o.Output, p, o)
 	}
@@ -456,6 +459,7 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 	if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
 		return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
 	}
+	session.Step("cli-namespace-ready", time.Now())
 	att, err := o.Attacher()
 	if err != nil {
 		return err
@@ -524,6 +528,17 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 		}
 	}
 	return runErr
+}
+
+// traceStart logs (-v) when this binary's package inits began (≈ its exec: run as a
+// kubectl plugin, what comes before is kubectl's own start) and when main began (the
+// inits done), so make bench-e2e splits "CLI start → helper create sent" (issue 17).
+func traceStart() {
+	now := time.Now()
+	session.Step("cli-init", now.Add(-time.Duration(procstart.SinceInit())))
+	if d := procstart.SinceMain(); d >= 0 {
+		session.Step("cli-main", now.Add(-time.Duration(d)))
+	}
 }
 
 // printPicks says, before anything happens, which pods --mode picked (with the seed

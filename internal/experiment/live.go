@@ -37,7 +37,7 @@ func newSessionOutput(o *Options, p *Prepared, ev *eventPrinter, cancel context.
 	errOut := o.IO.ErrOut
 	if o.Quiet {
 		s.quiet = true
-		s.progress = &lineFilter{w: errOut, line: func(l string) (string, bool) { return l, strings.HasPrefix(l, "error") }}
+		s.progress = quietProgress(errOut)
 		s.events = func(e plan.Event) {
 			if e.Type == plan.EventError {
 				ev.Print(e)
@@ -90,6 +90,11 @@ func (s *sessionOutput) after(errOut io.Writer) io.Writer {
 		return s.progress
 	}
 	return errOut
+}
+
+// quietProgress is --quiet's progress: only the lines that report an error reach w.
+func quietProgress(w io.Writer) io.Writer {
+	return &lineFilter{w: w, line: func(l string) (string, bool) { return l, strings.HasPrefix(l, "error") }}
 }
 
 // lineFilter writes each complete line through line to w (or drops it).

@@ -179,7 +179,11 @@ func TestPodCheckRefusesBeforeChange(t *testing.T) {
 // patched to it with the undo record in the same request, patched back, and the
 // report waits for the containers to run their own image again (with the restarts).
 func TestPodFailureRunRestoresAndFollows(t *testing.T) {
-	cs := fake.NewSimpleClientset(ownedPod("web-1", true), pauseNode("n1", "nginx:1", "registry.k8s.io/pause:3.10"))
+	pod := ownedPod("web-1", true)
+	// The status already runs the spec's image: else the fake kubelet below "restarts" the
+	// container before the run reads its restart count (1→3 instead of 0→2, under load).
+	pod.Status.ContainerStatuses[0].Image = pod.Spec.Containers[0].Image
+	cs := fake.NewSimpleClientset(pod, pauseNode("n1", "nginx:1", "registry.k8s.io/pause:3.10"))
 	o, output := apiOptions(cs, func(o *Options) { o.Fault = podFault(plan.PodFailure, nil) })
 	var mu sync.Mutex
 	var patches []string

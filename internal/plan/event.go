@@ -70,7 +70,7 @@ type Counter struct {
 	// Name says what is counted, e.g. "nft matched", "netem dropped", "nfqueue held".
 	Name  string `json:"name"`
 	Value uint64 `json:"value"`
-	// Unit of Value: "packets", "bytes", "queries", "processes".
+	// Unit of Value: "packets", "bytes", "queries", "processes", "cpu-ms" (UnitCPUMillis).
 	Unit string `json:"unit,omitempty"`
 	// Gauge: a level (a backlog, packets held now), shown as is; otherwise a running
 	// total, shown as a rate.
@@ -79,6 +79,13 @@ type Counter struct {
 	// a target stays 0, nothing matched the fault.
 	Traffic bool `json:"traffic,omitempty"`
 }
+
+// Counter units the live view formats: sizes in bytes (a gauge shown as 12.5Mi), CPU
+// time in milliseconds (a running total whose rate is shown as the CPUs it uses).
+const (
+	UnitBytes     = "bytes"
+	UnitCPUMillis = "cpu-ms"
+)
 
 // Object is one kernel object the fault creates (dry-run, events) and how it is removed.
 type Object struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -427,7 +428,8 @@ func (c *cm) io(o *obj, fs *FaultStep) []string {
 	case "attrOverride":
 		fs.Verb = "io attr"
 		if at := c.sub(o, "attr"); at != nil {
-			for _, k := range []string{"perm", "size", "uid", "gid", "mtime"} {
+			c.perm(at, fs)
+			for _, k := range []string{"size", "uid", "gid", "mtime"} {
 				c.field(at, fs, k, k)
 			}
 			at.done("perm", "size", "uid", "gid", "mtime")
@@ -443,6 +445,21 @@ func (c *cm) io(o *obj, fs *FaultStep) []string {
 		}
 	}
 	return []string{"action", "volumePath", "path", "percent", "methods", "delay", "errno", "attr"}
+}
+
+// perm maps attr.perm, which Chaos Mesh writes in decimal (72 is 0110), onto --perm,
+// which is octal.
+func (c *cm) perm(at *obj, fs *FaultStep) {
+	v := at.str("perm", false)
+	if v == "" {
+		return
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		c.fail(at.line("perm"), at.at("perm"), "must be a decimal number (Chaos Mesh's perm: 420 is 0644), got %q", v)
+		return
+	}
+	c.set(at, fs, "perm", "perm", "0"+strconv.FormatUint(n, 8))
 }
 
 func errnoList() string {

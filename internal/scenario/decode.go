@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -225,14 +226,14 @@ func (o *obj) seq(key string) ([]*yaml.Node, bool) {
 }
 
 // params replaces ${name} in every scalar with the parameter's value; $${ is a literal ${.
-var paramRef = regexp.MustCompile(`\$?\$\{([^}]*)\}`)
+var paramRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$?\$\{([^}]*)\}`) })
 
 func (d *decoder) substitute(n *yaml.Node, path string, params map[string]string) {
 	if n == nil || d.err != nil {
 		return
 	}
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
-		n.Value = paramRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+		n.Value = paramRef().ReplaceAllStringFunc(n.Value, func(m string) string {
 			if strings.HasPrefix(m, "$$") {
 				return m[1:]
 			}
@@ -267,7 +268,7 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var paramName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // parameters reads spec.parameters (name: default, null = must be --set) and applies set.
 func (d *decoder) parameters(o *obj, set map[string]string) map[string]string {
@@ -275,7 +276,7 @@ func (d *decoder) parameters(o *obj, set map[string]string) map[string]string {
 	po := d.obj(o.node("parameters"), o.at("parameters"))
 	for _, name := range po.order {
 		po.used[name] = true
-		if !paramName.MatchString(name) {
+		if !paramName().MatchString(name) {
 			d.fail(po.line(name), po.at(name), "a parameter name is letters, digits and _ (not starting with a digit)")
 			continue
 		}

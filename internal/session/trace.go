@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -27,4 +28,13 @@ func (r *runner) traceMarks(h *helper, marks []plan.Mark) {
 	for _, m := range marks {
 		r.trace("agent-"+m.Name, h, m.At)
 	}
+}
+
+// Step logs a step of the command before its session starts (the CLI's own start,
+// its target resolution), in the session steps' format, at info level (-v).
+func Step(step string, at time.Time) {
+	if !slog.Default().Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	slog.Info("session step", "step", step, "helper", "", "at", at.UTC().Format(time.RFC3339Nano))
 }

@@ -60,7 +60,8 @@ func TestNamespaceAndOwnerFromKubeconfig(t *testing.T) {
 	}
 }
 
-func TestLazy(t *testing.T) {
+// withKubeconfig is the real Factory with --kubeconfig on the test kubeconfig.
+func withKubeconfig(t *testing.T) *Factory {
 	io, _, _, _ := ui.Test()
 	f := New(io)
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
@@ -70,6 +71,11 @@ func TestLazy(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = fs.Parse([]string{"--kubeconfig", p})
+	return f
+}
+
+func TestLazy(t *testing.T) {
+	f := withKubeconfig(t)
 	// Building the clientset for a server that is not there must not dial: it only fails
 	// on the first request.
 	c1, err := f.KubeClient()
@@ -79,5 +85,18 @@ func TestLazy(t *testing.T) {
 	c2, _ := f.KubeClient()
 	if c1 != c2 {
 		t.Errorf("KubeClient built twice")
+	}
+}
+
+// TestRateLimit: the REST config lifts client-go's default 5 requests/s (bursts of 10)
+// that made every request of a many-node session past the tenth wait 200 ms.
+func TestRateLimit(t *testing.T) {
+	f := withKubeconfig(t)
+	cfg, err := f.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.QPS != ClientQPS || cfg.Burst != ClientBurst {
+		t.Errorf("QPS %v burst %d, want %v %d", cfg.QPS, cfg.Burst, ClientQPS, ClientBurst)
 	}
 }

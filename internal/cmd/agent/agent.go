@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	goruntime "runtime"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/procstart"
 
 	// Fault kinds register themselves (network and io do so in their Linux files).
 	_ "github.com/kubectl-chaos/kubectl-chaos/internal/fault/container"
@@ -118,6 +120,7 @@ func Run(ctx context.Context, o *Options) error {
 		PodUID:         o.Getenv(journal.EnvPodUID),
 		ProcRoot:       o.ProcRoot,
 		ProcessStart:   processStart(),
+		InitStart:      time.Now().Add(-time.Duration(procstart.SinceInit())),
 	})
 	switch {
 	case err == nil:

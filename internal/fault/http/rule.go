@@ -47,6 +47,21 @@ func (c *Counters) String() string {
 		c.Skipped.Load(), c.Upstreams.Load(), c.Errors.Load())
 }
 
+// Values are the counters as numbers (redirect.Values), for the live view: "http
+// matched" (requests, or TLS connections with --tls, the filters selected) is the
+// traffic the fault selects, so a fault nothing matched is flagged; "http altered" is
+// what the fault did to them (after --percent).
+func (c *Counters) Values() []plan.Counter {
+	return []plan.Counter{
+		{Name: "http connections", Value: uint64(c.Conns.Load()), Unit: "connections"},
+		{Name: "http requests", Value: uint64(c.Requests.Load()), Unit: "requests"},
+		{Name: "http matched", Value: uint64(c.Matched.Load()), Unit: "requests", Traffic: true},
+		{Name: "http altered", Value: uint64(c.Altered.Load()), Unit: "requests"},
+		{Name: "http passed through", Value: uint64(c.Passed.Load()), Unit: "connections"},
+		{Name: "http errors", Value: uint64(c.Errors.Load()), Unit: "connections"},
+	}
+}
+
 // NewRule compiles a validated spec.
 func NewRule(h plan.HTTP) (*Rule, error) {
 	if err := Validate(&h); err != nil {

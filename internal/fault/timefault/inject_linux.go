@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
@@ -110,9 +111,15 @@ type active struct {
 	notes   []string
 	report  func(string)
 	scans   int
+	ended   bool // said that no process of the container is left
 
 	stop, done chan struct{}
 	once       sync.Once
+
+	// snap is what the counters read, set at the end of each scan (without mu: a scan
+	// or a recovery holds it for long).
+	snap      atomic.Pointer[scanSnap]
+	recovered atomic.Bool
 }
 
 // loop rescans every interval until Recover.
@@ -135,7 +142,15 @@ func (a *active) scan() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.scans++
-	for _, pid := range containerProcs(a.containerID) {
+	defer a.snapshot()
+	pids := containerProcs(a.containerID)
+	if len(pids) == 0 && len(a.patched) > 0 && !a.ended {
+		// The container restarted (a new container, with another ID, in the same pod) or
+		// was removed: its processes, and the patches with them, are gone.
+		a.ended = true
+		a.say(fmt.Sprintf("no process of container %.12s is left (it restarted or was removed): the time shift ended with it on this target and is not applied to a new container", a.containerID))
+	}
+	for _, pid := range pids {
 		select {
 		case <-a.stop:
 			return

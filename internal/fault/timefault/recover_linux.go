@@ -60,6 +60,7 @@ func (a *active) SetReport(fn func(string)) {
 // of the container (or descendant of a patched one) that inherited a patch by fork.
 func (a *active) Recover(ctx context.Context) ([]plan.Object, error) {
 	a.halt()
+	a.recovered.Store(true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	recs := a.records()

@@ -103,6 +103,21 @@ func TestRates(t *testing.T) {
 	}
 }
 
+// Stressor counters: CPU time as the CPUs it uses, sizes in binary units.
+func TestUnits(t *testing.T) {
+	m := NewModel(Header{Experiment: "x", Nodes: []string{"n"}})
+	for i, ms := range []uint64{12000, 13980} {
+		m.Event(plan.Event{Time: t0.Add(time.Duration(i) * time.Second), Type: plan.EventCounters, Node: "n", Target: "ns/p/c",
+			Counters: []plan.Counter{{Name: "stressor cpu", Value: ms, Unit: plan.UnitCPUMillis},
+				{Name: "stressor held", Value: 96 << 20, Unit: plan.UnitBytes, Gauge: true},
+				{Name: "cgroup oom kills", Value: 0, Unit: "processes"}}})
+	}
+	got := m.counters("n", "ns/p/c")
+	if want := "stressor cpu 1.98 CPU (14s) · stressor held 96Mi · cgroup oom kills 0.0/s (0)"; got != want {
+		t.Errorf("counters %q, want %q", got, want)
+	}
+}
+
 func TestLines(t *testing.T) {
 	time.Local = time.UTC
 	m := NewModel(Header{Experiment: "x", Nodes: []string{"n"}})

@@ -8,6 +8,7 @@ package live
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -211,14 +212,28 @@ func (t *target) counterText() string {
 	for _, c := range t.cur {
 		switch r, ok := t.rate(c); {
 		case c.Gauge:
-			parts = append(parts, fmt.Sprintf("%s %d", c.Name, c.Value))
+			parts = append(parts, c.Name+" "+formatValue(c))
+		case ok && c.Unit == plan.UnitCPUMillis:
+			// CPU-milliseconds per second of wall time: the CPUs used.
+			parts = append(parts, fmt.Sprintf("%s %.2f CPU (%s)", c.Name, r/1000, formatValue(c)))
 		case ok:
-			parts = append(parts, fmt.Sprintf("%s %s/s (%d)", c.Name, formatRate(r), c.Value))
+			parts = append(parts, fmt.Sprintf("%s %s/s (%s)", c.Name, formatRate(r), formatValue(c)))
 		default:
-			parts = append(parts, fmt.Sprintf("%s %d", c.Name, c.Value))
+			parts = append(parts, c.Name+" "+formatValue(c))
 		}
 	}
 	return strings.Join(parts, " · ")
+}
+
+// formatValue is a counter's value in its unit: sizes as 96Mi, CPU time as 12.3s.
+func formatValue(c plan.Counter) string {
+	switch c.Unit {
+	case plan.UnitBytes:
+		return plan.FormatBytes(c.Value)
+	case plan.UnitCPUMillis:
+		return (time.Duration(c.Value) * time.Millisecond).Round(100 * time.Millisecond).String()
+	}
+	return strconv.FormatUint(c.Value, 10)
 }
 
 func formatRate(r float64) string {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -96,7 +97,7 @@ func (o *Options) build() error {
 	return nil
 }
 
-var offsetUnit = regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?)(y|d)`)
+var offsetUnit = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?)(y|d)`) })
 
 // ParseOffset reads a signed duration in Go's syntax (-10m, 1h30m, 500ms), with two
 // more units: d (24h) and y (365d), e.g. -3d12h or 1y.
@@ -112,7 +113,7 @@ func ParseOffset(s string) (time.Duration, error) {
 	}
 	var total float64 // hours from d and y, exact enough below ±10y
 	for {
-		m := offsetUnit.FindStringSubmatch(in)
+		m := offsetUnit().FindStringSubmatch(in)
 		if m == nil {
 			break
 		}
