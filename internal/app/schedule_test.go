@@ -26,13 +26,13 @@ metadata: {name: every-second}
 spec:
   duration: 1m
   steps:
-  - fault: {verb: noop, targets: pod/web-1, duration: 1s}
+  - fault: {verb: noop, targets: pod/web-1, duration: 2s}
 `)
 	dir := t.TempDir()
 	withState := func(f *factory.Factory) { f.StateDir = func() string { return dir } }
 	rep := filepath.Join(t.TempDir(), "report.json")
-	r := startLiveOn(t, webCluster(), withState, "run", file, "--schedule", "* * * * * *", "--until", "10s", "--report", rep, "--yes")
-	for end := time.Now().Add(20 * time.Second); !strings.Contains(r.errOut.String(), "schedule: run 1 (due"); time.Sleep(20 * time.Millisecond) {
+	r := startLiveOn(t, webCluster(), withState, "run", file, "--schedule", "* * * * * *", "--until", "12s", "--report", rep, "--yes")
+	for end := time.Now().Add(60 * time.Second); !strings.Contains(r.errOut.String(), "schedule: run 1 (due"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatalf("no first run:\n%s", r.errOut.String())
 		}
@@ -46,7 +46,7 @@ spec:
 	if err := executeRoot(context.Background(), root); exit.Code(err) != exit.Usage || !strings.Contains(err.Error(), "is already running from this machine") {
 		t.Errorf("second run: exit %d (%v), want 1 naming the running one\n%s", exit.Code(err), err, errOut)
 	}
-	if err := r.wait(t, 60*time.Second); err != nil {
+	if err := r.wait(t, 120*time.Second); err != nil {
 		t.Fatalf("exit %d (%v)\nstderr:\n%s", exit.Code(err), err, r.errOut.String())
 	}
 	errs := r.errOut.String()
