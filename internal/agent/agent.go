@@ -91,7 +91,15 @@ type runner struct {
 	byTarget map[string]*plan.TargetResult
 
 	emitMu sync.Mutex
-	stdin  <-chan stdinMsg
+	// outMu serializes the lines on Stdout: a serving agent's steps share it.
+	outMu *sync.Mutex
+	stdin <-chan stdinMsg
+	// step is the step plan's experiment ID of a serving agent's step runner (serve.go):
+	// its events carry it.
+	step string
+	// steps are a serving agent's active steps (serve.go).
+	steps    map[string]*stepRun
+	stepDone chan *stepRun
 	// marks are the steps up to the first injection (plan.Event.Marks), under emitMu.
 	marks     []plan.Mark
 	marksSent bool
@@ -123,7 +131,7 @@ func Run(ctx context.Context, o Options) (*plan.Result, error) {
 	if o.Plan == nil {
 		return nil, fmt.Errorf("%w: no plan", ErrPlan)
 	}
-	r := &runner{o: o, p: o.Plan, byTarget: map[string]*plan.TargetResult{}}
+	r := &runner{o: o, p: o.Plan, byTarget: map[string]*plan.TargetResult{}, outMu: &sync.Mutex{}}
 	r.res = &plan.Result{Experiment: r.p.Experiment, Node: r.p.Node, Targets: []plan.TargetResult{}}
 	r.dir = o.JournalDir
 	if r.dir == "" {
@@ -131,6 +139,9 @@ func Run(ctx context.Context, o Options) (*plan.Result, error) {
 	}
 	if r.dir == "" {
 		r.dir = plan.DefaultJournalDir
+	}
+	if r.p.Serve {
+		return r.serve(ctx)
 	}
 	return r.run(ctx)
 }
@@ -161,12 +172,7 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	if err != nil {
 		return r.fail(fmt.Errorf("%w: %w", ErrRecover, err))
 	}
-	for _, t := range p.Targets {
-		r.res.Targets = append(r.res.Targets, plan.TargetResult{Target: t.String()})
-	}
-	for i := range r.res.Targets {
-		r.byTarget[r.res.Targets[i].Target] = &r.res.Targets[i]
-	}
+	r.initTargets()
 	done := make(chan struct{})
 	defer close(done)
 	if r.o.Stdin != nil {
@@ -180,10 +186,16 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 		return r.finish(reason, err)
 	}
 	r.mark(markGo)
-	if !r.o.Now().Before(p.Deadline) {
+	return r.inject(ctx, inj, pre, oneShot)
+}
+
+// inject applies the fault to the resolved targets, holds it until a stop path fires
+// and recovers it: the part of a run an agent of one plan and a serving agent's step
+// share.
+func (r *runner) inject(ctx context.Context, inj fault.Injector, pre *resolution, oneShot bool) (*plan.Result, error) {
+	if !r.o.Now().Before(r.p.Deadline) {
 		return r.finish(plan.ReasonDeadline, nil)
 	}
-
 	actives, applyErr := r.apply(ctx, inj, pre)
 	if len(actives) == 0 {
 		return r.finish(plan.ReasonFailed, applyErr)
@@ -196,6 +208,16 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	}
 	recErr := r.recover(ctx, actives)
 	return r.finish(reason, errors.Join(recErr, applyErr))
+}
+
+// initTargets makes the result's entry of every target of the plan.
+func (r *runner) initTargets() {
+	for _, t := range r.p.Targets {
+		r.res.Targets = append(r.res.Targets, plan.TargetResult{Target: t.String()})
+	}
+	for i := range r.res.Targets {
+		r.byTarget[r.res.Targets[i].Target] = &r.res.Targets[i]
+	}
 }
 
 // countRestarts reads the restart count of an existing journal of this experiment: a
@@ -390,12 +412,12 @@ func (r *runner) awaitHeartbeat(ctx context.Context, timeout time.Duration) stri
 		case <-t.C:
 			return plan.ReasonNoHeartbeat
 		case m := <-r.stdin:
-			switch m {
-			case msgHeartbeat:
+			switch {
+			case m.kind == msgHeartbeat:
 				return ""
-			case msgStop:
+			case m.kind == msgStop && m.arg == "":
 				return plan.ReasonStopped
-			case msgEOF:
+			case m.kind == msgEOF:
 				return plan.ReasonEOF
 			}
 		}
@@ -434,10 +456,10 @@ func (r *runner) wait(ctx context.Context, n int, cw *counterWatch) string {
 		case <-counters:
 			cw.report()
 		case m := <-stdin:
-			switch m {
-			case msgStop:
+			switch {
+			case m.kind == msgStop && m.arg == "":
 				return plan.ReasonStopped
-			case msgEOF:
+			case m.kind == msgEOF:
 				if !r.p.Detached {
 					return plan.ReasonEOF
 				}
@@ -452,6 +474,9 @@ func (r *runner) emit(e plan.Event) {
 	e.Time = r.o.Now().UTC()
 	e.Node = r.p.Node
 	e.Restart = r.restart
+	if e.Step == "" {
+		e.Step = r.step
+	}
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
 	if e.Type == plan.EventInjected && !r.marksSent {
@@ -459,6 +484,8 @@ func (r *runner) emit(e plan.Event) {
 		e.Marks = append(r.marks, plan.Mark{Name: markInjected, At: e.Time})
 	}
 	line := append(plan.EncodeEvent(e), '\n')
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
 	r.o.Stdout.Write(line)
 }
 
