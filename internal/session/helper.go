@@ -154,6 +154,10 @@ func (r *runner) onEvent(e lineEvent) {
 	if ev.Node == "" {
 		ev.Node = h.node
 	}
+	if ev.Step != "" && r.serve != nil {
+		r.serve.route(h.node, ev, e.at) // a step's: its own bookkeeping
+		return
+	}
 	r.o.Events(ev)
 	if e.att == h.att {
 		h.sawExit = h.sawExit || ev.Type == plan.EventExit
