@@ -81,6 +81,9 @@ type Options struct {
 	// OnReport, when set, receives the final report before it is printed (kubectl chaos
 	// run collects each step's report for its own JSON and JUnit reports).
 	OnReport func(*Prepared, *session.Report)
+	// Helpers, when set, are a kubectl chaos run's helpers: the experiment's plans go to
+	// them over stdin instead of to helper pods of its own.
+	Helpers *session.Pool
 }
 
 // NewOptions wires the Factory's dependencies.
@@ -426,12 +429,15 @@ func run(ctx context.Context, o *Options) error {
 // runHelpers runs p through one helper pod per node, and follows what the fault set
 // off on each target (a killed container's restart) for the report.
 func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry) error {
-	if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
-		return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
-	}
-	att, err := o.Attacher()
-	if err != nil {
-		return err
+	var att session.Attacher
+	if o.Helpers == nil {
+		if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
+			return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
+		}
+		var err error
+		if att, err = o.Attacher(); err != nil {
+			return err
+		}
 	}
 	ev := newEventPrinter(o.IO)
 	sctx, stopAll := context.WithCancel(ctx)
@@ -454,17 +460,23 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 			follows = append(follows, fl)
 		}
 	}
-	rep, runErr := session.Run(sctx, session.Options{
-		Client:      c,
-		Attacher:    att,
-		Namespace:   o.HelperNamespace,
-		Pods:        p.Pods,
-		Detach:      o.Detach,
-		WaitCleanup: o.WaitCleanup,
-		Events:      out.events,
-		Progress:    progress,
-		StopNode:    out.stopNode,
-	})
+	var rep *session.Report
+	var runErr error
+	if o.Helpers != nil {
+		rep, runErr = o.Helpers.Step(sctx, session.StepOptions{Plans: p.Plans, Events: out.events, Progress: progress})
+	} else {
+		rep, runErr = session.Run(sctx, session.Options{
+			Client:      c,
+			Attacher:    att,
+			Namespace:   o.HelperNamespace,
+			Pods:        p.Pods,
+			Detach:      o.Detach,
+			WaitCleanup: o.WaitCleanup,
+			Events:      out.events,
+			Progress:    progress,
+			StopNode:    out.stopNode,
+		})
+	}
 	out.close()
 	if rep != nil && !o.Detach {
 		rep.Followed = runFollows(ctx, out.after(o.IO.ErrOut), follows)
