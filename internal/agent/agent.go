@@ -156,23 +156,12 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	r.emit(plan.Event{Type: plan.EventStarted, Message: fmt.Sprintf(
 		"kubectl-chaos agent %s: %s on %d target(s), deadline %s", version.Version,
 		p.Fault.Summary(), len(p.Targets), p.Deadline.UTC().Format(time.RFC3339))})
-	inj, err := r.injector()
-	if err != nil {
-		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
+	pr, res, err := r.prepare(ctx)
+	if pr == nil {
+		return res, err
 	}
-	shot, _ := inj.(fault.OneShot)
-	oneShot := shot != nil && shot.OneShot()
-	lock, err := journal.WaitLock(ctx, r.dir, p.Experiment, lockTimeout)
-	if err != nil {
-		return r.fail(fmt.Errorf("%w: taking the journal lock of experiment %s: %w", ErrApply, p.Experiment, err))
-	}
-	defer lock.Release()
-
-	existing, old, err := r.readJournals()
-	if err != nil {
-		return r.fail(fmt.Errorf("%w: %w", ErrRecover, err))
-	}
-	r.initTargets()
+	defer pr.lock.Release()
+	inj, oneShot, existing, old := pr.inj, pr.oneShot, pr.existing, pr.old
 	done := make(chan struct{})
 	defer close(done)
 	if r.o.Stdin != nil {
@@ -208,6 +197,41 @@ func (r *runner) inject(ctx context.Context, inj fault.Injector, pre *resolution
 	}
 	recErr := r.recover(ctx, actives)
 	return r.finish(reason, errors.Join(recErr, applyErr))
+}
+
+// prepared is what comes before a fault: the injector, the experiment's journal lock
+// (the caller releases it) and what a dead predecessor journaled.
+type prepared struct {
+	inj      fault.Injector
+	oneShot  bool
+	lock     *journal.Lock
+	existing []string
+	old      []*journal.File
+}
+
+// prepare checks the plan (injector), takes its experiment's journal lock, reads what
+// a dead predecessor journaled and makes the result's targets: for an agent of one plan
+// and a serving agent's step alike. On failure it returns the run's end instead.
+func (r *runner) prepare(ctx context.Context) (*prepared, *plan.Result, error) {
+	p := r.p
+	inj, err := r.injector()
+	if err != nil {
+		res, err := r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
+		return nil, res, err
+	}
+	shot, _ := inj.(fault.OneShot)
+	pr := &prepared{inj: inj, oneShot: shot != nil && shot.OneShot()}
+	if pr.lock, err = journal.WaitLock(ctx, r.dir, p.Experiment, lockTimeout); err != nil {
+		res, err := r.fail(fmt.Errorf("%w: taking the journal lock of experiment %s: %w", ErrApply, p.Experiment, err))
+		return nil, res, err
+	}
+	if pr.existing, pr.old, err = r.readJournals(); err != nil {
+		pr.lock.Release()
+		res, err := r.fail(fmt.Errorf("%w: %w", ErrRecover, err))
+		return nil, res, err
+	}
+	r.initTargets()
+	return pr, nil, nil
 }
 
 // initTargets makes the result's entry of every target of the plan.

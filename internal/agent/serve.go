@@ -20,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/version"
@@ -271,29 +270,18 @@ func (r *runner) runStep(ctx context.Context) (*plan.Result, error) {
 	r.mark(markPlan)
 	r.emit(plan.Event{Type: plan.EventStarted, Message: fmt.Sprintf("step %s: %s on %d target(s), deadline %s",
 		p.Experiment, p.Fault.Summary(), len(p.Targets), p.Deadline.UTC().Format(time.RFC3339))})
-	inj, err := r.injector()
-	if err != nil {
-		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
+	pr, res, err := r.prepare(ctx)
+	if pr == nil {
+		return res, err
 	}
-	shot, _ := inj.(fault.OneShot)
-	oneShot := shot != nil && shot.OneShot()
-	lock, err := journal.WaitLock(ctx, r.dir, p.Experiment, lockTimeout)
-	if err != nil {
-		return r.fail(fmt.Errorf("%w: taking the journal lock of step %s: %w", ErrApply, p.Experiment, err))
-	}
-	defer lock.Release()
-	existing, old, err := r.readJournals()
-	if err != nil {
-		return r.fail(fmt.Errorf("%w: %w", ErrRecover, err))
-	}
-	r.initTargets()
-	if len(old) > 0 {
+	defer pr.lock.Release()
+	if len(pr.old) > 0 {
 		// The same step sent again after its agent died: what that one left goes first.
-		if err := r.recoverOld(ctx, existing, old); err != nil {
+		if err := r.recoverOld(ctx, pr.existing, pr.old); err != nil {
 			return r.finish(plan.ReasonFailed, err)
 		}
 	}
-	return r.inject(ctx, inj, r.resolveAll(ctx), oneShot)
+	return r.inject(ctx, pr.inj, r.resolveAll(ctx), pr.oneShot)
 }
 
 // recoverSteps recovers the step journals a previous agent of this helper pod left

@@ -174,7 +174,7 @@ func TestServeForgedStepIntoTheNodeRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := nodeState(t)
-	r := start(t, servePlan(2 * time.Minute), func(o *Options) { o.Resolver = hostResolver{ino} })
+	r := start(t, servePlan(2*time.Minute), func(o *Options) { o.Resolver = hostResolver{ino} })
 	r.ev.waitFor(t, plan.EventHeartbeat, 1)
 	p := stepPlan("chaos-robust01", time.Minute)
 	p.Fault = plan.Fault{Kind: plan.KindNetwork, Action: "bandwidth", Network: &plan.Network{Bandwidth: &plan.Bandwidth{Rate: 1_000_000}}}

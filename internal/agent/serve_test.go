@@ -74,7 +74,7 @@ func waitStepEnd(t *testing.T, r *run, step string) plan.Event {
 // applied and recovered at its own deadline (the agent's timer), a third stopped by
 // "stop STEP" while the agent serves on, and stdin EOF ends the agent.
 func TestServeSteps(t *testing.T) {
-	r := start(t, servePlan(2 * time.Minute), nil)
+	r := start(t, servePlan(2*time.Minute), nil)
 	r.ev.waitFor(t, plan.EventHeartbeat, 1) // "serving": the CLI sends plans after it
 	for _, id := range []string{"step-a", "step-b"} {
 		sent := time.Now()
@@ -126,7 +126,7 @@ func TestServeSteps(t *testing.T) {
 // TestServeStepsStoppedWithTheAgent: a step still active when the agent is stopped is
 // recovered before the agent exits.
 func TestServeStepsStoppedWithTheAgent(t *testing.T) {
-	r := start(t, servePlan(2 * time.Minute), nil)
+	r := start(t, servePlan(2*time.Minute), nil)
 	r.ev.waitFor(t, plan.EventHeartbeat, 1)
 	sendPlan(t, r.stdin, testStepKey, stepPlan("step-a", time.Minute))
 	r.ev.waitFor(t, plan.EventInjected, 2)

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -180,15 +181,20 @@ func (r *runner) onEvent(e lineEvent) {
 		h.recovered[ev.Target] = true
 		h.lastRecovered = e.at
 	case plan.EventError:
-		if _, ok := h.errAt[ev.Target]; !ok {
-			h.errAt[ev.Target] = e.at
-		}
-		what := ev.Target
-		if what == "" {
-			what = "agent"
-		}
-		fmt.Fprintf(r.o.Progress, "error on node %s (%s): %s\n", h.node, what, ev.Error)
+		h.noteError(ev, e.at, r.o.Progress)
 	}
+}
+
+// noteError keeps when the first error of a target came and says the error.
+func (h *helper) noteError(ev plan.Event, at time.Time, progress io.Writer) {
+	if _, ok := h.errAt[ev.Target]; !ok {
+		h.errAt[ev.Target] = at
+	}
+	what := ev.Target
+	if what == "" {
+		what = "agent"
+	}
+	fmt.Fprintf(progress, "error on node %s (%s): %s\n", h.node, what, ev.Error)
 }
 
 // countActive counts a target as active and says so the first time.

@@ -285,14 +285,7 @@ func (w *stepWait) take(e stepEvent) {
 		h.recovered[ev.Target] = true
 		h.lastRecovered = e.at
 	case plan.EventError:
-		if _, ok := h.errAt[ev.Target]; !ok {
-			h.errAt[ev.Target] = e.at
-		}
-		what := ev.Target
-		if what == "" {
-			what = "agent"
-		}
-		fmt.Fprintf(w.so.Progress, "error on node %s (%s): %s\n", e.node, what, ev.Error)
+		h.noteError(ev, e.at, w.so.Progress)
 	case plan.EventExit:
 		n.ended = true
 		h.sawExit, h.done = true, true
