@@ -11,7 +11,7 @@ MKIMAGE := $(GO) run ./$(E2E_DIR)/tools/mkimage
 TEST_TARGETS += test-e2e
 
 .PHONY: cluster-build cluster-up cluster-down cluster-status cluster-check image images images-load \
-	test-e2e demo bench-e2e
+	test-e2e test-reliability demo bench-e2e
 
 # Kubernetes server binaries + etcd + kubectl, built once into ~/.cache (4-8 min cold).
 cluster-build:
@@ -47,6 +47,14 @@ images-load: images
 # cluster up (if needed) + images + go test -tags e2e + cluster down, timing each phase.
 test-e2e: build
 	VERSION=$(VERSION) AGENT_IMAGE=$(AGENT_IMAGE) ECHO_IMAGE=$(ECHO_IMAGE) \
+		$(E2E_DIR)/run.sh test
+
+# The full kill matrix (issue 16): every fault family × every cut × inject/hold/recover
+# on the same cluster setup as test-e2e; make test runs a seeded subset of it
+# (TestKillMatrix). E2E_SEED=N replays the instants, E2E_KILLMATRIX=REGEXP picks cases.
+test-reliability: build
+	VERSION=$(VERSION) AGENT_IMAGE=$(AGENT_IMAGE) ECHO_IMAGE=$(ECHO_IMAGE) \
+		E2E_RELIABILITY=full E2E_RUN="$${E2E_RUN:-^TestKillMatrix$$}" E2E_TIMEOUT="$${E2E_TIMEOUT:-150m}" \
 		$(E2E_DIR)/run.sh test
 
 demo: build

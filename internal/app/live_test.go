@@ -32,8 +32,13 @@ type liveRun struct {
 
 func startLive(t *testing.T, args ...string) *liveRun {
 	t.Helper()
+	return startLiveOn(t, webCluster(), nil, args...)
+}
+
+// startLiveOn is startLive on cs, with mod changing the factory first (nil: none).
+func startLiveOn(t *testing.T, cs *fake.Clientset, mod func(*factory.Factory), args ...string) *liveRun {
+	t.Helper()
 	isolate(t)
-	cs := webCluster()
 	k := sessiontest.New(t, cs)
 	io, _, _, _ := ui.Test()
 	out, errOut := &sessiontest.Buffer{}, &sessiontest.Buffer{}
@@ -41,6 +46,9 @@ func startLive(t *testing.T, args ...string) *liveRun {
 	f := factory.NewFake(io, cs, time.Now(), nil)
 	f.Now = time.Now
 	f.Attacher = func() (session.Attacher, error) { return recordingAttacher{k, t}, nil }
+	if mod != nil {
+		mod(f)
+	}
 	from := len(cs.Actions())
 	t.Cleanup(func() { checkRBAC(t, cs, from) })
 	root := NewRootCmd(f)

@@ -20,6 +20,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/container"
 	doctorcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/doctor"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/gc"
+	historycmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/history"
 	httpcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/http"
 	iocmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/io"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/ls"
@@ -115,6 +116,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		status.NewCmdStatus(f, nil),
 		stop.NewCmdStop(f, nil),
 		gc.NewCmdGC(f, nil),
+		historycmd.NewCmdHistory(f, nil),
 		rbaccmd.NewCmdRBAC(f, nil),
 		doctorcmd.NewCmdDoctor(f, nil),
 		runcmd.NewCmdRun(f, func() *cobra.Command { return NewRootCmd(f) }, nil),

@@ -74,6 +74,8 @@ func command(ctx context.Context, env []string, name string, args ...string) *ex
 	// gc's sweep pods mount the node's runtime socket directory too: the cluster's, not
 	// the default /run/containerd (which hostPath would create on this machine).
 	cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_RUNTIME_SOCKET="+runtimeSocket)
+	// The runs' local history and scenario locks: not the user's state directory.
+	cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_STATE_DIR="+filepath.Join(os.TempDir(), "kc-e2e-state"))
 	if agentImage != "" {
 		cmd.Env = append(cmd.Env, "KUBECTL_CHAOS_IMAGE_PULL_POLICY=Never")
 	}
@@ -635,15 +637,22 @@ func waitResidue(t *testing.T, before []string, timeout time.Duration) time.Dura
 // time taken; after timeout it fails the test naming what was left behind and gone.
 func waitSame(t *testing.T, before []string, snap func() []string, timeout time.Duration) time.Duration {
 	t.Helper()
+	took, added, removed := sameWithin(before, snap, timeout)
+	if len(added)+len(removed) > 0 {
+		t.Fatalf("node residue differs %v after the session:\nleft behind:\n  %s\ngone:\n  %s",
+			timeout, strings.Join(added, "\n  "), strings.Join(removed, "\n  "))
+	}
+	return took
+}
+
+// sameWithin is waitSame without the verdict: the time taken, or what still differs
+// after timeout.
+func sameWithin(before []string, snap func() []string, timeout time.Duration) (took time.Duration, added, removed []string) {
 	start := time.Now()
 	for {
-		added, removed := diffLines(before, snap())
-		if len(added) == 0 && len(removed) == 0 {
-			return time.Since(start)
-		}
-		if time.Since(start) > timeout {
-			t.Fatalf("node residue differs %v after the session:\nleft behind:\n  %s\ngone:\n  %s",
-				timeout, strings.Join(added, "\n  "), strings.Join(removed, "\n  "))
+		added, removed = diffLines(before, snap())
+		if len(added) == 0 && len(removed) == 0 || time.Since(start) > timeout {
+			return time.Since(start), added, removed
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

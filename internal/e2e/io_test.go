@@ -48,7 +48,17 @@ spec:
 // ioWindow resets the workload's counters, waits d and returns what its writes saw.
 func ioWindow(t *testing.T, ip string, d time.Duration) probe.IOReport {
 	t.Helper()
-	get := func(reset bool) probe.IOReport {
+	r, err := ioWindowErr(ip, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// ioWindowErr is ioWindow for a workload that may be restarting (the kill matrix).
+func ioWindowErr(ip string, d time.Duration) (probe.IOReport, error) {
+	get := func(reset bool) (probe.IOReport, error) {
+		var r probe.IOReport
 		c := &http.Client{Timeout: 5 * time.Second}
 		url := "http://" + ip + ":8080/io"
 		if reset {
@@ -56,16 +66,17 @@ func ioWindow(t *testing.T, ip string, d time.Duration) probe.IOReport {
 		}
 		resp, err := c.Get(url)
 		if err != nil {
-			t.Fatalf("reading the IO workload's stats: %v", err)
+			return r, fmt.Errorf("reading the IO workload's stats: %w", err)
 		}
 		defer resp.Body.Close()
-		var r probe.IOReport
 		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-			t.Fatalf("decoding the IO workload's stats: %v", err)
+			return r, fmt.Errorf("decoding the IO workload's stats: %w", err)
 		}
-		return r
+		return r, nil
 	}
-	get(true)
+	if _, err := get(true); err != nil {
+		return probe.IOReport{}, err
+	}
 	time.Sleep(d)
 	return get(false)
 }

@@ -350,9 +350,60 @@ func TestHelperPodSecurity(t *testing.T) {
 			t.Logf("agent pid %d RSS %.1f MiB", pid, float64(rss)/1024)
 		}
 	}
+	// No port (issue 16): during the fault the helper's network namespace has no
+	// listening TCP and no bound UDP socket, and none of the agent's sockets listens in
+	// the node's or the target's namespace (a loss fault owns no listener; DNS and HTTP
+	// faults own theirs inside the target's).
+	agents := agentPIDs(t)
+	if len(agents) == 0 {
+		t.Fatal("no agent process on the node during the fault")
+	}
+	targetPIDs := containerPIDs(containerIDs(t, sc.NS, podNames(t, sc.NS, "app=web")[0])["echo"])
+	for _, pid := range agents {
+		own := socketInodes(pid)
+		if l := listeningSockets(pid); len(l) > 0 {
+			t.Errorf("the helper's network namespace has open ports during the fault: %v", l)
+		}
+		for where, in := range map[string]int{"node": 1, "target": targetPIDs[0]} {
+			for _, l := range listeningSockets(in) {
+				if own[strings.Fields(l)[2]] {
+					t.Errorf("agent pid %d listens in the %s's network namespace: %s", pid, where, l)
+				}
+			}
+		}
+		t.Logf("agent pid %d: %d open sockets; none listening in its own, the node's or the target's network namespace", pid, len(own))
+	}
 	s.Signal(syscall.SIGINT)
 	s.Wait(60 * time.Second)
 	sc.End()
+}
+
+// listeningSockets lists the listening TCP and bound, unconnected UDP sockets of the
+// network namespace pid is in (/proc/PID/net/{tcp,tcp6,udp,udp6}) as "proto address inode".
+func listeningSockets(pid int) []string {
+	var out []string
+	for proto, state := range map[string]string{"tcp": "0A", "tcp6": "0A", "udp": "07", "udp6": "07"} {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, proto))
+		for _, l := range strings.Split(string(b), "\n")[1:] {
+			if f := strings.Fields(l); len(f) > 9 && f[3] == state {
+				out = append(out, proto+" "+f[1]+" "+f[9])
+			}
+		}
+	}
+	return out
+}
+
+// socketInodes returns the inodes of the sockets pid holds open.
+func socketInodes(pid int) map[string]bool {
+	m := map[string]bool{}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if in, ok := strings.CutPrefix(l, "socket:["); ok {
+			m[strings.TrimSuffix(in, "]")] = true
+		}
+	}
+	return m
 }
 
 // vmRSS returns VmRSS of pid in KiB (0 if unknown).

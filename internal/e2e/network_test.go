@@ -42,6 +42,14 @@ func TestLossCtrlC(t *testing.T) {
 			if out := s.Output(); !strings.Contains(out, "found via containerd") {
 				t.Errorf("the agent did not find the container through containerd:\n%s", out)
 			}
+			// The CLI wrote the Kubernetes Events of inject and recover on the target pod.
+			evs := sc.Kubectl("get", "events", "--field-selector", "source=kubectl-chaos",
+				"-o", `jsonpath={range .items[*]}{.reason} {.involvedObject.kind}/{.involvedObject.name}{"\n"}{end}`)
+			for _, want := range []string{"ChaosInjected Pod/web-", "ChaosRecovered Pod/web-"} {
+				if strings.Count(evs, want) != 1 {
+					t.Errorf("want one %q Event on the target, got:\n%s", want, evs)
+				}
+			}
 		},
 	})
 }

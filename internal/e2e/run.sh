@@ -81,7 +81,8 @@ case $mode in
   test)
     e2e_tests() {
       # E2E_RUN=REGEXP runs a subset (go test -run), e.g. E2E_RUN='TestLossCtrlC|TestKillCLI$'.
-      go test -tags e2e -count=1 -p 1 -v -timeout 40m ${E2E_RUN:+-run "$E2E_RUN"} ./internal/e2e/ 2>&1 | tee _out/e2e/go-test.log
+      # E2E_TIMEOUT: make test-reliability's full kill matrix needs more than the 40m.
+      go test -tags e2e -count=1 -p 1 -v -timeout "${E2E_TIMEOUT:-40m}" ${E2E_RUN:+-run "$E2E_RUN"} ./internal/e2e/ 2>&1 | tee _out/e2e/go-test.log
     }
     test_rc=0
     phase "go test -tags e2e" e2e_tests || test_rc=$?

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -53,23 +54,32 @@ func TestTimeShift(t *testing.T) {
 // skewOf measures how far the server's time.Now() is from the node's clock: its answer
 // against the middle of the request, as seen from the host (same machine, same clock).
 func skewOf(t *testing.T, ip string) func() time.Duration {
-	c := &http.Client{Timeout: 3 * time.Second}
 	return func() time.Duration {
 		t.Helper()
-		before := time.Now()
-		resp, err := c.Get("http://" + ip + ":8080/time")
-		after := time.Now()
+		d, err := skewErr(ip)
 		if err != nil {
-			t.Fatalf("GET /time of %s: %v", ip, err)
+			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var v struct {
-			UnixNano int64 `json:"unixNano"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-			t.Fatalf("decode /time of %s: %v", ip, err)
-		}
-		mid := before.Add(after.Sub(before) / 2)
-		return time.Unix(0, v.UnixNano).Sub(mid)
+		return d
 	}
+}
+
+// skewErr is one measurement of skewOf, for a server that may be restarting.
+func skewErr(ip string) (time.Duration, error) {
+	c := &http.Client{Timeout: 3 * time.Second}
+	before := time.Now()
+	resp, err := c.Get("http://" + ip + ":8080/time")
+	after := time.Now()
+	if err != nil {
+		return 0, fmt.Errorf("GET /time of %s: %w", ip, err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		UnixNano int64 `json:"unixNano"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return 0, fmt.Errorf("decode /time of %s: %w", ip, err)
+	}
+	mid := before.Add(after.Sub(before) / 2)
+	return time.Unix(0, v.UnixNano).Sub(mid), nil
 }

@@ -45,6 +45,7 @@ type apiRun struct {
 	c       kubernetes.Interface
 	kind    *catalog.Entry
 	ev      *eventPrinter
+	pe      *podEvents
 	start   time.Time
 	targets []*apiTarget
 	oneShot bool // the change is complete once made: nothing to wait for or restore
@@ -57,8 +58,8 @@ type apiRun struct {
 // as the helper path does: 0 completed, 130 interrupted after a clean restore, 3 when a
 // pod could not be changed or restored, 2 for cluster errors, 1 when a target pod
 // carries another experiment's record (nothing is changed then).
-func runAPI(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, kind *catalog.Entry) error {
-	r := &apiRun{o: o, p: p, c: c, kind: kind, ev: newEventPrinter(o.IO), start: time.Now(), oneShot: kind.OneShot(p.Fault)}
+func runAPI(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, kind *catalog.Entry, pe *podEvents) error {
+	r := &apiRun{o: o, p: p, c: c, kind: kind, ev: newEventPrinter(o.IO), pe: pe, start: time.Now(), oneShot: kind.OneShot(p.Fault)}
 	if err := r.readTargets(ctx); err != nil {
 		return err
 	}
@@ -205,6 +206,7 @@ func (r *apiRun) injected() int {
 func (r *apiRun) event(e plan.Event) {
 	e.Time = time.Now()
 	r.ev.Print(e)
+	r.pe.event(e)
 }
 
 // wait waits for the deadline (false), Ctrl-C (true), or until every changed pod was

@@ -22,6 +22,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/history"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/target"
@@ -45,7 +46,7 @@ const (
 // config file may set (flag name = config key).
 var ConfigurableFlags = []string{
 	"duration", "max-duration", "image", "image-pull-policy", "helper-namespace",
-	"runtime-socket", "max-targets", "output", "mode", "allow-system", "allow-host-network",
+	"runtime-socket", "max-targets", "output", "mode", "allow-system", "allow-host-network", "events",
 }
 
 // Options are the common inputs of a fault verb plus the dependencies it uses.
@@ -56,6 +57,9 @@ type Options struct {
 	Namespace  func() (string, error)
 	Owner      func() string
 	Now        func() time.Time
+	// EventClient writes the Kubernetes Events on the target pods: a client of its
+	// own, so they take no tokens from the fault's requests (nil: no Events).
+	EventClient func() (kubernetes.Interface, error)
 	// NewID makes the experiment ID (tests pin it).
 	NewID func() string
 
@@ -78,6 +82,14 @@ type Options struct {
 	Image           string
 	ImagePullPolicy string
 	RuntimeSocket   string
+	// Events: write Kubernetes Events on the target pods (--events).
+	Events bool
+	// History is where the run is recorded (kubectl chaos history); Dir "": nowhere.
+	History history.Store
+	// cmd is the verb's command (its command line for the history); record collects
+	// what the history entry says of the run.
+	cmd    *cobra.Command
+	record *runRecord
 	// OnReport, when set, receives the final report before it is printed (kubectl chaos
 	// run collects each step's report for its own JSON and JUnit reports).
 	OnReport func(*Prepared, *session.Report)
@@ -96,7 +108,17 @@ func NewOptions(f *factory.Factory) *Options {
 		Owner:      f.Owner,
 		Now:        f.Now,
 		NewID:      NewID,
+
+		EventClient: f.EventClient,
+		History:     history.Store{Dir: stateDir(f)},
 	}
+}
+
+func stateDir(f *factory.Factory) string {
+	if f.StateDir == nil {
+		return ""
+	}
+	return f.StateDir()
 }
 
 // VerbAnnotation marks a fault verb's command (every command AddFlags is called on), so
@@ -109,6 +131,7 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 		cmd.Annotations = map[string]string{}
 	}
 	cmd.Annotations[VerbAnnotation] = "true"
+	o.setCommand(cmd)
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Target.LabelSelector, "selector", "l", "", "Label selector for target pods (e.g. app=web,tier!=db)")
 	fl.StringVar(&o.Target.FieldSelector, "field-selector", "", "Field selector for target pods (e.g. spec.nodeName=node-1)")
@@ -135,6 +158,7 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 	fl.StringVar(&o.Image, "image", version.DefaultImage(), "Agent image of the helper pods")
 	fl.StringVar(&o.ImagePullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Image pull policy of the helper pods: Always, IfNotPresent or Never")
 	fl.StringVar(&o.RuntimeSocket, "runtime-socket", helperpod.DefaultRuntimeSocket, "Container runtime (containerd) socket on the nodes")
+	fl.BoolVar(&o.Events, "events", true, "Write Kubernetes Events (ChaosInjected, ChaosRecovered, ChaosFailed) on the target pods, in the background: they never delay the fault")
 
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"one", "all", "fixed=", "percent=", "random-max-percent="}, cobra.ShellCompDirectiveNoSpace))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
@@ -381,7 +405,7 @@ func Run(ctx context.Context, o *Options) error {
 	if take, ok := ctx.Value(takeOverKey{}).(func(*Options) error); ok {
 		return take(o)
 	}
-	return run(ctx, o)
+	return runRecorded(o, func() error { return run(ctx, o) })
 }
 
 // RunOwned runs o as Run does, for a caller that took it over with WithTakeOver.
@@ -416,19 +440,22 @@ func run(ctx context.Context, o *Options) error {
 			return err
 		}
 	}
+	o.noteRun(p) // confirmed: from here on the run goes to the history
 	e, err := catalog.For(p.Fault)
 	if err != nil {
 		return exit.UsageError(err)
 	}
+	pe := o.newPodEvents(p, e.APIOnly(), e.OneShot(p.Fault))
+	defer pe.close(o.IO.ErrOut)
 	if e.APIOnly() {
-		return runAPI(ctx, o, p, c, e)
+		return runAPI(ctx, o, p, c, e, pe)
 	}
-	return runHelpers(ctx, o, p, c, e)
+	return runHelpers(ctx, o, p, c, e, pe)
 }
 
 // runHelpers runs p through one helper pod per node, and follows what the fault set
 // off on each target (a killed container's restart) for the report.
-func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry) error {
+func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry, pe *podEvents) error {
 	var att session.Attacher
 	if o.Helpers == nil {
 		if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
@@ -460,10 +487,14 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 			follows = append(follows, fl)
 		}
 	}
+	if !o.Events {
+		markEventsOff(p.Pods)
+	}
+	events := func(ev plan.Event) { out.events(ev); pe.event(ev) }
 	var rep *session.Report
 	var runErr error
 	if o.Helpers != nil {
-		rep, runErr = o.Helpers.Step(sctx, session.StepOptions{Plans: p.Plans, Events: out.events, Progress: progress})
+		rep, runErr = o.Helpers.Step(sctx, session.StepOptions{Plans: p.Plans, Events: events, Progress: progress})
 	} else {
 		rep, runErr = session.Run(sctx, session.Options{
 			Client:      c,
@@ -472,12 +503,13 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 			Pods:        p.Pods,
 			Detach:      o.Detach,
 			WaitCleanup: o.WaitCleanup,
-			Events:      out.events,
+			Events:      events,
 			Progress:    progress,
 			StopNode:    out.stopNode,
 		})
 	}
 	out.close()
+	pe.report(rep)
 	if rep != nil && !o.Detach {
 		rep.Followed = runFollows(ctx, out.after(o.IO.ErrOut), follows)
 	}

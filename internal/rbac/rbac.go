@@ -32,6 +32,8 @@ var Rules = []Rule{
 		Why: "targets (get, list), helper pods (create, watch, delete), ls/status/stop/gc (list), pod kill (delete), pod failure (patch)"},
 	{Resource: "pods/attach", Verbs: []string{"get", "create"},
 		Why: "the session attaches to each helper: WebSocket (GET) with the SPDY fallback (POST)"},
+	{Resource: "events", Verbs: []string{"create"},
+		Why: "Kubernetes Events on target pods (ChaosInjected, ChaosRecovered, ChaosFailed): fault verbs, run, and ls/gc for a CLI that died (--events=false: none)"},
 	{Resource: "namespaces", Verbs: []string{"get", "list", "create"}, Cluster: true,
 		Why: "the helper namespace (get, create if missing; its Pod Security level), namespace completion (list)"},
 	{Resource: "nodes", Verbs: []string{"get", "list"}, Cluster: true,

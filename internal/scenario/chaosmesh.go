@@ -54,7 +54,7 @@ func (d *decoder) chaosMesh(root *obj, apiVersion, kind string, set map[string]s
 		s.Steps = c.workflow(spec)
 	default:
 		if _, ok := cmKinds[kind]; !ok {
-			d.fail(root.line("kind"), "kind", "Chaos Mesh kind %q is not imported (NetworkChaos, PodChaos, StressChaos, IOChaos, TimeChaos, DNSChaos, Schedule, Workflow)", kind)
+			d.fail(root.line("kind"), "kind", "Chaos Mesh kind %q is not imported (NetworkChaos, PodChaos, StressChaos, IOChaos, TimeChaos, DNSChaos, HTTPChaos, Schedule, Workflow)", kind)
 			return nil, d.err
 		}
 		s.Steps = c.experiment(kind, spec, "", 0)
@@ -87,10 +87,6 @@ func estimateCap(steps []*Step) time.Duration {
 // experiment maps one experiment spec (a whole resource, or the embedded spec of a
 // Schedule or a Workflow task). deadline, when set, is the Workflow task's deadline.
 func (c *cm) experiment(kind string, o *obj, deadline string, deadlineLine int) []*Step {
-	if kind == "HTTPChaos" {
-		c.fail(o.line(""), o.path, "HTTPChaos is refused: its mapping onto the http verbs is not written yet")
-		return nil
-	}
 	fs := &FaultStep{TargetsField: o.at("selector")}
 	accepted := c.common(o, fs)
 	if deadline != "" && !o.has("duration") {
@@ -118,6 +114,8 @@ func (c *cm) experiment(kind string, o *obj, deadline string, deadlineLine int) 
 		accepted = append(accepted, "timeOffset", "clockIds")
 	case "DNSChaos":
 		accepted = append(accepted, c.dns(o, fs)...)
+	case "HTTPChaos":
+		accepted = append(accepted, c.http(o, fs)...)
 	}
 	o.done(accepted...)
 	if c.err != nil {
@@ -472,8 +470,8 @@ func (c *cm) dns(o *obj, fs *FaultStep) []string {
 	return []string{"action", "patterns"}
 }
 
-// schedule imports the embedded experiment; the cron is kept for --dry-run and a real
-// run refuses it by name until --schedule exists.
+// schedule imports the embedded experiment and its cron, which kubectl chaos run fires
+// on unless --schedule or --repeat is given.
 func (c *cm) schedule(o *obj, s *Scenario) []*Step {
 	s.Schedule, s.ScheduleLine = o.str("schedule", true), o.line("schedule")
 	if p := o.str("concurrencyPolicy", false); p != "" && p != "Forbid" {
@@ -483,7 +481,7 @@ func (c *cm) schedule(o *obj, s *Scenario) []*Step {
 	typ := o.str("type", true)
 	key, ok := cmKinds[typ]
 	if !ok && c.err == nil {
-		c.fail(o.line("type"), o.at("type"), "type %q is not imported (%s)", typ, "NetworkChaos, PodChaos, StressChaos, IOChaos, TimeChaos, DNSChaos")
+		c.fail(o.line("type"), o.at("type"), "type %q is not imported (%s)", typ, "NetworkChaos, PodChaos, StressChaos, IOChaos, TimeChaos, DNSChaos, HTTPChaos")
 	}
 	var steps []*Step
 	if ok {

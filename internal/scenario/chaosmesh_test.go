@@ -81,6 +81,30 @@ func TestChaosMeshImportOfEachKind(t *testing.T) {
 				t.Errorf("dns = %+v", o[0].Fault.DNS)
 			}
 		}},
+		"httpchaos.yaml": {"http abort", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			h := o[0].Fault.HTTP
+			if h == nil || h.Port != 80 || (h.Direction != "" && h.Direction != "ingress") || o[0].Target.LabelSelector != "app=web" || o[0].Duration != time.Minute {
+				t.Errorf("http abort = %+v", h)
+			}
+		}},
+		"httpchaos-delay.yaml": {"http delay", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			if h := o[0].Fault.HTTP; h == nil || h.Delay.D() != 300*time.Millisecond || h.Port != 80 {
+				t.Errorf("http delay = %+v", h)
+			}
+		}},
+		"httpchaos-replace.yaml": {"http replace", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			h := o[0].Fault.HTTP
+			if h == nil || h.Code != 503 || h.Body == nil || *h.Body != "overloaded" || len(h.Headers) != 1 || h.Headers[0].Name != "Retry-After" ||
+				h.Headers[0].Value != "30" || h.Path != "/api/*" || h.Method != "GET" || h.Port != 8080 || o[0].Target.Mode != "one" {
+				t.Errorf("http replace = %+v", h)
+			}
+		}},
+		"httpchaos-patch.yaml": {"http patch", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
+			h := o[0].Fault.HTTP
+			if h == nil || h.Body == nil || *h.Body != `{"degraded": true}` || len(h.Headers) != 1 || h.Headers[0].Name != "X-Chaos" || h.Headers[0].Value != "on" {
+				t.Errorf("http patch = %+v", h)
+			}
+		}},
 		"schedule.yaml": {"network loss", func(t *testing.T, s *scenario.Scenario, o []*experiment.Options) {
 			if s.Schedule != "5 * * * *" || o[0].Fault.Network.Loss == nil || o[0].Duration != 30*time.Second {
 				t.Errorf("schedule %q loss %+v", s.Schedule, o[0].Fault.Network.Loss)
@@ -145,7 +169,35 @@ func TestChaosMeshRefusesUnsupportedFieldsByName(t *testing.T) {
 			t.Errorf("%q: got %v\nwant prefix %s", c.new, err, c.want)
 		}
 	}
-	if _, err := loadFile(t, "testdata/chaosmesh/httpchaos.yaml"); err == nil || !strings.Contains(err.Error(), "HTTPChaos is refused") {
-		t.Errorf("HTTPChaos: %v", err)
+}
+
+// Every HTTPChaos field with no counterpart is refused by name, with the line.
+func TestChaosMeshHTTPRefusesByName(t *testing.T) {
+	base, err := os.ReadFile("testdata/chaosmesh/httpchaos-replace.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ old, new, want string }{
+		{"  port: 8080", "  port: 8080\n  request_headers: {X-A: b}", "cm.yaml:13: spec.request_headers: matching requests by header is not supported"},
+		{"  port: 8080", "  port: 8080\n  response_headers: {X-A: b}", "cm.yaml:13: spec.response_headers: matching responses by header"},
+		{"  port: 8080", "  port: 8080\n  code: 200", "cm.yaml:13: spec.code: matching requests by their response's status code"},
+		{"  port: 8080", "  port: 8080\n  tls: {secretName: s}", "cm.yaml:13: spec.tls: Chaos Mesh decrypts"},
+		{"  port: 8080", "  port: 8080\n  abort: true", "cm.yaml:16: spec.replace: one action per experiment here"},
+		{"    code: 503", "    code: 503\n    path: /other", "cm.yaml:17: spec.replace.path: replacing the request's path is not supported"},
+		{"    code: 503", "    code: 503\n    queries: {a: b}", "cm.yaml:17: spec.replace.queries:"},
+		{"target: Response", "target: Request", "cm.yaml:11: spec.target: replace of the request is not supported"},
+		{"target: Response", "target: Both", "cm.yaml:11: spec.target: must be Request or Response"},
+		{"  port: 8080\n", "", "cm.yaml:7: spec.port: is required"},
+		{"    body: b3ZlcmxvYWRlZA==", "    body: \"not base64!\"", "cm.yaml:17: spec.replace.body: must be base64"},
+		{"    code: 503", "    code: 99", "cm.yaml:16: spec.replace.code: --code"},
+	}
+	for _, c := range cases {
+		if !strings.Contains(string(base), c.old) {
+			t.Fatalf("no %q", c.old)
+		}
+		_, err := load(t, "cm.yaml", strings.Replace(string(base), c.old, c.new, 1), nil)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%q: got %v\nwant prefix %s", c.new, err, c.want)
+		}
 	}
 }

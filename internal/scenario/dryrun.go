@@ -27,7 +27,7 @@ func PrintPlan(ctx context.Context, streams *ui.IOStreams, s *Scenario, c kubern
 	}
 	fmt.Fprintf(w, "): at most %s; DRY RUN, nothing is created\n", s.Duration)
 	if s.Schedule != "" {
-		fmt.Fprintf(w, "  Chaos Mesh Schedule %q: each firing runs the steps below (a real run refuses the cron until --schedule exists)\n", s.Schedule)
+		fmt.Fprintf(w, "  Chaos Mesh Schedule %q: each firing runs the steps below (kubectl chaos run keeps to this cron unless --schedule or --repeat is given)\n", s.Schedule)
 	}
 	if s.Description != "" {
 		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(s.Description))

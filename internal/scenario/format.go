@@ -45,8 +45,8 @@ type Scenario struct {
 	Steps      []*Step
 	// Source says where the scenario came from: "Scenario" or the Chaos Mesh kind.
 	Source string
-	// Schedule is an imported Chaos Mesh Schedule's cron: shown by --dry-run, refused
-	// by a real run until --schedule exists.
+	// Schedule is an imported Chaos Mesh Schedule's cron: kubectl chaos run fires on
+	// it unless --schedule or --repeat is given.
 	Schedule     string
 	ScheduleLine int
 }

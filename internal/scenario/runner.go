@@ -57,6 +57,8 @@ type StepResult struct {
 type Runner struct {
 	IO      *ui.IOStreams
 	Checker *Checker
+	// NoEvents: no Kubernetes Events on the targets of any step (run --events=false).
+	NoEvents bool
 
 	mu     sync.Mutex
 	res    *Result
@@ -288,6 +290,7 @@ func (r *Runner) step(ctx context.Context, st *Step) {
 func (r *Runner) fault(ctx context.Context, fs *FaultStep, sr *StepResult) error {
 	o := *fs.Options
 	o.Yes, o.DryRun, o.Detach, o.Output = true, false, false, ""
+	o.Events = o.Events && !r.NoEvents
 	stepIO := *r.IO
 	stepIO.Out = indent(r.IO.ErrOut)
 	o.IO = &stepIO

@@ -65,6 +65,7 @@ func helperState(p *corev1.Pod) HelperState {
 	}
 	hs.PodReason = p.Status.Reason
 	hs.Deleting = p.DeletionTimestamp != nil
+	hs.Plan, hs.Annotations = podPlan(p), p.Annotations
 	return hs
 }
 

@@ -88,7 +88,7 @@ func gc(ctx context.Context, c kubernetes.Interface, o GCOptions) (*GCReport, er
 		}
 	}
 	sortHelpers(rep.Deleted)
-	nodes, skipped, err := sweepNodes(ctx, c, o, helperNodes)
+	nodes, skipped, err := sweepNodes(ctx, c, o, helperNodes, gcWords)
 	if err != nil {
 		return rep, err
 	}
@@ -181,9 +181,18 @@ func sortHelpers(hs []HelperState) {
 	sort.Slice(hs, func(i, j int) bool { return hs[i].Namespace+"/"+hs[i].Pod < hs[j].Namespace+"/"+hs[j].Pod })
 }
 
+// nodeWords name, in sweepNodes' errors, how the user chose the nodes: gc's flags, or
+// doctor's arguments.
+type nodeWords struct{ all, one, instead string }
+
+var (
+	gcWords     = nodeWords{all: "--all-nodes", one: "--node ", instead: "name them with --node instead"}
+	doctorWords = nodeWords{all: "all nodes", one: "node ", instead: "name them as arguments instead"}
+)
+
 // sweepNodes picks the nodes to sweep: every Ready node (AllNodes), the named ones
 // (checked to exist), and the nodes of the helpers gc found.
-func sweepNodes(ctx context.Context, c kubernetes.Interface, o GCOptions, helperNodes map[string]bool) ([]string, []SkippedNode, error) {
+func sweepNodes(ctx context.Context, c kubernetes.Interface, o GCOptions, helperNodes map[string]bool, w nodeWords) ([]string, []SkippedNode, error) {
 	set := map[string]bool{}
 	for n := range helperNodes {
 		set[n] = true
@@ -193,9 +202,9 @@ func sweepNodes(ctx context.Context, c kubernetes.Interface, o GCOptions, helper
 		l, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			if apierrors.IsForbidden(err) {
-				return nil, nil, exit.APIError(fmt.Errorf("--all-nodes: you may not list nodes (RBAC); name them with --node instead: %w", err))
+				return nil, nil, exit.APIError(fmt.Errorf("%s: you may not list nodes (RBAC); %s: %w", w.all, w.instead, err))
 			}
-			return nil, nil, exit.APIError(fmt.Errorf("--all-nodes: listing nodes: %w", err))
+			return nil, nil, exit.APIError(fmt.Errorf("%s: listing nodes: %w", w.all, err))
 		}
 		for i := range l.Items {
 			n := &l.Items[i]
@@ -210,9 +219,9 @@ func sweepNodes(ctx context.Context, c kubernetes.Interface, o GCOptions, helper
 		_, err := c.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			return nil, nil, exit.Usagef("--node %s: no such node (kubectl get nodes lists them)", n)
+			return nil, nil, exit.Usagef("%s%s: no such node (kubectl get nodes lists them)", w.one, n)
 		case err != nil && !apierrors.IsForbidden(err):
-			return nil, nil, exit.APIError(fmt.Errorf("--node %s: reading the node: %w", n, err))
+			return nil, nil, exit.APIError(fmt.Errorf("%s%s: reading the node: %w", w.one, n, err))
 		}
 		set[n] = true // may not read nodes: the sweep pod says whether it exists
 	}
@@ -238,5 +247,5 @@ func notReady(n *corev1.Node) string {
 // nodes (checked to exist), or every Ready node when names is empty, with the nodes
 // skipped as not Ready.
 func SelectNodes(ctx context.Context, c kubernetes.Interface, names []string) ([]string, []SkippedNode, error) {
-	return sweepNodes(ctx, c, GCOptions{AllNodes: len(names) == 0, Nodes: names}, nil)
+	return sweepNodes(ctx, c, GCOptions{AllNodes: len(names) == 0, Nodes: names}, nil, doctorWords)
 }

@@ -176,6 +176,13 @@ func TestGCAllNodesAndNode(t *testing.T) {
 			t.Errorf("err %v", err)
 		}
 	})
+	t.Run("doctor's unknown node argument is not called a flag", func(t *testing.T) {
+		cs := fake.NewSimpleClientset(ready("a", corev1.ConditionTrue))
+		_, _, err := SelectNodes(context.Background(), cs, []string{"nope"})
+		if exit.Code(err) != exit.Usage || !strings.HasPrefix(err.Error(), "node nope: no such node") {
+			t.Errorf("err %v", err)
+		}
+	})
 	t.Run("may not list nodes", func(t *testing.T) {
 		cs := fake.NewSimpleClientset()
 		cs.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, kruntime.Object, error) {

@@ -125,6 +125,10 @@ type HelperState struct {
 	PodReason string `json:"podReason,omitempty"`
 	// Deleting: the pod is being deleted (the agent recovers on SIGTERM).
 	Deleting bool `json:"deleting,omitempty"`
+	// Plan and Annotations are the helper pod's (for the Events ls and gc write when
+	// the CLI did not: internal/podevents).
+	Plan        *plan.Plan        `json:"-"`
+	Annotations map[string]string `json:"-"`
 }
 
 // List finds experiments by label across all namespaces.

@@ -6,10 +6,12 @@ package factory
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/history"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -25,6 +27,10 @@ type Factory struct {
 
 	// KubeClient returns the clientset (built on first call).
 	KubeClient func() (kubernetes.Interface, error)
+	// EventClient returns a second clientset for the Kubernetes Events on target pods:
+	// its own client-side rate limiter, so Events never take the tokens the fault's
+	// own requests need (built on first call).
+	EventClient func() (kubernetes.Interface, error)
 	// RESTConfig returns the REST config (loaded on first call).
 	RESTConfig func() (*rest.Config, error)
 	// Namespace is -n, else the kubeconfig context's namespace, else "default".
@@ -35,12 +41,22 @@ type Factory struct {
 	Attacher func() (session.Attacher, error)
 	// Now is the clock.
 	Now func() time.Time
+	// StateDir is the local state directory (history, scenario locks); "" when there is
+	// none (tests, no home directory): nothing is recorded then.
+	StateDir func() string
 }
 
 // New returns the real Factory for streams.
 func New(streams *ui.IOStreams) *Factory {
 	cf := genericclioptions.NewConfigFlags(true)
 	f := &Factory{IOStreams: streams, ConfigFlags: cf, Now: time.Now}
+	f.StateDir = func() string {
+		d, err := history.StateDir()
+		if err != nil {
+			slog.Debug("no local state directory", "err", err)
+		}
+		return d
+	}
 
 	restConfig := sync.OnceValues(func() (*rest.Config, error) {
 		cfg, err := cf.ToRESTConfig()
@@ -58,6 +74,20 @@ func New(streams *ui.IOStreams) *Factory {
 		c, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			return nil, exit.APIError(fmt.Errorf("building the Kubernetes client: %w", err))
+		}
+		return c, nil
+	})
+	f.EventClient = sync.OnceValues(func() (kubernetes.Interface, error) {
+		cfg, err := restConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfg = rest.CopyConfig(cfg)
+		// The Recorder paces itself (internal/podevents); this only bounds a burst.
+		cfg.QPS, cfg.Burst, cfg.RateLimiter = 50, 100, nil
+		c, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, exit.APIError(fmt.Errorf("building the Kubernetes client for Events: %w", err))
 		}
 		return c, nil
 	})
@@ -109,19 +139,22 @@ func Owner(cf *genericclioptions.ConfigFlags) string {
 // fixed owner and clock. Calls to KubeClient are counted in *clientCalls when not nil.
 func NewFake(streams *ui.IOStreams, c kubernetes.Interface, now time.Time, clientCalls *int) *Factory {
 	cf := genericclioptions.NewConfigFlags(false)
+	client := func() (kubernetes.Interface, error) {
+		if clientCalls != nil {
+			*clientCalls++
+		}
+		if c == nil {
+			return nil, exit.APIError(fmt.Errorf("no cluster in this test"))
+		}
+		return c, nil
+	}
 	return &Factory{
 		IOStreams:   streams,
 		ConfigFlags: cf,
-		KubeClient: func() (kubernetes.Interface, error) {
-			if clientCalls != nil {
-				*clientCalls++
-			}
-			if c == nil {
-				return nil, exit.APIError(fmt.Errorf("no cluster in this test"))
-			}
-			return c, nil
-		},
-		RESTConfig: func() (*rest.Config, error) { return &rest.Config{Host: "https://fake.invalid"}, nil },
+		KubeClient:  client,
+		// The same fake: tests see the Events next to the pods (and check their RBAC).
+		EventClient: client,
+		RESTConfig:  func() (*rest.Config, error) { return &rest.Config{Host: "https://fake.invalid"}, nil },
 		Namespace: func() (string, error) {
 			if cf.Namespace != nil && *cf.Namespace != "" {
 				return *cf.Namespace, nil
@@ -131,5 +164,6 @@ func NewFake(streams *ui.IOStreams, c kubernetes.Interface, now time.Time, clien
 		Owner:    func() string { return "tester@fake" },
 		Attacher: func() (session.Attacher, error) { return nil, exit.APIError(fmt.Errorf("no attacher in this test")) },
 		Now:      func() time.Time { return now },
+		StateDir: func() string { return "" },
 	}
 }

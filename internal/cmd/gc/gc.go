@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/podevents"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/version"
@@ -27,10 +28,11 @@ const MaxTimeout = 10 * time.Minute
 
 // Options of gc.
 type Options struct {
-	IO         *ui.IOStreams
-	KubeClient func() (kubernetes.Interface, error)
-	Now        func() time.Time
-	Owner      func() string
+	IO          *ui.IOStreams
+	KubeClient  func() (kubernetes.Interface, error)
+	EventClient func() (kubernetes.Interface, error)
+	Now         func() time.Time
+	Owner       func() string
 	// NewID names the gc run's sweep pods (tests pin it).
 	NewID func() string
 
@@ -43,11 +45,12 @@ type Options struct {
 	Image           string
 	ImagePullPolicy string
 	RuntimeSocket   string
+	Events          bool
 }
 
 // NewCmdGC returns the command; runF replaces the run (tests).
 func NewCmdGC(f *factory.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient, Now: f.Now, Owner: f.Owner, NewID: session.NewSweepID}
+	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient, EventClient: f.EventClient, Now: f.Now, Owner: f.Owner, NewID: session.NewSweepID}
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Collect what experiments left: expired helpers, changed pods past their deadline, node journals",
@@ -93,6 +96,7 @@ func NewCmdGC(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 	fl.StringVar(&opts.Image, "image", version.DefaultImage(), "Agent image of the sweep pods")
 	fl.StringVar(&opts.ImagePullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Image pull policy of the sweep pods: Always, IfNotPresent or Never")
 	fl.StringVar(&opts.RuntimeSocket, "runtime-socket", helperpod.DefaultRuntimeSocket, "Container runtime (containerd) socket on the nodes")
+	fl.BoolVar(&opts.Events, "events", true, podevents.LateFlagUsage)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -136,6 +140,10 @@ func gcRun(ctx context.Context, o *Options) error {
 			ImagePullPolicy: corev1.PullPolicy(o.ImagePullPolicy), RuntimeSocket: o.RuntimeSocket, Timeout: o.Timeout,
 		},
 	})
+	if rep != nil && !o.DryRun && o.Events {
+		// The helpers gc deleted that ended with a result: their CLI is gone.
+		defer podevents.WriteLate(ctx, o.IO.ErrOut, o.EventClient, c, podevents.FromHelpers(rep.Deleted))
+	}
 	if rep != nil {
 		var perr error
 		switch {

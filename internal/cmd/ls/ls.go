@@ -13,21 +13,24 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/listing"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/podevents"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 )
 
 // Options of ls.
 type Options struct {
-	IO         *ui.IOStreams
-	KubeClient func() (kubernetes.Interface, error)
-	Now        func() time.Time
-	Output     string
+	IO          *ui.IOStreams
+	KubeClient  func() (kubernetes.Interface, error)
+	EventClient func() (kubernetes.Interface, error)
+	Now         func() time.Time
+	Output      string
+	Events      bool
 }
 
 // NewCmdLs returns the command; runF replaces the run (tests).
 func NewCmdLs(f *factory.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient, EventClient: f.EventClient, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
@@ -45,6 +48,7 @@ func NewCmdLs(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "Output format: json or yaml (default human)")
+	cmd.Flags().BoolVar(&opts.Events, "events", true, podevents.LateFlagUsage)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -64,6 +68,9 @@ func lsRun(ctx context.Context, o *Options) error {
 	now := o.Now()
 	for i := range exps {
 		session.Assess(&exps[i], now)
+	}
+	if o.Events {
+		defer podevents.WriteLate(ctx, o.IO.ErrOut, o.EventClient, c, podevents.FromExperiments(exps))
 	}
 	if o.Output != ui.FormatHuman {
 		return ui.Print(o.IO.Out, o.Output, exps)

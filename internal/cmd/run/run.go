@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/scenario"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/schedule"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 )
 
@@ -28,18 +29,33 @@ type Options struct {
 	Namespace  func() (string, error)
 	// NewRoot builds a fresh command tree: each fault step is built by its own verb.
 	NewRoot func() *cobra.Command
+	// StateDir holds the history and the scenario locks ("" : neither).
+	StateDir func() string
+	// Clock paces --schedule and --repeat (tests use a fake).
+	Clock schedule.Clock
 
 	File    string
 	DryRun  bool
 	Set     []string
 	Reports []string
 	Yes     bool
+	Events  bool
+
+	Schedule string
+	Until    string
+	Repeat   int
+	Interval time.Duration
+	// RepeatSet: --repeat was given (0 is then refused, not taken as "once").
+	RepeatSet bool
+
+	cmd *cobra.Command
 }
 
 // NewCmdRun returns the command; newRoot builds a fresh command tree (the fault verbs
 // each step is built with); runF replaces the run (tests).
 func NewCmdRun(f *factory.Factory, newRoot func() *cobra.Command, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient, Namespace: f.Namespace, NewRoot: newRoot}
+	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient, Namespace: f.Namespace, NewRoot: newRoot,
+		StateDir: f.StateDir, Clock: schedule.RealClock{}}
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a game-day scenario (or a Chaos Mesh experiment) from a file",
@@ -57,11 +73,18 @@ func NewCmdRun(f *factory.Factory, newRoot func() *cobra.Command, runF func(*Opt
 			the step's own duration.
 
 			Chaos Mesh files (NetworkChaos, PodChaos, StressChaos, IOChaos, TimeChaos,
-			DNSChaos, Schedule, Workflow) are imported onto the same steps; a field we do not
-			support is refused by name.
+			DNSChaos, HTTPChaos, Schedule, Workflow) are imported onto the same steps; a
+			field we do not support is refused by name.
 
 			The whole file is validated before anything is created; a refusal names the file,
 			line and field. --dry-run prints the whole plan, every fault's kernel objects.
+
+			--schedule CRON (or a Chaos Mesh Schedule's own cron) runs the scenario at each
+			firing until --until or Ctrl-C; --repeat N --interval D runs it N times, D apart.
+			One run at a time: a firing due while the previous run is still going is skipped
+			(said on stderr), and a second kubectl chaos run of the same file on this machine
+			is refused while one runs. Each firing goes to kubectl chaos history; the exit
+			code is the worst of the firings'. See docs/history-events-schedule.md.
 		`),
 		Example: cmdutil.Examples(`
 			# Show the plan, with every helper pod and kernel object, and create nothing
@@ -69,6 +92,10 @@ func NewCmdRun(f *factory.Factory, newRoot func() *cobra.Command, runF func(*Opt
 
 			# Run it with a parameter, writing reports for CI
 			kubectl chaos run scenarios/latency-between-services.yaml --set latency=300ms --report junit.xml --report report.json
+
+			# A game day: every 30 minutes until 18:00, or 5 times 10 minutes apart
+			kubectl chaos run scenarios/pod-kill-readiness.yaml --schedule '*/30 * * * *' --until 2026-12-02T18:00:00Z
+			kubectl chaos run scenarios/pod-kill-readiness.yaml --repeat 5 --interval 10m
 		`),
 		GroupID: cmdutil.GroupExperiments,
 		Args:    cobra.ExactArgs(1),
@@ -76,7 +103,11 @@ func NewCmdRun(f *factory.Factory, newRoot func() *cobra.Command, runF func(*Opt
 			return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.File = args[0]
+			opts.File, opts.cmd = args[0], cmd
+			opts.RepeatSet = cmd.Flags().Changed("repeat")
+			if _, err := opts.scheduleSpec(nil); err != nil {
+				return exit.UsageError(err)
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -88,6 +119,11 @@ func NewCmdRun(f *factory.Factory, newRoot func() *cobra.Command, runF func(*Opt
 	fl.StringArrayVar(&opts.Set, "set", nil, "Set a parameter of the scenario: --set key=value (repeatable)")
 	fl.StringArrayVar(&opts.Reports, "report", nil, "Write a report: FILE.xml (JUnit) or FILE.json (repeatable)")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "Do not ask for confirmation")
+	fl.BoolVar(&opts.Events, "events", true, "Write Kubernetes Events (ChaosInjected, ChaosRecovered, ChaosFailed) on every fault step's target pods")
+	fl.StringVar(&opts.Schedule, "schedule", "", "Run at each firing of this cron schedule: MIN HOUR DAY MONTH WEEKDAY (an optional leading SECONDS field), @hourly or @every 30m")
+	fl.StringVar(&opts.Until, "until", "", "With --schedule or --repeat: no firing after this time (RFC 3339, or a duration from now like 8h)")
+	fl.IntVar(&opts.Repeat, "repeat", 0, fmt.Sprintf("Run the scenario N times (1 to %d), --interval apart", schedule.MaxRepeat))
+	fl.DurationVar(&opts.Interval, "interval", 0, "With --repeat: time from one run's start to the next's (more than 0)")
 	return cmd
 }
 
@@ -137,32 +173,54 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.Schedule != "" && !o.DryRun {
-		return exit.UsageError(&scenario.Error{File: o.File, Line: s.ScheduleLine, Field: "spec.schedule",
-			Msg: fmt.Sprintf("%q: running on a cron is not implemented yet (kubectl chaos run --schedule); --dry-run shows the experiment each firing would run", s.Schedule)})
+	sch, err := o.scheduleSpec(s)
+	if err != nil {
+		if o.Schedule == "" && s.Schedule != "" {
+			return exit.UsageError(&scenario.Error{File: o.File, Line: s.ScheduleLine, Field: "spec.schedule", Msg: err.Error()})
+		}
+		return exit.UsageError(err)
 	}
 	if o.DryRun {
 		c, err := o.KubeClient()
 		if err != nil {
 			return err
 		}
-		return scenario.PrintPlan(ctx, o.IO, s, c)
+		if err := scenario.PrintPlan(ctx, o.IO, s, c); err != nil {
+			return err
+		}
+		printFirings(o.IO.Out, sch, o.Clock.Now())
+		return nil
 	}
 	if !o.Yes && o.IO.CanPrompt() {
-		fmt.Fprintf(o.IO.ErrOut, "Run scenario %s (%s, at most %s; try --dry-run first)? [y/N] ", s.Name, o.File, s.Duration)
+		fmt.Fprintf(o.IO.ErrOut, "Run scenario %s (%s, %s, at most %s each; try --dry-run first)? [y/N] ", s.Name, o.File, sch.words(), s.Duration)
 		var answer string
 		if _, err := fmt.Fscanln(o.IO.In, &answer); err != nil || !strings.EqualFold(strings.TrimSpace(answer), "y") && !strings.EqualFold(strings.TrimSpace(answer), "yes") {
 			return exit.Usagef("aborted: nothing was created")
 		}
 	}
-	r := &scenario.Runner{IO: o.IO, Checker: &scenario.Checker{Client: o.KubeClient, Namespace: ns}}
+	release, err := o.lock()
+	if err != nil {
+		return err
+	}
+	defer release()
+	if sch.spec.Once() {
+		return o.runOnce(ctx, s, ns, 0)
+	}
+	return o.runScheduled(ctx, s, ns, sch)
+}
+
+// runOnce runs the scenario once (one firing of a schedule: firing > 0), writes its
+// reports, prints its summary and records it in the history.
+func (o *Options) runOnce(ctx context.Context, s *scenario.Scenario, ns string, firing int) error {
+	r := &scenario.Runner{IO: o.IO, Checker: &scenario.Checker{Client: o.KubeClient, Namespace: ns}, NoEvents: !o.Events}
 	res, runErr := r.Run(ctx, s)
 	for _, path := range o.Reports {
-		if err := scenario.WriteReport(path, res); err != nil && runErr == nil {
+		if err := scenario.WriteReport(firingPath(path, firing), res); err != nil && runErr == nil {
 			runErr = exit.UsageError(err)
 		}
 	}
 	printSummary(o.IO, res)
+	o.record(res, runErr, firing)
 	return runErr
 }
 

@@ -13,23 +13,26 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/cmdutil"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/podevents"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 )
 
 // Options of stop.
 type Options struct {
-	IO         *ui.IOStreams
-	KubeClient func() (kubernetes.Interface, error)
-	IDs        []string
-	All        bool
-	Timeout    time.Duration
-	Output     string
+	IO          *ui.IOStreams
+	KubeClient  func() (kubernetes.Interface, error)
+	EventClient func() (kubernetes.Interface, error)
+	IDs         []string
+	All         bool
+	Timeout     time.Duration
+	Output      string
+	Events      bool
 }
 
 // NewCmdStop returns the command; runF replaces the run (tests).
 func NewCmdStop(f *factory.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient}
+	opts := &Options{IO: f.IOStreams, KubeClient: f.KubeClient, EventClient: f.EventClient}
 	cmd := &cobra.Command{
 		Use:               "stop ID... | --all",
 		Short:             "Stop experiments: their agents recover, the helper pods are deleted, changed pods are restored",
@@ -58,6 +61,7 @@ func NewCmdStop(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 	cmd.Flags().BoolVar(&opts.All, "all", false, "Stop every experiment found in the cluster")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 20*time.Second, "How long to wait for the agents' results")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "Output format: json or yaml (default human)")
+	cmd.Flags().BoolVar(&opts.Events, "events", true, "Write the Kubernetes Events of the stopped helpers' results whose CLI could not (it ran detached, or died): injected, recovered, failed")
 	return cmd
 }
 
@@ -70,6 +74,9 @@ func stopRun(ctx context.Context, o *Options) error {
 	exps, err := session.Stop(context.WithoutCancel(ctx), c, o.IDs, o.All, o.Timeout)
 	if exps == nil {
 		exps = []session.Experiment{}
+	}
+	if o.Events {
+		defer podevents.WriteLate(ctx, o.IO.ErrOut, o.EventClient, c, podevents.FromExperiments(exps))
 	}
 	if o.Output != ui.FormatHuman {
 		if perr := ui.Print(o.IO.Out, o.Output, exps); perr != nil && err == nil {

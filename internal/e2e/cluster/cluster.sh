@@ -8,6 +8,7 @@
 #   cluster.sh load TAR… import image tarballs into the cluster's containerd
 #   cluster.sh env       print shell exports (KUBECONFIG, PATH, CHAOS_RUNTIME_SOCKET)
 #   cluster.sh logs      tail every component's log
+#   cluster.sh restart containerd|kubelet   stop and start one node daemon again
 #
 # Facts behind the choices: shared/notes/local-cluster.md. Names avoid the word the
 # project's residue tool greps for, so a running cluster does not show up as residue.
@@ -333,7 +334,7 @@ up() {
     --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn \
     --quota-backend-bytes 1073741824 --unsafe-no-fsync
   log "starting containerd"
-  start containerd /usr/bin/containerd --config "$STATE/containerd/config.toml"
+  start_containerd
   wait_for "etcd health" 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
   log "starting kube-apiserver"
@@ -366,15 +367,46 @@ up() {
     --kubeconfig "$KUBECONFIG_FILE" --leader-elect=false --secure-port 0 --profiling=false
   wait_for "containerd socket" 30 ctr --address "$SOCK" version
   import_pause
-  start kubelet "$bin/kubelet" \
-    --config "$STATE/kubelet-config.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
-    --root-dir "$STATE/kubelet" --hostname-override "$NODE" --node-ip "$NODE_IP"
+  start_kubelet "$bin"
   wait_for "node $NODE Ready" "$TIMEOUT_NODE" \
     bash -c "'$bin/kubectl' --kubeconfig '$KUBECONFIG_FILE' get node $NODE -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
   wait_for "default service account" 60 kc -n default get serviceaccount default
   publish
   log "up in $(( ($(date +%s%N) - t0) / 1000000 ))ms; node $NODE Ready"
   log "kubeconfig: $OUT/kubeconfig  (export KUBECONFIG=$OUT/kubeconfig)"
+}
+
+start_containerd() { start containerd /usr/bin/containerd --config "$STATE/containerd/config.toml"; }
+
+start_kubelet() { # BINDIR
+  start kubelet "$1/kubelet" \
+    --config "$STATE/kubelet-config.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
+    --root-dir "$STATE/kubelet" --hostname-override "$NODE" --node-ip "$NODE_IP"
+}
+
+# restart containerd|kubelet: stop one node daemon (SIGTERM, SIGKILL after 2 s) and start
+# it again with the same command line, as a node's service manager would after a crash or
+# an upgrade (the kill matrix's "restart of containerd / of the kubelet"). Containers
+# keep running: their shims outlive containerd, and kubelet finds its pods again.
+restart() {
+  need_root
+  cluster_ready || die "restart $1: the cluster is not up"
+  case $1 in
+    containerd)
+      stop_proc containerd
+      start_containerd
+      wait_for "containerd socket" 30 ctr --address "$SOCK" version
+      ;;
+    kubelet)
+      stop_proc kubelet
+      start_kubelet "$(bindir)"
+      # healthzPort is 0: any HTTP answer on the kubelet's port (401 without a client
+      # certificate) says it serves again.
+      wait_for "kubelet port" 30 curl -ks -o /dev/null "https://$NODE_IP:10250/healthz"
+      ;;
+    *) die "restart: containerd or kubelet, not $1" ;;
+  esac
+  log "$1 restarted"
 }
 
 publish() {
@@ -549,5 +581,6 @@ case ${1:-} in
     echo "export E2E_RUNTIME_SOCKET=$SOCK"
     ;;
   logs) dump_logs ;;
-  *) echo "usage: $0 up|down|status|load TAR...|env|logs" >&2; exit 2 ;;
+  restart) restart "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|load TAR...|env|logs|restart containerd|kubelet" >&2; exit 2 ;;
 esac

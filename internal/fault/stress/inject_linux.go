@@ -350,6 +350,25 @@ func (a *active) oomText() string {
 	return fmt.Sprintf(" (the kernel's OOM killer acted in the container's cgroup: oom_kill %d -> %d)", a.oom0, n)
 }
 
+// SetReport (fault.Reporter): the session hears at once when the stressor ends before
+// it does. The kernel kills every process of a PID namespace whose init dies, so a
+// restart of the target container (its main process died: a new container, same pod)
+// or its removal ends the stressor with it; so can the OOM killer. The fault is not
+// started again in the new container: the note says it ended on this target, and
+// Recover reports how (docs/agent.md, "Stress faults").
+func (a *active) SetReport(fn func(string)) {
+	go func() {
+		<-a.st.exited
+		if a.st.killedUs.Load() {
+			return // Recover's own kill
+		}
+		_, how := a.st.ended()
+		fn(fmt.Sprintf("the stressor (pid %d) ended before the session did: %s%s; the stress no longer runs on this target "+
+			"(its container restarted or was removed, which kills the stressor with it) and is not started again",
+			a.st.pid, how, a.oomText()))
+	}()
+}
+
 // Recover kills the stressor, checks it is gone and reports what it did.
 func (a *active) Recover(ctx context.Context) ([]plan.Object, error) {
 	a.mu.Lock()

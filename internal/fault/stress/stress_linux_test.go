@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -313,5 +314,48 @@ func TestRecoverSparesReusedPID(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if !alive(s.PID, start) {
 		t.Fatal("recovery killed a process that only shares the recorded PID")
+	}
+}
+
+// A stressor that dies on its own (its container restarted: the kernel kills the
+// namespace's processes; the OOM killer) is reported at once, and Recover says how it
+// ended; the stressor Recover kills itself is not reported.
+func TestStressorEndReported(t *testing.T) {
+	needRoot(t)
+	s := newStandIn(t, limits{cpus: 1})
+	a := apply(t, s, plan.Stress{CPU: &plan.CPUStress{Workers: 1, Load: 10}}, newJournal(t, s))
+	notes := make(chan string, 4)
+	a.SetReport(func(n string) { notes <- n })
+	killed := time.Now()
+	if err := syscall.Kill(a.st.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-notes:
+		t.Logf("reported %v after the kill: %s", time.Since(killed).Round(time.Millisecond), n)
+		if !strings.Contains(n, "ended before the session did: signal: killed") || !strings.Contains(n, "not started again") {
+			t.Errorf("the note does not say the stressor ended and how: %s", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no report 5s after the stressor was killed")
+	}
+	objs, err := a.Recover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(objs[0].Spec, "had already ended: signal: killed") {
+		t.Errorf("Recover does not say the stressor had ended: %s", objs[0].Spec)
+	}
+	checkGone(t, s, a.st)
+
+	b := apply(t, s, plan.Stress{CPU: &plan.CPUStress{Workers: 1, Load: 10}}, newJournal(t, s))
+	b.SetReport(func(n string) { notes <- n })
+	if _, err := b.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-notes:
+		t.Errorf("Recover's own kill was reported as an end: %s", n)
+	case <-time.After(500 * time.Millisecond):
 	}
 }

@@ -110,6 +110,7 @@ type active struct {
 	notes   []string
 	report  func(string)
 	scans   int
+	ended   bool // said that no process of the container is left
 
 	stop, done chan struct{}
 	once       sync.Once
@@ -135,7 +136,14 @@ func (a *active) scan() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.scans++
-	for _, pid := range containerProcs(a.containerID) {
+	pids := containerProcs(a.containerID)
+	if len(pids) == 0 && len(a.patched) > 0 && !a.ended {
+		// The container restarted (a new container, with another ID, in the same pod) or
+		// was removed: its processes, and the patches with them, are gone.
+		a.ended = true
+		a.say(fmt.Sprintf("no process of container %.12s is left (it restarted or was removed): the time shift ended with it on this target and is not applied to a new container", a.containerID))
+	}
+	for _, pid := range pids {
 		select {
 		case <-a.stop:
 			return

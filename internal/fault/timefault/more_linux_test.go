@@ -228,6 +228,44 @@ func TestRescanPatchesNewProcess(t *testing.T) {
 	}
 }
 
+// TestContainerEndReported: when no process of the container is left (it restarted:
+// a new container with another ID; or it was removed), the next rescan says the shift
+// ended on this target, once; recovery then has nothing to restore.
+func TestContainerEndReported(t *testing.T) {
+	bin := needProg(t, "glibc-static")
+	c := newContainer(t)
+	p := launch(t, c.CgroupDir, "main", bin)
+	a := inject(t, c, newJournal(t, c), plan.TimeShift{Offset: plan.Duration(time.Hour), Rescan: plan.Duration(100 * time.Millisecond)})
+	reports := make(chan string, 8)
+	a.SetReport(func(s string) { reports <- s })
+	// Every process of the stand-in container dies, as in a restart: the program and
+	// the container's own sleep (our child: reaped here, a zombie still lists its cgroup).
+	p.kill()
+	killed := time.Now()
+	if err := syscall.Kill(c.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var ws syscall.WaitStatus
+	_, _ = syscall.Wait4(c.PID, &ws, 0, nil)
+	for {
+		select {
+		case r := <-reports:
+			if !strings.Contains(r, "is left (it restarted or was removed): the time shift ended") {
+				continue
+			}
+			t.Logf("reported %v after the kill: %s", time.Since(killed).Round(time.Millisecond), r)
+			time.Sleep(300 * time.Millisecond) // three more rescans: said once
+			if n := len(reports); n != 0 {
+				t.Errorf("%d more reports after the end was said: %s", n, <-reports)
+			}
+			recoverAll(t, a)
+			return
+		case <-time.After(5 * time.Second):
+			t.Fatal("no report 5s after the container's only process was killed")
+		}
+	}
+}
+
 // TestJournalRecovery: with the agent gone (no Recover), the journal alone restores
 // every patched process and the forked child that inherited a patch; a journal
 // record whose start time does not match (a reused PID) touches nothing.
