@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,9 +64,9 @@ type serving struct {
 	base    plan.Plan
 	build   func(*plan.Plan) (*corev1.Pod, error)
 	steps   map[string]*poolStep
-	pending map[*helper][]string // lines waiting for an attach that reached the agent
-	told    map[*helper]bool     // helpers whose end the steps heard of
-	restart map[*helper]int32    // restart count the steps last heard of
+	pending map[*helper][]queuedLine // step plans waiting for an attach that reached the agent
+	told    map[*helper]bool         // helpers whose end the steps heard of
+	restart map[*helper]int32        // restart count the steps last heard of
 }
 
 // StartPool starts the run's (empty) pool: the pod watch, and the loop that creates a
@@ -91,7 +92,7 @@ func StartPool(ctx context.Context, o PoolOptions) (*Pool, error) {
 		base: plan.Plan{Version: plan.Version, Experiment: o.ID, Owner: o.Owner, Deadline: o.Deadline.UTC(),
 			Serve: true, StepKey: hex.EncodeToString(sum[:]),
 			Runtime: plan.Runtime{Endpoint: o.RuntimeSocket, Namespace: "k8s.io"}, JournalDir: plan.DefaultJournalDir},
-		steps: map[string]*poolStep{}, pending: map[*helper][]string{}, told: map[*helper]bool{}, restart: map[*helper]int32{},
+		steps: map[string]*poolStep{}, pending: map[*helper][]queuedLine{}, told: map[*helper]bool{}, restart: map[*helper]int32{},
 	}
 	p := &Pool{r: r, ended: make(chan struct{})}
 	go func() {
@@ -197,10 +198,39 @@ func (r *runner) helperFor(node string) (*helper, error) {
 	return h, nil
 }
 
-// queue sends line to the helper's agent once an attach to it carried an event (the
-// stream then reaches the agent, which serves).
-func (s *serving) queue(h *helper, line string) {
-	s.pending[h] = append(s.pending[h], line)
+// queuedLine is a line waiting for its helper: a step's plan (and since when) or a stop.
+type queuedLine struct {
+	pl   *plan.Plan
+	at   time.Time
+	stop string
+}
+
+// queue sends a step's plan to the helper's agent once an attach to it carried an event
+// (the stream then reaches the agent, which serves).
+func (s *serving) queue(h *helper, pl *plan.Plan) {
+	cp := *pl
+	s.pending[h] = append(s.pending[h], queuedLine{pl: &cp, at: time.Now()})
+}
+
+// queueStop sends the stop line of a step, after the lines queued before it.
+func (s *serving) queueStop(h *helper, step string) {
+	s.pending[h] = append(s.pending[h], queuedLine{stop: plan.StdinStop + " " + step})
+}
+
+// line is q as it goes out. A plan's deadline moves on by the time it waited for the
+// helper to start (the step lasts as long as asked from when it can start: a first step
+// shorter than its helper's start was refused as past its deadline), never past the run's.
+func (s *serving) line(q queuedLine) string {
+	if q.pl == nil {
+		return q.stop
+	}
+	cp := *q.pl
+	cp.Deadline = cp.Deadline.Add(time.Since(q.at))
+	if cp.Deadline.After(s.base.Deadline) {
+		cp.Deadline = s.base.Deadline
+	}
+	b, _ := json.Marshal(&cp) // startStep marshalled the same plan without error
+	return plan.StdinPlan + " " + s.key + " " + string(b)
 }
 
 // serveTick, after each turn of the loop: lines go out to agents now listening, and
@@ -216,11 +246,11 @@ func (r *runner) serveTick() {
 			continue
 		}
 		n := 0
-		for _, l := range lines {
+		for _, q := range lines {
 			if cap(a.cmds)-len(a.cmds) <= 2 { // room stays for stop and close
 				break
 			}
-			a.cmds <- l
+			a.cmds <- s.line(q)
 			n++
 		}
 		if s.pending[h] = lines[n:]; len(s.pending[h]) == 0 {

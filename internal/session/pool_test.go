@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,5 +129,42 @@ func TestPoolReusesHelpers(t *testing.T) {
 	assertAllGone(t, c, nil)
 	if _, err := p.Step(ctx, StepOptions{Plans: stepPlans("late", time.Second, "node-a")}); err == nil {
 		t.Fatal("a step after Close ran")
+	}
+}
+
+// A step's plan that waited for its helper to start goes out with its deadline moved on
+// by the wait (a 3 s first step behind a 4 s helper start was refused as past its
+// deadline), never past the run's.
+func TestQueuedPlanDeadlineMovesOnByTheWait(t *testing.T) {
+	now := time.Now()
+	s := &serving{key: "k", base: plan.Plan{Deadline: now.Add(time.Minute)}, pending: map[*helper][]queuedLine{}}
+	h := &helper{}
+	for _, tt := range []struct {
+		name     string
+		deadline time.Time
+		waited   time.Duration
+		lo, hi   time.Time
+	}{
+		{"waited 4s", now.Add(3 * time.Second), 4 * time.Second, now.Add(7 * time.Second), now.Add(8 * time.Second)},
+		{"capped by the run", now.Add(50 * time.Second), 20 * time.Second, now.Add(time.Minute), now.Add(time.Minute)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s.queue(h, &plan.Plan{Experiment: "step", Deadline: tt.deadline})
+			q := s.pending[h][len(s.pending[h])-1]
+			q.at = q.at.Add(-tt.waited)
+			line := s.line(q)
+			js := strings.TrimPrefix(line, plan.StdinPlan+" k ")
+			var got plan.Plan
+			if err := json.Unmarshal([]byte(js), &got); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			if got.Deadline.Before(tt.lo) || got.Deadline.After(tt.hi) {
+				t.Errorf("deadline %s, want %s…%s", got.Deadline, tt.lo, tt.hi)
+			}
+		})
+	}
+	s.queueStop(h, "step")
+	if l := s.line(s.pending[h][len(s.pending[h])-1]); l != plan.StdinStop+" step" {
+		t.Errorf("stop line %q", l)
 	}
 }

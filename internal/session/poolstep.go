@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -128,11 +127,9 @@ func (r *runner) startStep(st *poolStep, plans []*plan.Plan, nodes map[string]*s
 		*order = append(*order, cp.Node)
 		h, err := r.helperFor(cp.Node)
 		if err == nil {
-			var b []byte
-			b, err = json.Marshal(&cp)
-			if err == nil {
+			if _, err = json.Marshal(&cp); err == nil {
 				sh.h.name, sh.h.report.Pod = h.name, h.name
-				r.serve.queue(h, plan.StdinPlan+" "+r.serve.key+" "+string(b))
+				r.serve.queue(h, &cp)
 			}
 		}
 		if err != nil {
@@ -229,26 +226,18 @@ func (w *stepWait) stop() {
 			n.h.stopAt = w.stopAt
 			n.limit = w.stopAt.Add(r.o.StopTimeout)
 			lines := r.serve.pending[h]
-			if i := slices.IndexFunc(lines, func(l string) bool { return isPlanOf(l, w.st.id) }); i >= 0 {
+			if i := slices.IndexFunc(lines, func(q queuedLine) bool { return q.pl != nil && q.pl.Experiment == w.st.id }); i >= 0 {
 				r.serve.pending[h] = slices.Delete(lines, i, i+1)
 				unsent = append(unsent, h.node)
 				continue
 			}
-			r.serve.queue(h, plan.StdinStop+" "+w.st.id)
+			r.serve.queueStop(h, w.st.id)
 		}
 		r.serveTick()
 	})
 	for _, node := range unsent {
 		w.nodes[node].ended = true // nothing reached that helper
 	}
-}
-
-// isPlanOf says whether a queued line is the plan line ("plan KEY JSON") of step id.
-func isPlanOf(line, id string) bool {
-	cmd, rest, _ := strings.Cut(line, " ")
-	_, js, _ := strings.Cut(rest, " ")
-	var pl plan.Plan
-	return cmd == plan.StdinPlan && json.Unmarshal([]byte(js), &pl) == nil && pl.Experiment == id
 }
 
 // take takes in one piece of news: what a session's onEvent does for an experiment's
