@@ -94,7 +94,15 @@ type runner struct {
 	byTarget map[string]*plan.TargetResult
 
 	emitMu sync.Mutex
-	stdin  <-chan stdinMsg
+	// outMu serializes the lines on Stdout: a serving agent's steps share it.
+	outMu *sync.Mutex
+	stdin <-chan stdinMsg
+	// step is the step plan's experiment ID of a serving agent's step runner (serve.go):
+	// its events carry it.
+	step string
+	// steps are a serving agent's active steps (serve.go).
+	steps    map[string]*stepRun
+	stepDone chan *stepRun
 	// marks are the steps up to the first injection (plan.Event.Marks), under emitMu.
 	marks     []plan.Mark
 	marksSent bool
@@ -126,7 +134,7 @@ func Run(ctx context.Context, o Options) (*plan.Result, error) {
 	if o.Plan == nil {
 		return nil, fmt.Errorf("%w: no plan", ErrPlan)
 	}
-	r := &runner{o: o, p: o.Plan, byTarget: map[string]*plan.TargetResult{}}
+	r := &runner{o: o, p: o.Plan, byTarget: map[string]*plan.TargetResult{}, outMu: &sync.Mutex{}}
 	r.res = &plan.Result{Experiment: r.p.Experiment, Node: r.p.Node, Targets: []plan.TargetResult{}}
 	r.dir = o.JournalDir
 	if r.dir == "" {
@@ -134,6 +142,9 @@ func Run(ctx context.Context, o Options) (*plan.Result, error) {
 	}
 	if r.dir == "" {
 		r.dir = plan.DefaultJournalDir
+	}
+	if r.p.Serve {
+		return r.serve(ctx)
 	}
 	return r.run(ctx)
 }
@@ -151,28 +162,12 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	r.emit(plan.Event{Type: plan.EventStarted, Message: fmt.Sprintf(
 		"kubectl-chaos agent %s: %s on %d target(s), deadline %s", version.Version,
 		p.Fault.Summary(), len(p.Targets), p.Deadline.UTC().Format(time.RFC3339))})
-	inj, err := r.injector()
-	if err != nil {
-		return r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
+	pr, res, err := r.prepare(ctx)
+	if pr == nil {
+		return res, err
 	}
-	shot, _ := inj.(fault.OneShot)
-	oneShot := shot != nil && shot.OneShot()
-	lock, err := journal.WaitLock(ctx, r.dir, p.Experiment, lockTimeout)
-	if err != nil {
-		return r.fail(fmt.Errorf("%w: taking the journal lock of experiment %s: %w", ErrApply, p.Experiment, err))
-	}
-	defer lock.Release()
-
-	existing, old, err := r.readJournals()
-	if err != nil {
-		return r.fail(fmt.Errorf("%w: %w", ErrRecover, err))
-	}
-	for _, t := range p.Targets {
-		r.res.Targets = append(r.res.Targets, plan.TargetResult{Target: t.String()})
-	}
-	for i := range r.res.Targets {
-		r.byTarget[r.res.Targets[i].Target] = &r.res.Targets[i]
-	}
+	defer pr.lock.Release()
+	inj, oneShot, existing, old := pr.inj, pr.oneShot, pr.existing, pr.old
 	done := make(chan struct{})
 	defer close(done)
 	if r.o.Stdin != nil {
@@ -186,10 +181,16 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 		return r.finish(reason, err)
 	}
 	r.mark(markGo)
-	if !r.o.Now().Before(p.Deadline) {
+	return r.inject(ctx, inj, pre, oneShot)
+}
+
+// inject applies the fault to the resolved targets, holds it until a stop path fires
+// and recovers it: the part of a run an agent of one plan and a serving agent's step
+// share.
+func (r *runner) inject(ctx context.Context, inj fault.Injector, pre *resolution, oneShot bool) (*plan.Result, error) {
+	if !r.o.Now().Before(r.p.Deadline) {
 		return r.finish(plan.ReasonDeadline, nil)
 	}
-
 	actives, applyErr := r.apply(ctx, inj, pre)
 	if len(actives) == 0 {
 		return r.finish(plan.ReasonFailed, applyErr)
@@ -202,6 +203,51 @@ func (r *runner) run(ctx context.Context) (*plan.Result, error) {
 	}
 	recErr := r.recover(ctx, actives)
 	return r.finish(reason, errors.Join(recErr, applyErr))
+}
+
+// prepared is what comes before a fault: the injector, the experiment's journal lock
+// (the caller releases it) and what a dead predecessor journaled.
+type prepared struct {
+	inj      fault.Injector
+	oneShot  bool
+	lock     *journal.Lock
+	existing []string
+	old      []*journal.File
+}
+
+// prepare checks the plan (injector), takes its experiment's journal lock, reads what
+// a dead predecessor journaled and makes the result's targets: for an agent of one plan
+// and a serving agent's step alike. On failure it returns the run's end instead.
+func (r *runner) prepare(ctx context.Context) (*prepared, *plan.Result, error) {
+	p := r.p
+	inj, err := r.injector()
+	if err != nil {
+		res, err := r.fail(fmt.Errorf("%w: %w", ErrPlan, err))
+		return nil, res, err
+	}
+	shot, _ := inj.(fault.OneShot)
+	pr := &prepared{inj: inj, oneShot: shot != nil && shot.OneShot()}
+	if pr.lock, err = journal.WaitLock(ctx, r.dir, p.Experiment, lockTimeout); err != nil {
+		res, err := r.fail(fmt.Errorf("%w: taking the journal lock of experiment %s: %w", ErrApply, p.Experiment, err))
+		return nil, res, err
+	}
+	if pr.existing, pr.old, err = r.readJournals(); err != nil {
+		pr.lock.Release()
+		res, err := r.fail(fmt.Errorf("%w: %w", ErrRecover, err))
+		return nil, res, err
+	}
+	r.initTargets()
+	return pr, nil, nil
+}
+
+// initTargets makes the result's entry of every target of the plan.
+func (r *runner) initTargets() {
+	for _, t := range r.p.Targets {
+		r.res.Targets = append(r.res.Targets, plan.TargetResult{Target: t.String()})
+	}
+	for i := range r.res.Targets {
+		r.byTarget[r.res.Targets[i].Target] = &r.res.Targets[i]
+	}
 }
 
 // countRestarts reads the restart count of an existing journal of this experiment: a
@@ -396,12 +442,12 @@ func (r *runner) awaitHeartbeat(ctx context.Context, timeout time.Duration) stri
 		case <-t.C:
 			return plan.ReasonNoHeartbeat
 		case m := <-r.stdin:
-			switch m {
-			case msgHeartbeat:
+			switch {
+			case m.kind == msgHeartbeat:
 				return ""
-			case msgStop:
+			case m.kind == msgStop && m.arg == "":
 				return plan.ReasonStopped
-			case msgEOF:
+			case m.kind == msgEOF:
 				return plan.ReasonEOF
 			}
 		}
@@ -440,10 +486,10 @@ func (r *runner) wait(ctx context.Context, n int, cw *counterWatch) string {
 		case <-counters:
 			cw.report()
 		case m := <-stdin:
-			switch m {
-			case msgStop:
+			switch {
+			case m.kind == msgStop && m.arg == "":
 				return plan.ReasonStopped
-			case msgEOF:
+			case m.kind == msgEOF:
 				if !r.p.Detached {
 					return plan.ReasonEOF
 				}
@@ -458,6 +504,9 @@ func (r *runner) emit(e plan.Event) {
 	e.Time = r.o.Now().UTC()
 	e.Node = r.p.Node
 	e.Restart = r.restart
+	if e.Step == "" {
+		e.Step = r.step
+	}
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
 	if e.Type == plan.EventInjected && !r.marksSent {
@@ -465,6 +514,8 @@ func (r *runner) emit(e plan.Event) {
 		e.Marks = append(r.marks, plan.Mark{Name: markInjected, At: e.Time})
 	}
 	line := append(plan.EncodeEvent(e), '\n')
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
 	r.o.Stdout.Write(line)
 }
 

@@ -8,13 +8,24 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
-type stdinMsg int
+type msgKind int
 
 const (
-	msgHeartbeat stdinMsg = iota
+	msgHeartbeat msgKind = iota
 	msgStop
 	msgEOF
+	msgPlan // a serving agent's "plan KEY JSON"; arg is "KEY JSON"
 )
+
+// stdinMsg is one line of the operator's stdin. arg is a stop line's step ID ("" = the
+// whole agent) or a plan line's "KEY JSON".
+type stdinMsg struct {
+	kind msgKind
+	arg  string
+}
+
+// maxLine bounds one stdin line (a step plan with its targets).
+const maxLine = 1 << 20
 
 // readStdin turns the operator's stdin lines into messages; EOF (or a read error) is
 // the last one. Unknown lines are ignored.
@@ -30,19 +41,26 @@ func readStdin(r io.Reader, done <-chan struct{}) <-chan stdinMsg {
 	}
 	go func() {
 		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64*1024), maxLine)
 		for sc.Scan() {
-			switch strings.TrimSpace(sc.Text()) {
-			case plan.StdinHeartbeat:
-				if !send(msgHeartbeat) {
-					return
-				}
-			case plan.StdinStop:
-				if !send(msgStop) {
-					return
-				}
+			line := strings.TrimSpace(sc.Text())
+			cmd, arg, _ := strings.Cut(line, " ")
+			var m stdinMsg
+			switch {
+			case line == plan.StdinHeartbeat:
+				m = stdinMsg{kind: msgHeartbeat}
+			case cmd == plan.StdinStop:
+				m = stdinMsg{kind: msgStop, arg: strings.TrimSpace(arg)}
+			case cmd == plan.StdinPlan && arg != "":
+				m = stdinMsg{kind: msgPlan, arg: arg}
+			default:
+				continue
+			}
+			if !send(m) {
+				return
 			}
 		}
-		send(msgEOF)
+		send(stdinMsg{kind: msgEOF})
 	}()
 	return ch
 }

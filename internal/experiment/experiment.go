@@ -94,6 +94,9 @@ type Options struct {
 	// OnReport, when set, receives the final report before it is printed (kubectl chaos
 	// run collects each step's report for its own JSON and JUnit reports).
 	OnReport func(*Prepared, *session.Report)
+	// Helpers, when set, are a kubectl chaos run's helpers: the experiment's plans go to
+	// them over stdin instead of to helper pods of its own.
+	Helpers *session.Pool
 }
 
 // NewOptions wires the Factory's dependencies.
@@ -456,13 +459,16 @@ func run(ctx context.Context, o *Options) error {
 // runHelpers runs p through one helper pod per node, and follows what the fault set
 // off on each target (a killed container's restart) for the report.
 func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry, pe *podEvents) error {
-	if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
-		return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
-	}
-	session.Step("cli-namespace-ready", time.Now())
-	att, err := o.Attacher()
-	if err != nil {
-		return err
+	var att session.Attacher
+	if o.Helpers == nil {
+		if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
+			return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
+		}
+		session.Step("cli-namespace-ready", time.Now())
+		var err error
+		if att, err = o.Attacher(); err != nil {
+			return err
+		}
 	}
 	ev := newEventPrinter(o.IO)
 	sctx, stopAll := context.WithCancel(ctx)
@@ -488,17 +494,24 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 	if !o.Events {
 		markEventsOff(p.Pods)
 	}
-	rep, runErr := session.Run(sctx, session.Options{
-		Client:      c,
-		Attacher:    att,
-		Namespace:   o.HelperNamespace,
-		Pods:        p.Pods,
-		Detach:      o.Detach,
-		WaitCleanup: o.WaitCleanup,
-		Events:      func(ev plan.Event) { out.events(ev); pe.event(ev) },
-		Progress:    progress,
-		StopNode:    out.stopNode,
-	})
+	events := func(ev plan.Event) { out.events(ev); pe.event(ev) }
+	var rep *session.Report
+	var runErr error
+	if o.Helpers != nil {
+		rep, runErr = o.Helpers.Step(sctx, session.StepOptions{Plans: p.Plans, Events: events, Progress: progress})
+	} else {
+		rep, runErr = session.Run(sctx, session.Options{
+			Client:      c,
+			Attacher:    att,
+			Namespace:   o.HelperNamespace,
+			Pods:        p.Pods,
+			Detach:      o.Detach,
+			WaitCleanup: o.WaitCleanup,
+			Events:      events,
+			Progress:    progress,
+			StopNode:    out.stopNode,
+		})
+	}
 	out.close()
 	pe.report(rep)
 	if rep != nil && !o.Detach {

@@ -34,6 +34,9 @@ const ContainerName = "agent"
 // DefaultGrace is added to the fault duration for activeDeadlineSeconds.
 const DefaultGrace = 30 * time.Second
 
+// ServeSummary is the fault annotation of a kubectl chaos run's helper (Plan.Serve).
+const ServeSummary = "steps of a kubectl chaos run"
+
 // TerminationGracePeriod is short: the agent recovers promptly on SIGTERM, and a long
 // grace period only delays `kubectl chaos stop`.
 const TerminationGracePeriod int64 = 10
@@ -173,19 +176,27 @@ func Build(o Options) (*corev1.Pod, error) {
 	} else if filepath.Dir(p.Runtime.Endpoint) != sk.socketDir {
 		return nil, fmt.Errorf("helper pod: the plan's runtime endpoint %s is not in the mounted socket directory %s", p.Runtime.Endpoint, sk.socketDir)
 	}
-	kind, err := catalog.For(p.Fault)
-	if err != nil {
-		return nil, fmt.Errorf("helper pod for experiment %s: %w", p.Experiment, err)
+	summary := p.Fault.Summary()
+	if p.Serve {
+		// A run's helper takes steps of any kind on stdin, and recovers their journals
+		// after a restart: it mounts what every kind needs, as a sweep helper does.
+		sk.mounts = catalog.AllHostMounts()
+		summary = ServeSummary
+	} else {
+		kind, err := catalog.For(p.Fault)
+		if err != nil {
+			return nil, fmt.Errorf("helper pod for experiment %s: %w", p.Experiment, err)
+		}
+		sk.mounts = kind.HostMounts()
 	}
 	env, err := p.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("encoding the plan for node %s: %w", p.Node, err)
 	}
-	sk.mounts = kind.HostMounts()
 	sk.deadline = int64(math.Ceil((p.Deadline.Sub(p.CreatedAt) + grace).Seconds()))
 	sk.annotations = map[string]string{
 		plan.AnnotationDeadline:  p.Deadline.UTC().Format(time.RFC3339),
-		plan.AnnotationFault:     p.Fault.Summary(),
+		plan.AnnotationFault:     summary,
 		plan.AnnotationDetached:  strconv.FormatBool(p.Detached),
 		plan.AnnotationStartedAt: p.CreatedAt.UTC().Format(time.RFC3339),
 	}

@@ -91,6 +91,25 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "long-node", pod)
+
+	// A kubectl chaos run's helper: no fault of its own, the run's whole deadline, the
+	// hash of the step key, and every kind's host mounts (its steps may be of any kind).
+	o = typicalOptions()
+	o.Plan.Fault, o.Plan.Targets = plan.Fault{}, nil
+	o.Plan.Serve = true
+	o.Plan.StepKey = strings.Repeat("5e", 32)
+	o.Plan.Deadline = created.Add(20 * time.Minute)
+	pod, err = Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *pod.Spec.ActiveDeadlineSeconds; got != 20*60+30 {
+		t.Errorf("serving helper: activeDeadlineSeconds %d, want the run's 1200 s + 30 s", got)
+	}
+	if pod.Annotations[plan.AnnotationFault] != ServeSummary {
+		t.Errorf("serving helper: fault annotation %q", pod.Annotations[plan.AnnotationFault])
+	}
+	golden(t, "serve", pod)
 }
 
 // TestSecurityFields asserts the fields that matter explicitly, so that an -update

@@ -55,6 +55,9 @@ type Event struct {
 	// NoTraffic, for EventCounters: the fault has been active for a while and none of
 	// its traffic counters moved ("no traffic matched yet").
 	NoTraffic bool `json:"noTraffic,omitempty"`
+	// Step, from a serving agent (Plan.Serve), is the experiment ID of the step plan the
+	// event belongs to; an exit event with Step is that step's end, not the agent's.
+	Step string `json:"step,omitempty"`
 }
 
 // Mark is one named moment of the agent's start.
@@ -103,10 +106,13 @@ type Object struct {
 	Condition string `json:"condition,omitempty"`
 }
 
-// Command lines the CLI writes on the agent's stdin.
+// Command lines the CLI writes on the agent's stdin. A serving agent (Plan.Serve) also
+// takes "plan KEY JSON" (apply this step plan) and "stop STEP" (recover that step
+// only); an agent of one plan ignores both, as it ignores every line it does not know.
 const (
 	StdinHeartbeat = "heartbeat"
 	StdinStop      = "stop"
+	StdinPlan      = "plan"
 )
 
 // Result is the agent's final word, written to the termination message

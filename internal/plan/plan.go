@@ -56,6 +56,13 @@ type Plan struct {
 	Targets          []Target `json:"targets"`
 	Runtime          Runtime  `json:"runtime,omitempty"`
 	JournalDir       string   `json:"journalDir,omitempty"`
+	// Serve: the helper of a kubectl chaos run. It has no fault of its own: it applies
+	// the step plans the CLI sends on stdin (plan lines, docs/agent.md), each until its
+	// own deadline, and lives until Deadline (the whole run's).
+	Serve bool `json:"serve,omitempty"`
+	// StepKey, with Serve: the hex SHA-256 of the key every plan line must carry. The
+	// CLI keeps the key, so whoever may only attach to the helper cannot send a plan.
+	StepKey string `json:"stepKey,omitempty"`
 }
 
 // Runtime tells the agent how to reach the node's container runtime.
@@ -245,6 +252,15 @@ func (p *Plan) Validate() error {
 	}
 	if p.Deadline.IsZero() {
 		return fmt.Errorf("plan: deadline is empty")
+	}
+	if p.Serve {
+		if p.Fault.Kind != "" || len(p.Targets) > 0 {
+			return fmt.Errorf("plan: a serving helper's plan has no fault and no targets of its own (its steps come on stdin)")
+		}
+		if len(p.StepKey) != 64 || strings.Trim(p.StepKey, "0123456789abcdef") != "" {
+			return fmt.Errorf("plan: stepKey must be 64 lower-case hex digits (a SHA-256), got %d characters", len(p.StepKey))
+		}
+		return nil
 	}
 	if p.Fault.Kind == "" {
 		return fmt.Errorf("plan: fault kind is empty")

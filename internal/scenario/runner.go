@@ -32,6 +32,9 @@ type Result struct {
 	EndedAt   time.Time     `json:"endedAt"`
 	Steps     []StepResult  `json:"steps"`
 	Probes    []ProbeResult `json:"probes"`
+	// Helpers is the run's helpers (one per node, shared by the fault steps): their
+	// pods and how they ended.
+	Helpers *session.Report `json:"helpers,omitempty"`
 }
 
 // StepResult is one step's outcome; a fault step carries its experiment's report (per
@@ -61,6 +64,13 @@ type Runner struct {
 	res    *Result
 	abort  context.CancelCauseFunc
 	failed bool
+
+	// The run's helpers (pool.go), made by the first fault step that needs them.
+	poolMu       sync.Mutex
+	pool         *session.Pool
+	poolKey      string
+	poolErr      error
+	poolDeadline time.Time
 }
 
 // errAbort is the cause of a run cancelled by an abortOn probe or a failed step.
@@ -81,10 +91,12 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) (*Result, error) {
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	r.abort = cancel
+	r.poolDeadline = time.Now().Add(s.Duration + poolGrace)
 	runCtx, cancelT := context.WithTimeoutCause(runCtx, s.Duration, fmt.Errorf("spec.duration %s ended", s.Duration))
 	stopDuring := r.during(runCtx, s)
 	r.steps(runCtx, s.Steps)
 	stopDuring()
+	r.closePool()
 	cause := context.Cause(runCtx)
 	cancelT()
 	cancel(nil)
@@ -282,6 +294,7 @@ func (r *Runner) fault(ctx context.Context, fs *FaultStep, sr *StepResult) error
 	stepIO := *r.IO
 	stepIO.Out = indent(r.IO.ErrOut)
 	o.IO = &stepIO
+	o.Helpers = r.helpersFor(ctx, &o)
 	o.OnReport = func(p *experiment.Prepared, rep *session.Report) {
 		r.mu.Lock()
 		defer r.mu.Unlock()

@@ -154,7 +154,7 @@ func (r *runner) recheckGone() {
 	ctx, cancel := context.WithTimeout(r.bg, 10*time.Second)
 	defer cancel()
 	sel := labels.Set{plan.LabelExperiment: r.exp}.AsSelector().String()
-	l, err := r.o.Client.CoreV1().Pods(r.helpers[0].pod.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	l, err := r.o.Client.CoreV1().Pods(r.ns()).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return
 	}

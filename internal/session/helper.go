@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -154,6 +155,10 @@ func (r *runner) onEvent(e lineEvent) {
 	if ev.Node == "" {
 		ev.Node = h.node
 	}
+	if ev.Step != "" && r.serve != nil {
+		r.serve.route(h.node, ev, e.at) // a step's: its own bookkeeping
+		return
+	}
 	r.o.Events(ev)
 	if e.att == h.att {
 		h.sawExit = h.sawExit || ev.Type == plan.EventExit
@@ -176,15 +181,20 @@ func (r *runner) onEvent(e lineEvent) {
 		h.recovered[ev.Target] = true
 		h.lastRecovered = e.at
 	case plan.EventError:
-		if _, ok := h.errAt[ev.Target]; !ok {
-			h.errAt[ev.Target] = e.at
-		}
-		what := ev.Target
-		if what == "" {
-			what = "agent"
-		}
-		fmt.Fprintf(r.o.Progress, "error on node %s (%s): %s\n", h.node, what, ev.Error)
+		h.noteError(ev, e.at, r.o.Progress)
 	}
+}
+
+// noteError keeps when the first error of a target came and says the error.
+func (h *helper) noteError(ev plan.Event, at time.Time, progress io.Writer) {
+	if _, ok := h.errAt[ev.Target]; !ok {
+		h.errAt[ev.Target] = at
+	}
+	what := ev.Target
+	if what == "" {
+		what = "agent"
+	}
+	fmt.Fprintf(progress, "error on node %s (%s): %s\n", h.node, what, ev.Error)
 }
 
 // countActive counts a target as active and says so the first time.

@@ -61,7 +61,10 @@ func (r *runner) loop(ctx context.Context) (*Report, error) {
 			r.readyTimeout()
 		case <-t.phaseTimeout:
 			r.phaseTimeout()
+		case f := <-r.doCh():
+			f(r)
 		}
+		r.serveTick()
 	}
 	return r.finish()
 }
@@ -136,7 +139,7 @@ func (t *loopTimers) stop() {
 func (r *runner) advance() bool {
 	switch r.phase {
 	case phaseRunning:
-		if r.allDone() {
+		if r.serve == nil && r.allDone() { // a pool runs until Close
 			r.reason = ReasonCompleted
 			r.beginDelete()
 			return true
@@ -204,7 +207,7 @@ func (r *runner) interrupt() {
 
 // readyTimeout fails the helpers that never got attached within ReadyTimeout.
 func (r *runner) readyTimeout() {
-	if r.phase != phaseRunning {
+	if r.phase != phaseRunning || r.serve != nil { // a pool's steps bound their own wait
 		return
 	}
 	for _, h := range r.helpers {

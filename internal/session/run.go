@@ -52,6 +52,9 @@ type runner struct {
 	targets  int
 	active   map[string]bool // targets with an injected event
 
+	// serve is set for the helpers of a kubectl chaos run (pool.go).
+	serve *serving
+
 	podCh   chan podUpdate
 	evCh    chan lineEvent
 	retryCh chan *helper

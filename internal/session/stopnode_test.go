@@ -15,6 +15,7 @@ import (
 func TestRunStopOneNode(t *testing.T) {
 	c := newCluster(t)
 	const dur = 3 * time.Second
+	start := time.Now() // before the plans' deadline is stamped: node-b ends at start+dur or later
 	pods := experiment(t, "exp-stopnode", dur, []string{"node-a", "node-b"}, nil)
 	var log eventLog
 	var progress syncBuffer
@@ -32,7 +33,6 @@ func TestRunStopOneNode(t *testing.T) {
 		asked <- time.Now()
 		stop <- "node-a"
 	}()
-	start := time.Now()
 	rep, err := Run(context.Background(), o)
 	took := time.Since(start)
 	t.Logf("took %s\n%s", took, progress.String())

@@ -61,7 +61,7 @@ type attachEnd struct {
 // three goroutines, one writing stdin, one reading events, one holding the stream.
 func (r *runner) startAttach(h *helper, restart int32, probe bool) {
 	actx, cancel := context.WithCancel(r.bg)
-	att := &attachment{restart: restart, cmds: make(chan string, 8), cancel: cancel, started: time.Now(), probe: probe}
+	att := &attachment{restart: restart, cmds: make(chan string, 64), cancel: cancel, started: time.Now(), probe: probe}
 	h.att = att
 	r.atts = append(r.atts, att)
 	r.trace("attach-start", h, att.started)
@@ -138,7 +138,8 @@ func (r *runner) readEvents(h *helper, att *attachment, stdout *io.PipeReader, d
 }
 
 // send queues a line for the agent's stdin ("" closes it). Never blocks: a heartbeat is
-// dropped if the stream is backed up; stop and close always fit (buffer of 8).
+// dropped if the stream is backed up; stop and close always fit (a pool's plan lines
+// leave them room).
 func (r *runner) send(att *attachment, line string) {
 	if att == nil || att.closed || att.cmdsDone {
 		return

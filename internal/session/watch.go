@@ -25,7 +25,7 @@ type podUpdate struct {
 // podCh until wctx ends; a watch that fails for good is said on watchCh.
 func (r *runner) watchPods(wctx context.Context) {
 	defer r.wg.Done()
-	ns := r.helpers[0].pod.Namespace
+	ns := r.ns()
 	sel := labels.Set{plan.LabelManagedBy: plan.ManagedByValue, plan.LabelExperiment: r.exp}.AsSelector()
 	selStr := sel.String()
 	pods := r.o.Client.CoreV1().Pods(ns)
@@ -61,7 +61,7 @@ func (r *runner) watchPods(wctx context.Context) {
 // retries a refused list/watch forever: asking once first makes missing RBAC an error
 // now rather than a ready timeout later.
 func (r *runner) canWatch(ctx context.Context) error {
-	ns := r.helpers[0].pod.Namespace
+	ns := r.ns()
 	pods := r.o.Client.CoreV1().Pods(ns)
 	sel := labels.Set{plan.LabelExperiment: r.exp}.AsSelector().String()
 	_, err := pods.List(ctx, metav1.ListOptions{LabelSelector: sel, Limit: 1})

@@ -67,6 +67,11 @@ func NewCmdRun(f *factory.Factory, newRoot func() *cobra.Command, runF func(*Opt
 			spec.duration and Ctrl-C. The exit code says whether the hypothesis held (0) or
 			not (4); see docs/scenarios.md.
 
+			The fault steps share one helper pod per node, created when a step first needs
+			the node and kept, with the whole run's deadline, until the steps are over: each
+			step goes to it over the attach stream, and the agent removes the step's fault at
+			the step's own duration.
+
 			Chaos Mesh files (NetworkChaos, PodChaos, StressChaos, IOChaos, TimeChaos,
 			DNSChaos, HTTPChaos, Schedule, Workflow) are imported onto the same steps; a
 			field we do not support is refused by name.
