@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -456,6 +457,21 @@ func run(ctx context.Context, o *Options) error {
 	return runHelpers(ctx, o, p, c, e, pe)
 }
 
+// announce says what is about to happen: the fault, on how much, for how long and how
+// it ends.
+func announce(w io.Writer, o *Options, p *Prepared, e *catalog.Entry) {
+	how := "Ctrl-C stops and recovers"
+	if o.Detach {
+		how = "detached: kubectl chaos stop " + p.ID + " ends it early"
+	}
+	lasts := "for " + o.Duration.String()
+	if e.OneShot(p.Fault) {
+		lasts = "once (one-shot: nothing to undo)"
+	}
+	fmt.Fprintf(w, "experiment %s: %s on %d target(s) on %d node(s) %s (%s)\n",
+		p.ID, p.Fault.Summary(), len(p.Selection.Targets), len(p.Selection.Nodes), lasts, how)
+}
+
 // runHelpers runs p through one helper pod per node, and follows what the fault set
 // off on each target (a killed container's restart) for the report.
 func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry, pe *podEvents) error {
@@ -475,16 +491,7 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 	defer stopAll()
 	out := newSessionOutput(o, p, ev, stopAll)
 	progress := out.progress
-	how := "Ctrl-C stops and recovers"
-	if o.Detach {
-		how = "detached: kubectl chaos stop " + p.ID + " ends it early"
-	}
-	lasts := "for " + o.Duration.String()
-	if e.OneShot(p.Fault) {
-		lasts = "once (one-shot: nothing to undo)"
-	}
-	fmt.Fprintf(progress, "experiment %s: %s on %d target(s) on %d node(s) %s (%s)\n",
-		p.ID, p.Fault.Summary(), len(p.Selection.Targets), len(p.Selection.Nodes), lasts, how)
+	announce(progress, o, p, e)
 	var follows []follower
 	for _, t := range p.Selection.Targets {
 		if fl, ok := startFollow(ctx, c, e, p.Fault, podOf(p.TargetPods, t), t.Container, t.String()); ok {
