@@ -44,9 +44,13 @@ func BenchmarkKwok(b *testing.B) {
 			r.waitGone(b, node, nodes)
 			r.report(b, "all at once", nodes, pods)
 			// The requests must follow the nodes (one create and one delete per helper,
-			// a few lists and watches), not the pods.
+			// a few lists and watches), not the pods; the targets' Events are apart (one
+			// per target and step, asynchronous) and at most 2 per target pod.
 			if got := r.counter.total(); got > 3*nodes+30 {
 				b.Errorf("%d API requests for %d nodes and %d pods (%s): more than 3 per node + 30", got, nodes, pods, r.counter.summary())
+			}
+			if ev := r.counter.events(); ev > 2*pods {
+				b.Errorf("%d Events for %d target pods (%s): more than inject + recover per pod", ev, pods, r.counter.summary())
 			}
 		}
 	})
@@ -200,6 +204,7 @@ func (r *cliRun) report(b *testing.B, what string, nodes, pods int) {
 	b.ReportMetric(r.active.Seconds(), "s-active")
 	b.ReportMetric(r.lastGone.Seconds(), "s-gone")
 	b.ReportMetric(float64(r.counter.total()), "requests")
+	b.ReportMetric(float64(r.counter.events()), "events")
 	b.ReportMetric(r.mem.HeapPeakMiB, "MiB-heap")
 	b.ReportMetric(r.mem.CPU.Seconds(), "s-cpu")
 	b.Logf("requests: %s", r.counter.summary())
