@@ -87,7 +87,14 @@ var needs = map[string][][]string{
 	"pod.failure":       nil,
 }
 
-// Faults returns the fault names --fault accepts, sorted.
+// backends are the checks a fault's --X-backend flag can pin it to (the network
+// faults' auto|netem|nfqueue|nft): `--fault network.delay:netem` asks whether delay
+// with --delay-backend netem can work, where plain network.delay also accepts the
+// fallback auto would pick.
+var backends = map[string]string{"netem": Netem, "nfqueue": NFQueue, "nft": NFTables}
+
+// Faults returns the fault names --fault accepts, sorted (each may take a
+// :BACKEND suffix, see FaultBackends).
 func Faults() []string {
 	out := make([]string, 0, len(needs))
 	for f := range needs {
@@ -97,8 +104,57 @@ func Faults() []string {
 	return out
 }
 
-// ValidFault reports whether f is a fault --fault accepts.
-func ValidFault(f string) bool { _, ok := needs[f]; return ok }
+// FaultBackends returns the backends fault (without suffix) can be pinned to, sorted.
+func FaultBackends(fault string) []string {
+	var out []string
+	for b, check := range backends {
+		if slices.ContainsFunc(needs[fault], func(alts []string) bool { return len(alts) > 1 && slices.Contains(alts, check) }) {
+			out = append(out, b)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckFault says what is wrong with a --fault value: FAMILY.ACTION or
+// FAMILY.ACTION:BACKEND (nil when it is right).
+func CheckFault(f string) error {
+	name, backend, pinned := strings.Cut(f, ":")
+	if _, ok := needs[name]; !ok {
+		return fmt.Errorf("--fault %q: want one of %s (network faults also FAULT:BACKEND, e.g. network.delay:netem)", f, strings.Join(Faults(), ", "))
+	}
+	if !pinned {
+		return nil
+	}
+	if bs := FaultBackends(name); !slices.Contains(bs, backend) {
+		if len(bs) == 0 {
+			return fmt.Errorf("--fault %q: %s has no backend to choose; use --fault %s", f, name, name)
+		}
+		return fmt.Errorf("--fault %q: the backend of %s is one of %s", f, name, strings.Join(bs, ", "))
+	}
+	return nil
+}
+
+// ValidFault reports whether f is a value --fault accepts.
+func ValidFault(f string) bool { return CheckFault(f) == nil }
+
+// groups is what fault (maybe :BACKEND) needs: needs[fault], with a pinned backend's
+// group narrowed to that backend's check alone.
+func groups(fault string) [][]string {
+	name, backend, pinned := strings.Cut(fault, ":")
+	if !pinned {
+		return needs[name]
+	}
+	check := backends[backend]
+	var out [][]string
+	for _, alts := range needs[name] {
+		if slices.Contains(alts, check) {
+			alts = []string{check}
+		}
+		out = append(out, alts)
+	}
+	return out
+}
 
 // Blockers returns, for fault on r's node, what is missing ("" when it can run).
 func Blockers(r Report, fault string) []string {
@@ -106,7 +162,7 @@ func Blockers(r Report, fault string) []string {
 		return []string{"not probed: " + r.Error}
 	}
 	var out []string
-	for _, alts := range needs[fault] {
+	for _, alts := range groups(fault) {
 		if !slices.ContainsFunc(alts, func(n string) bool { return r.Get(n).Status != Missing }) {
 			out = append(out, strings.Join(alts, " or ")+" missing")
 		}
@@ -120,7 +176,7 @@ func Relevant(name string, faults []string) bool {
 		return true
 	}
 	for _, f := range faults {
-		for _, alts := range needs[f] {
+		for _, alts := range groups(f) {
 			if slices.Contains(alts, name) {
 				return true
 			}

@@ -56,3 +56,41 @@ func TestPrintTableNarrowsToFault(t *testing.T) {
 		t.Errorf("--fault network.delay shows the fuse check:\n%s", out)
 	}
 }
+
+// FAULT:BACKEND (--delay-backend netem and its kin) asks for that backend alone: no
+// fallback counts.
+func TestBlockersPinnedBackend(t *testing.T) {
+	noNetem := Report{Checks: []Check{{Netem, Missing, ""}, {NFQueue, OK, ""}, {NFTables, OK, ""}, {TBF, OK, ""}}}
+	tests := []struct {
+		fault, want string
+	}{
+		{"network.delay", ""},
+		{"network.delay:netem", "sch_netem missing"},
+		{"network.delay:nfqueue", ""},
+		{"network.loss:netem", "sch_netem missing"},
+		{"network.loss:nft", ""},
+		{"network.corrupt:nfqueue", ""},
+	}
+	for _, tt := range tests {
+		if err := CheckFault(tt.fault); err != nil {
+			t.Fatalf("%s: %v", tt.fault, err)
+		}
+		if got := strings.Join(Blockers(noNetem, tt.fault), "; "); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.fault, got, tt.want)
+		}
+	}
+	if Relevant(NFQueue, []string{"network.delay:netem"}) || !Relevant(Netem, []string{"network.delay:netem"}) {
+		t.Errorf("network.delay:netem should show sch_netem alone")
+	}
+	for _, bad := range []struct{ fault, want string }{
+		{"network.delay:nft", "network.delay is one of netem, nfqueue"},
+		{"network.bandwidth:netem", "network.bandwidth has no backend to choose"},
+		{"network.latency", "want one of"},
+		{"io.latency:fuse", "io.latency has no backend"},
+	} {
+		err := CheckFault(bad.fault)
+		if err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), "--fault") {
+			t.Errorf("CheckFault(%q) = %v, want an error naming --fault and %q", bad.fault, err, bad.want)
+		}
+	}
+}

@@ -81,12 +81,16 @@ func NewCmdDoctor(f *factory.Factory, runF func(*Options) error) *cobra.Command 
 			API server which permissions of "kubectl chaos rbac" you have.
 
 			--fault narrows the checks to what those faults need; the exit code is then 3
-			when one of them cannot work on one of the nodes. --local runs the probe on
+			when one of them cannot work on one of the nodes. A network fault counts as
+			working when its fallback does (network.delay without sch_netem: the NFQUEUE
+			engine); FAULT:BACKEND asks for one backend, as --delay-backend etc. would pick
+			it (network.delay:netem is 3 on a node without sch_netem). --local runs the probe on
 			this machine, without a cluster (as root).
 		`),
 		Example: cmdutil.Examples(`
 			kubectl chaos doctor
 			kubectl chaos doctor worker-1 --fault network.delay
+			kubectl chaos doctor --fault network.loss:netem --fault io.latency
 			sudo kubectl chaos doctor --local
 		`),
 		GroupID:           cmdutil.GroupExperiments,
@@ -103,7 +107,7 @@ func NewCmdDoctor(f *factory.Factory, runF func(*Options) error) *cobra.Command 
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&opts.Faults, "fault", nil, "Only the checks this fault needs, exit 3 when it cannot work (repeatable): "+strings.Join(doctor.Faults(), ", "))
+	fl.StringArrayVar(&opts.Faults, "fault", nil, "Only the checks this fault needs, exit 3 when it cannot work (repeatable; FAULT:BACKEND pins a network fault's backend, e.g. network.delay:netem): "+strings.Join(doctor.Faults(), ", "))
 	fl.BoolVar(&opts.Local, "local", false, "Probe this machine instead of the cluster's nodes (needs root)")
 	fl.StringVarP(&opts.Output, "output", "o", "", "Output format: json or yaml (default human)")
 	fl.DurationVar(&opts.Timeout, "timeout", session.DefaultSweepTimeout, "How long to wait for the probe pods")
@@ -122,8 +126,8 @@ func (o *Options) Validate() error {
 		return exit.UsageError(err)
 	}
 	for _, f := range o.Faults {
-		if !doctor.ValidFault(f) {
-			return exit.Usagef("--fault %q: want one of %s", f, strings.Join(doctor.Faults(), ", "))
+		if err := doctor.CheckFault(f); err != nil {
+			return exit.UsageError(err)
 		}
 	}
 	if o.Local && len(o.Nodes) > 0 {
