@@ -76,6 +76,9 @@ phase "images build+load" make -s images-load VERSION="$VERSION"
 eval "$($CLUSTER env)"
 export E2E_KUBECONFIG=$KUBECONFIG E2E_RUNTIME_SOCKET AGENT_IMAGE ECHO_IMAGE
 export E2E_BIN=$ROOT/bin/kubectl-chaos
+# `kubectl chaos` in the tests is this build (make test-e2e built it), not whatever
+# make install put in /usr/local/bin on this machine (another checkout's, or stale).
+export PATH=$ROOT/bin:$PATH
 
 case $mode in
   test)

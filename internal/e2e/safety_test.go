@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -156,19 +154,7 @@ func TestNoRBAC(t *testing.T) {
 		_ = run(t, time.Minute, nil, "kubectl", "delete", "clusterrolebinding", "e2e-viewer", "--ignore-not-found")
 	})
 	kubectl(t, "create", "clusterrolebinding", "e2e-viewer", "--clusterrole=e2e-viewer", "--serviceaccount="+ns+":viewer")
-	token := strings.TrimSpace(kubectl(t, "-n", ns, "create", "token", "viewer", "--duration=10m"))
-	server := kubectl(t, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
-	ca := kubectl(t, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}")
-	cfg := filepath.Join(t.TempDir(), "viewer.kubeconfig")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: %q, certificate-authority: %q}}]
-users: [{name: viewer, user: {token: %q}}]
-contexts: [{name: c, context: {cluster: c, user: viewer, namespace: %q}}]
-current-context: c
-`, server, ca, token, ns)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := tokenKubeconfig(t, ns, "viewer")
 	before := clusterObjects(t)
 	var r result
 	watchNoHelper(t, func() {
