@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/mdlayher/netlink"
 	ct "github.com/ti-mo/conntrack"
+	"github.com/vishvananda/netns"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/agent"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
@@ -100,10 +102,20 @@ func run(t testing.TB, args ...string) string {
 func newSentinel(t *testing.T) *sentinel {
 	id := nstest.RandomHex(3)
 	s := &sentinel{name: "kc-hostnet-sent-" + id, links: []string{"lo", "kchs0" + id[:4], "kchs1" + id[:4]}}
-	run(t, "ip", "netns", "add", s.name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", s.name).Run() })
+	h, err := nstest.NewNamed(s.name) // not `ip netns add`: it leaves /run/netns a mount point
+	if err != nil {
+		t.Fatalf("creating netns %s: %v", s.name, err)
+	}
+	h.Close()
+	t.Cleanup(func() { netns.DeleteNamed(s.name) })
 	// No link-local addresses and no DAD: nothing in the sentinel changes on its own.
-	run(t, "ip", "netns", "exec", s.name, "sysctl", "-qw", "net.ipv6.conf.default.addr_gen_mode=1", "net.ipv6.conf.default.accept_dad=0")
+	// (/proc/sys/net is the namespace of the thread that opens it.)
+	if err := nsutil.Do("/run/netns/"+s.name, func() error {
+		return errors.Join(os.WriteFile("/proc/sys/net/ipv6/conf/default/addr_gen_mode", []byte("1"), 0o644),
+			os.WriteFile("/proc/sys/net/ipv6/conf/default/accept_dad", []byte("0"), 0o644))
+	}); err != nil {
+		t.Fatal(err)
+	}
 	run(t, "ip", "-n", s.name, "link", "add", s.links[1], "type", "veth", "peer", "name", s.links[2])
 	for i, l := range s.links[1:] {
 		run(t, "ip", "-n", s.name, "addr", "add", fmt.Sprintf("10.232.0.%d/24", i+1), "dev", l)
@@ -112,13 +124,12 @@ func newSentinel(t *testing.T) *sentinel {
 	for _, l := range s.links {
 		run(t, "ip", "-n", s.name, "link", "set", l, "up")
 	}
-	cmd := exec.Command("ip", "netns", "exec", s.name, "sleep", "3600")
-	if err := cmd.Start(); err != nil {
+	cmd := exec.Command("sleep", "3600")
+	if err := nsutil.Do("/run/netns/"+s.name, cmd.Start); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	s.sleep = cmd.Process.Pid
-	var err error
 	if s.ino, err = nsutil.Inode("/run/netns/" + s.name); err != nil {
 		t.Fatal(err)
 	}

@@ -174,7 +174,7 @@ func udpRTT(t *testing.T, p *rtest.Pair) float64 {
 	return float64(rtts[len(rtts)/10]) / 1e6
 }
 
-// tcpMbit is the goodput (Mbit/s) of 1.5 MB sent from the pod to the peer's sink.
+// tcpMbit is the goodput (Mbit/s) of 600 kB sent from the pod to the peer's sink.
 func tcpMbit(t *testing.T, p *rtest.Pair) float64 {
 	t.Helper()
 	var c net.Conn
@@ -184,7 +184,7 @@ func tcpMbit(t *testing.T, p *rtest.Pair) float64 {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	const size = 1500_000
+	const size = 600_000
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	t0 := time.Now()
 	if _, err := c.Write(make([]byte, size)); err != nil {
