@@ -68,8 +68,9 @@ func tarDir(dir, out string) error {
 			return err
 		}
 		hdr.Name, hdr.ModTime, hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = filepath.ToSlash(rel), epoch, 0, 0, "", ""
+		hdr.Mode = 0o644 // the layout writer's modes vary (0600 layers, 0755 index.json)
 		if d.IsDir() {
-			hdr.Name += "/"
+			hdr.Name, hdr.Mode = hdr.Name+"/", 0o755
 		}
 		if err := tw.WriteHeader(hdr); err != nil || d.IsDir() {
 			return err
