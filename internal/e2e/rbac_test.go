@@ -127,7 +127,7 @@ func rbacAllowed(sc *scenario, env []string, ip string) {
 	}
 	t.Logf("network loss as the bound user: 100%% loss for %v (fault 3s)", back.Sub(lost).Round(time.Millisecond))
 
-	if r := as(2*time.Minute, true, "network", "delay", "deploy/web", "--delay", "10ms", "--dry-run", "-n", ns); !strings.Contains(r.Stdout+r.Stderr, "helper") {
+	if r := as(2*time.Minute, true, "network", "loss", "deploy/web", "--percent", "10", "--dry-run", "-n", ns); !strings.Contains(r.Stdout+r.Stderr, "helper") {
 		t.Errorf("--dry-run does not show the helper pod:\n%s", r)
 	}
 	pods := podNames(t, ns, "app=web")

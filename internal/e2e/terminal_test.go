@@ -98,7 +98,7 @@ func TestCompletionThroughShim(t *testing.T) {
 	}
 	want("verbs", completions(t, path, "chaos", ""), []string{"network", "stress", "pod", "container", "doctor", "rbac", "run", "ls", "gc"}, "agent")
 	want("network verbs", completions(t, path, "chaos", "network", ""), []string{"delay", "loss", "partition", "bandwidth"})
-	want("flags", completions(t, path, "chaos", "network", "loss", "--"), []string{"--percent", "--duration", "--dry-run", "--namespace"})
+	want("flags", completions(t, path, "chaos", "network", "loss", "--percent", "10", "--"), []string{"--percent", "--duration", "--dry-run", "--namespace"})
 	want("namespaces", completions(t, path, "chaos", "network", "loss", "-n", ""), []string{ns, "default", "kube-system"})
 	want("pods", completions(t, path, "chaos", "network", "loss", "-n", ns, "pod/"), []string{"pod/" + pod})
 	want("deployments", completions(t, path, "chaos", "network", "loss", "-n", ns, "deploy/"), []string{"deploy/web"})
@@ -348,8 +348,9 @@ func TestLiveViewTmux(t *testing.T) {
 		return strings.TrimSpace(string(b))
 	}), func(s string) bool { return s != "" })
 	t.Logf("S → CLI exit %s after %v; the screen:\n%s", last, time.Since(stopped).Round(time.Millisecond), x.screen())
-	if last != "0" {
-		t.Errorf("exit %s after the S key, want 0", last)
+	// S is "stop all, as Ctrl-C": 130, interrupted after a clean recovery (docs/exit-codes.md).
+	if last != "130" {
+		t.Errorf("exit %s after the S key, want 130 (as Ctrl-C, recovered)", last)
 	}
 	if scr := x.screen(); !strings.Contains(scr, "recovered") {
 		t.Errorf("the screen does not show the recovery")
