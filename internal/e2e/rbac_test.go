@@ -75,6 +75,7 @@ func TestRBACMinimalRole(t *testing.T) {
 	user := "system:serviceaccount:" + ns + ":chaos-user"
 	canI(t, user, ns, "create", "pods/attach", "", true)
 	env := []string{"KUBECONFIG=" + tokenKubeconfig(t, ns, "chaos-user")}
+	sc.ReplacesPods() // pod kill: the replacement has a sandbox (netns) of its own
 	sc.Snapshot()
 
 	start := time.Now()

@@ -98,7 +98,7 @@ func TestCompletionThroughShim(t *testing.T) {
 	}
 	want("verbs", completions(t, path, "chaos", ""), []string{"network", "stress", "pod", "container", "doctor", "rbac", "run", "ls", "gc"}, "agent")
 	want("network verbs", completions(t, path, "chaos", "network", ""), []string{"delay", "loss", "partition", "bandwidth"})
-	want("flags", completions(t, path, "chaos", "network", "loss", "--percent", "10", "--"), []string{"--percent", "--duration", "--dry-run", "--namespace"})
+	want("flags", completions(t, path, "chaos", "network", "loss", "--percent", "10", "--"), []string{"--duration", "--dry-run", "--namespace", "--loss-backend"}, "--percent")
 	want("namespaces", completions(t, path, "chaos", "network", "loss", "-n", ""), []string{ns, "default", "kube-system"})
 	want("pods", completions(t, path, "chaos", "network", "loss", "-n", ns, "pod/"), []string{"pod/" + pod})
 	want("deployments", completions(t, path, "chaos", "network", "loss", "-n", ns, "deploy/"), []string{"deploy/web"})
