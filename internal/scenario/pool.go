@@ -13,6 +13,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/podevents"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 )
 
@@ -67,12 +68,26 @@ func (r *Runner) startPool(ctx context.Context, o *experiment.Options) (*session
 		Client: c, Attacher: att, Namespace: o.HelperNamespace,
 		ID: experiment.NewID(), Owner: owner, Deadline: r.poolDeadline, RuntimeSocket: o.RuntimeSocket,
 		Progress: r.IO.ErrOut,
-		Build: func(pl *plan.Plan) (*corev1.Pod, error) {
-			b := hp
-			b.Plan = pl
-			return helperpod.Build(b)
-		},
+		Build: poolBuilder(hp, r.NoEvents),
 	})
+}
+
+// poolBuilder builds the run's helper pods. With run --events=false they carry the
+// events-off annotation a verb's helpers carry with --events=false, so ls and gc, which
+// write the Events a dead CLI could not, write none for them either.
+func poolBuilder(hp helperpod.Options, noEvents bool) func(*plan.Plan) (*corev1.Pod, error) {
+	return func(pl *plan.Plan) (*corev1.Pod, error) {
+		b := hp
+		b.Plan = pl
+		pod, err := helperpod.Build(b)
+		if err == nil && noEvents {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[podevents.AnnotationEvents] = podevents.EventsOff
+		}
+		return pod, err
+	}
 }
 
 // closePool stops and deletes the run's helpers (each recovers what it still holds),
