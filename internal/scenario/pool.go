@@ -68,7 +68,7 @@ func (r *Runner) startPool(ctx context.Context, o *experiment.Options) (*session
 		Client: c, Attacher: att, Namespace: o.HelperNamespace,
 		ID: experiment.NewID(), Owner: owner, Deadline: r.poolDeadline, RuntimeSocket: o.RuntimeSocket,
 		Progress: r.IO.ErrOut,
-		Build: poolBuilder(hp, r.NoEvents),
+		Build:    poolBuilder(hp, r.NoEvents),
 	})
 }
 
