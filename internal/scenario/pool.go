@@ -28,10 +28,10 @@ var errPoolClosed = errors.New("the run's helpers are closed")
 // helpers of its own when its fault needs none (API only) or its helper flags
 // (namespace, image, pull policy, runtime socket) are not those the pool was made with.
 func (r *Runner) helpersFor(ctx context.Context, o *experiment.Options) *session.Pool {
-	if e, err := catalog.For(o.Fault); err != nil || e.APIOnly() {
+	key, ok := poolKey(o)
+	if !ok {
 		return nil
 	}
-	key := strings.Join([]string{o.HelperNamespace, o.Image, o.ImagePullPolicy, o.RuntimeSocket}, "|")
 	r.poolMu.Lock()
 	defer r.poolMu.Unlock()
 	if r.pool == nil && r.poolErr == nil {
@@ -44,6 +44,16 @@ func (r *Runner) helpersFor(ctx context.Context, o *experiment.Options) *session
 		return nil
 	}
 	return r.pool
+}
+
+// poolKey says whether a fault step can run on the run's helpers (its fault needs
+// helper pods), and the helper fields the pool is made with: a step with other ones
+// runs on helpers of its own.
+func poolKey(o *experiment.Options) (string, bool) {
+	if e, err := catalog.For(o.Fault); err != nil || e.APIOnly() {
+		return "", false
+	}
+	return strings.Join([]string{o.HelperNamespace, o.Image, o.ImagePullPolicy, o.RuntimeSocket}, "|"), true
 }
 
 func (r *Runner) startPool(ctx context.Context, o *experiment.Options) (*session.Pool, error) {
