@@ -145,11 +145,7 @@ const minLoss = 1500 * time.Millisecond
 // (hypothesis failed), the Events on the target, the history entry, the JUnit and JSON
 // reports.
 func TestScenarioProbesAbort(t *testing.T) {
-	sc := newScenario(t)
-	ip := sc.Echo("web", 1)[0]
-	pod := podNames(t, sc.NS, "app=web")[0]
-	dir := t.TempDir()
-	state := []string{"KUBECTL_CHAOS_STATE_DIR=" + filepath.Join(dir, "state")}
+	sc, ip, pod, dir, state := gamedaySetup(t)
 	file := filepath.Join(dir, "probes.yaml")
 	junit, report := filepath.Join(dir, "junit.xml"), filepath.Join(dir, "report.json")
 	sc.Snapshot()
@@ -193,6 +189,17 @@ func TestScenarioProbesAbort(t *testing.T) {
 	checkTargetEvents(t, sc.NS, pod, exp, inj, rec)
 	checkHistory(t, state, exp, start, end)
 	sc.End()
+}
+
+// gamedaySetup: the scenario with one echo pod web (its IP and name), a directory for
+// the files, and the environment of a state directory (history, locks) of the test's own.
+func gamedaySetup(t *testing.T) (sc *scenario, ip, pod, dir string, state []string) {
+	t.Helper()
+	sc = newScenario(t)
+	ip = sc.Echo("web", 1)[0]
+	pod = podNames(t, sc.NS, "app=web")[0]
+	dir = t.TempDir()
+	return sc, ip, pod, dir, []string{"KUBECTL_CHAOS_STATE_DIR=" + filepath.Join(dir, "state")}
 }
 
 // gamedayReport is what the test reads of --report FILE.json beyond runReport.
@@ -476,11 +483,7 @@ const (
 // nothing. The client sees two losses about 12 s apart; the history has two firings
 // and each firing's experiment left its injected and recovered Events on the target.
 func TestScenarioSchedule(t *testing.T) {
-	sc := newScenario(t)
-	ip := sc.Echo("web", 1)[0]
-	pod := podNames(t, sc.NS, "app=web")[0]
-	dir := t.TempDir()
-	state := []string{"KUBECTL_CHAOS_STATE_DIR=" + filepath.Join(dir, "state")}
+	sc, ip, pod, dir, state := gamedaySetup(t)
 	file, report := filepath.Join(dir, "scheduled.yaml"), filepath.Join(dir, "report.json")
 	if err := os.WriteFile(file, []byte(fmt.Sprintf(scheduleScenario, sc.NS, runtimeSocket, scheduleLoss)), 0o644); err != nil {
 		t.Fatal(err)
