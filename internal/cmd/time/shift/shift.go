@@ -94,4 +94,3 @@ func (o *Options) build() error {
 	o.Experiment.Fault = plan.Fault{Kind: plan.KindTime, Action: "shift", Time: s}
 	return nil
 }
-
