@@ -28,8 +28,9 @@ for t in "${targets[@]}"; do
 	nice -n 10 "$GO" test -count=1 -run '^$' -fuzz "^$fn\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1
 	rc=$?
 	wall=$(($(date +%s) - start))
-	last=$(grep -E '^fuzz: elapsed: [0-9]+s, execs: [0-9]+' "$log" | tail -1)
-	secs=$(sed -E 's/^fuzz: elapsed: ([0-9]+)s.*/\1/' <<<"$last")
+	# The last progress line ("fuzz: elapsed: 1m2s, execs: 36050 (…)") is the total.
+	last=$(grep -E '^fuzz: elapsed: ([0-9]+m)?[0-9]+s, execs: [0-9]+' "$log" | tail -1)
+	secs=$(sed -E 's/^fuzz: elapsed: (([0-9]+)m)?([0-9]+)s.*/\2 \3/' <<<"$last" | awk 'NF {print ($2 == "" ? $1 : $1 * 60 + $2)}')
 	execs=$(sed -E 's/.*execs: ([0-9]+).*/\1/' <<<"$last")
 	rate=0
 	[[ -n $secs && $secs -gt 0 ]] && rate=$((execs / secs))
