@@ -53,7 +53,7 @@ func NewCmdDelay(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	netflags.Add(cmd, &opts.Net, "", netflags.Delay)
+	netflags.Add(cmd, f, &opts.Net, "", netflags.Delay)
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Latency, "latency", 0, "Added latency, e.g. 100ms (required, at most "+network.MaxLatencyText+")")
 	fl.DurationVar(&opts.Jitter, "jitter", 0, "Random variation of the latency, e.g. 10ms (at most --latency)")
