@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -73,51 +72,6 @@ func newPeersTopo(t *testing.T) *peersTopo {
 	staticNeigh(t, tp.th, "eth1", bh, "peerb0", peerB4, peerB6)
 	staticNeigh(t, bh, "peerb0", tp.th, "eth1", tgtB4, tgtB6)
 	return pt
-}
-
-// linkUp adds addrs (without duplicate address detection) to the link and sets it up.
-func linkUp(t *testing.T, h *netlink.Handle, name string, addrs ...string) {
-	t.Helper()
-	l, err := h.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		ad, err := netlink.ParseAddr(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ad.Flags = unix.IFA_F_NODAD
-		if err := h.AddrAdd(l, ad); err != nil {
-			t.Fatalf("adding %s to %s: %v", a, name, err)
-		}
-	}
-	if err := h.LinkSetUp(l); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// staticNeigh makes ips reachable on dev without ARP/ND, at macDev's address.
-func staticNeigh(t *testing.T, h *netlink.Handle, dev string, macOf *netlink.Handle, macDev string, ips ...string) {
-	t.Helper()
-	l, err := h.LinkByName(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := macOf.LinkByName(macDev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ip := range ips {
-		fam := netlink.FAMILY_V4
-		if net.ParseIP(ip).To4() == nil {
-			fam = netlink.FAMILY_V6
-		}
-		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, State: netlink.NUD_PERMANENT, IP: net.ParseIP(ip), HardwareAddr: peer.Attrs().HardwareAddr}
-		if err := h.NeighSet(n); err != nil {
-			t.Fatalf("static neighbour %s on %s: %v", ip, dev, err)
-		}
-	}
 }
 
 // withPeerA is n with peer A as its peer, resolved by the CLI's own completion step
