@@ -41,7 +41,7 @@ func TestDelayBetweenServices(t *testing.T) {
 	tol := func(b probe.UDPReport) float64 { return math.Max(20, 2*(b.P99Ms-b.P50Ms)) }
 	// The dry run shows the peer as resolved, and says when it is.
 	dry := sc.Chaos("network", "delay", "deploy/web", "--to", "svc/db", "--latency", "200ms", "--dry-run")
-	if dry.Code != 0 || !strings.Contains(dry.Stdout, "svc/db") || !strings.Contains(dry.Stdout, yIP+"/32") || !strings.Contains(dry.Stdout, "when the fault starts") {
+	if dry.Code != 0 || !strings.Contains(dry.Stdout, "svc/db") || !strings.Contains(dry.Stdout, yIP+"/32") || !strings.Contains(dry.Stdout, "as of the fault's start") {
 		t.Errorf("dry run does not show svc/db resolved to %s:\n%s", yIP, dry)
 	}
 	runFault(sc, faultRun[probe.UDPReport]{
