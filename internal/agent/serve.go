@@ -161,7 +161,7 @@ func (r *runner) endSteps(reason string) error {
 func (r *runner) stepEnded(s *stepRun) {
 	delete(r.steps, s.sub.step)
 	if s.res != nil {
-		r.res.Targets = append(r.res.Targets, s.res.Targets...)
+		r.res.Targets = append(r.res.Targets, stepTargets(s.sub.p, s.res.Targets)...)
 	}
 	if errors.Is(s.err, ErrRecover) {
 		msg := fmt.Sprintf("step %s: %v", s.sub.step, s.err)
@@ -170,6 +170,23 @@ func (r *runner) stepEnded(s *stepRun) {
 		}
 		r.res.Error = msg
 	}
+}
+
+// stepTargets tags a step's target results with the step's experiment ID and each pod's
+// UID: the serving agent's result gathers every step's, and ls/gc write the Events of
+// each step from it when the CLI could not (internal/podevents).
+func stepTargets(step *plan.Plan, trs []plan.TargetResult) []plan.TargetResult {
+	out := make([]plan.TargetResult, len(trs))
+	for i, tr := range trs {
+		tr.Step = step.Experiment
+		for _, t := range step.Targets {
+			if t.String() == tr.Target {
+				tr.PodUID = t.PodUID
+			}
+		}
+		out[i] = tr
+	}
+	return out
 }
 
 // startStep checks a plan line and starts its step; a refused one is said with an

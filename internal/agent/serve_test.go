@@ -3,6 +3,7 @@ package agent
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -27,6 +28,9 @@ func stepPlan(id string, d time.Duration) *plan.Plan {
 	p := testPlan(2, plan.Noop{})
 	p.Experiment = id
 	p.Deadline = time.Now().Add(d)
+	for i := range p.Targets {
+		p.Targets[i].PodUID = fmt.Sprintf("%s-uid-%d", id, i)
+	}
 	return p
 }
 
@@ -120,7 +124,28 @@ func TestServeSteps(t *testing.T) {
 	if len(r.res.Targets) != 6 {
 		t.Errorf("result has %d targets, want the 3 steps' 6", len(r.res.Targets))
 	}
+	// Each target says its step and pod UID: ls/gc write the Events from them when the
+	// CLI could not.
+	steps := map[string]int{}
+	for _, tr := range r.res.Targets {
+		steps[tr.Step]++
+		if want := podUIDOf(stepPlan(tr.Step, time.Second), tr.Target); tr.PodUID != want {
+			t.Errorf("target %s of %s: pod UID %q, want %q", tr.Target, tr.Step, tr.PodUID, want)
+		}
+	}
+	if steps["step-a"] != 2 || steps["step-b"] != 2 || steps["step-c"] != 2 {
+		t.Errorf("targets per step %v, want 2 each", steps)
+	}
 	r.checkJournalEmpty(t)
+}
+
+func podUIDOf(p *plan.Plan, target string) string {
+	for _, t := range p.Targets {
+		if t.String() == target {
+			return t.PodUID
+		}
+	}
+	return "no such target"
 }
 
 // TestServeStepsStoppedWithTheAgent: a step still active when the agent is stopped is

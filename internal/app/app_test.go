@@ -215,7 +215,7 @@ func TestDryRunHuman(t *testing.T) {
 		t.Fatalf("dry-run: %v\nstderr: %s", r.err, r.errOut)
 	}
 	noWrites(t, c)
-	for _, want := range []string{"Dry run: nothing will be created", "network loss 30%", "mode one, seed 7", "NAMESPACE", "CONTAINER ID", "Helper pods (namespace kubectl-chaos", "privileged", "hostPID", "Kernel objects", "removed by:", "How it ends:"} {
+	for _, want := range []string{"Dry run: nothing will be created", "network loss 30%", "mode one, seed 7", "NAMESPACE", "CONTAINER ID", "Helper pods (namespace kubectl-chaos", "privileged", "hostPID", "hostNetwork", "Kernel objects", "removed by:", "How it ends:"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("human dry-run lacks %q:\n%s", want, r.out)
 		}

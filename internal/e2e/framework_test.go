@@ -185,14 +185,23 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 func startChaos(t *testing.T, args ...string) *session {
 	t.Helper()
+	s := startCommand(t, nil, "kubectl", chaosArgs(args...)...)
+	t.Logf("started kubectl chaos %s (pid %d)", strings.Join(args, " "), s.cmd.Process.Pid)
+	return s
+}
+
+// startCommand starts a command (env added to the cluster's) in the background of the
+// test; it is interrupted (then killed) at the end of the test if still running.
+func startCommand(t *testing.T, env []string, name string, args ...string) *session {
+	t.Helper()
 	s := &session{t: t, done: make(chan struct{})}
-	s.cmd = command(context.Background(), nil, "kubectl", chaosArgs(args...)...)
+	s.cmd = command(context.Background(), env, name, args...)
 	s.cmd.Stdout = lockedWriter{&s.mu, &s.out}
 	s.cmd.Stderr = lockedWriter{&s.mu, &s.errb}
 	// No stdin: like CI. The CLI must not wait for a terminal.
 	s.Started = time.Now()
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start kubectl chaos: %v", err)
+		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() {
 		err := s.cmd.Wait()
@@ -222,10 +231,9 @@ func startChaos(t *testing.T, args ...string) *session {
 			}
 		}
 		if t.Failed() {
-			t.Logf("kubectl chaos %s:\n%s", strings.Join(args, " "), s.Output())
+			t.Logf("%s %s:\n%s", name, strings.Join(args, " "), s.Output())
 		}
 	})
-	t.Logf("started kubectl chaos %s (pid %d)", strings.Join(args, " "), s.cmd.Process.Pid)
 	return s
 }
 

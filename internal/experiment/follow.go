@@ -145,6 +145,7 @@ func runFollows(ctx context.Context, progress io.Writer, fs []follower) []sessio
 		return nil
 	}
 	fmt.Fprintf(progress, "following what the fault set off on %d target(s)\n", len(fs))
+	ctx = catalog.SharePodWatches(ctx) // one pod watch per namespace, not one per target
 	out := make([]session.Followed, len(fs))
 	var mu sync.Mutex
 	var wg sync.WaitGroup

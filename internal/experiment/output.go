@@ -209,6 +209,9 @@ func DescribeHelper(w io.Writer, h DryRunHelper) {
 	if pod.Spec.HostPID {
 		feats = append(feats, "hostPID")
 	}
+	if pod.Spec.HostNetwork {
+		feats = append(feats, "hostNetwork")
+	}
 	for _, c := range pod.Spec.Containers {
 		fmt.Fprintf(w, "    container %s: image %s (pull %s)\n", c.Name, c.Image, c.ImagePullPolicy)
 		if sc := c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {

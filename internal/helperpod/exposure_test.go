@@ -9,9 +9,13 @@ import (
 )
 
 // TestHelpersExposeNothing (issue 16): the fault helper and the sweep pod carry no
-// service-account token, open no port (no containerPorts, no host ports, no host
-// network), get no service environment, and carry the labels ls/gc select on and the
-// owner and deadline gc and a reader need.
+// service-account token, open no port (no containerPorts, no host ports, no probe), get
+// no service environment, and carry the labels ls/gc select on and the owner and
+// deadline gc and a reader need. They run in the node's network namespace (issue 17:
+// hostNetwork skips the sandbox netns and the CNI add/del); that exposes nothing as long
+// as the agent listens on nothing there, which TestAgentInSentinelNetns
+// (internal/fault/sentinel) and the e2e TestHelperPodSecurity prove. Privileged, as
+// before: hostNetwork asks Pod Security for nothing more than privileged already allows.
 func TestHelpersExposeNothing(t *testing.T) {
 	fault, err := Build(typicalOptions())
 	if err != nil {
@@ -30,8 +34,14 @@ func TestHelpersExposeNothing(t *testing.T) {
 			if s.ServiceAccountName != "" || s.DeprecatedServiceAccount != "" {
 				t.Errorf("service account %q named", s.ServiceAccountName)
 			}
-			if s.HostNetwork || s.HostIPC {
-				t.Error("host network or IPC")
+			if !s.HostNetwork || s.HostIPC {
+				t.Errorf("hostNetwork %v, hostIPC %v: want the node's network (issue 17), not its IPC", s.HostNetwork, s.HostIPC)
+			}
+			if s.DNSPolicy != corev1.DNSDefault {
+				t.Errorf("dnsPolicy %q: want Default (the agent resolves no names, cluster DNS is not needed)", s.DNSPolicy)
+			}
+			if c := s.Containers[0].SecurityContext; c == nil || c.Privileged == nil || !*c.Privileged {
+				t.Error("not privileged: the agent needs it, and it is the only Pod Security level asked")
 			}
 			if s.EnableServiceLinks == nil || *s.EnableServiceLinks {
 				t.Error("service links enabled")

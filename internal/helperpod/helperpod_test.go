@@ -131,7 +131,10 @@ func TestSecurityFields(t *testing.T) {
 	check("nodeName", s.NodeName == "worker-1")
 	check("tolerations (all taints)", len(s.Tolerations) == 1 && s.Tolerations[0] == corev1.Toleration{Operator: corev1.TolerationOpExists})
 	check("hostPID", s.HostPID)
-	check("hostNetwork off", !s.HostNetwork && !s.HostIPC)
+	// hostNetwork on (issue 17: no sandbox netns, no CNI add/del), host IPC off, and the
+	// node's resolv.conf (the agent resolves no names; ClusterFirst would be ignored).
+	check("hostNetwork on, hostIPC off", s.HostNetwork && !s.HostIPC)
+	check("dnsPolicy Default", s.DNSPolicy == corev1.DNSDefault)
 	check("enableServiceLinks false", s.EnableServiceLinks != nil && !*s.EnableServiceLinks)
 	check("automountServiceAccountToken false", s.AutomountServiceAccountToken != nil && !*s.AutomountServiceAccountToken)
 	check("restartPolicy OnFailure", s.RestartPolicy == corev1.RestartPolicyOnFailure)

@@ -133,6 +133,11 @@ type TargetResult struct {
 	InjectedAt  time.Time `json:"injectedAt,omitzero"`
 	RecoveredAt time.Time `json:"recoveredAt,omitzero"`
 	Error       string    `json:"error,omitempty"`
+	// Step and PodUID: set by a serving agent (the helpers of kubectl chaos run), whose
+	// result gathers the targets of every step: the step's experiment ID and the pod's
+	// UID, for the Events ls and gc write when the CLI could not.
+	Step   string `json:"step,omitempty"`
+	PodUID string `json:"podUID,omitempty"`
 }
 
 // OK reports whether every target was injected and recovered without error.

@@ -240,3 +240,56 @@ func BenchmarkRecord(b *testing.B) {
 	st := r.Close(time.Second)
 	b.ReportMetric(float64(st.Dropped), "dropped")
 }
+
+// The helper of a kubectl chaos run (a serving plan: no targets of its own) ended with
+// the targets of two steps, each tagged with its step: ls/gc write each step's Events
+// under the step's experiment ID, as the CLI does, so the one the dying CLI wrote is not
+// written twice; the helper is noted once all are written.
+func TestFromServingHelpers(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	helper := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kubectl-chaos", Name: "run-n1"}}
+	res := &plan.Result{Experiment: "chaos-run", Node: "n1", Reason: plan.ReasonEOF, Targets: []plan.TargetResult{
+		{Target: "default/web-1/app", Step: "chaos-step1", PodUID: "uid-1", Injected: true, Recovered: true, InjectedAt: at, RecoveredAt: at.Add(time.Second)},
+		{Target: "default/web-1/app", Step: "chaos-step2", PodUID: "uid-1", Injected: true, Recovered: true, InjectedAt: at.Add(5 * time.Second), RecoveredAt: at.Add(9 * time.Second)},
+		{Target: "default/web-2/app", Step: "chaos-step2", PodUID: "uid-2", Injected: true, Error: "nft: table busy"},
+		{Target: "not-a-target", Step: "chaos-step2", Injected: true}, // unreadable: skipped
+	}}
+	h := session.HelperState{Namespace: "kubectl-chaos", Pod: "run-n1", Node: "n1", Phase: "Succeeded", Result: res,
+		Plan: &plan.Plan{Experiment: "chaos-run", Owner: "alice@dev", Serve: true}, Annotations: map[string]string{}}
+	pending := FromHelpers([]session.HelperState{h})
+	var got []string
+	for _, p := range pending {
+		for _, ev := range p.Events {
+			got = append(got, p.Exp.ID+" "+ev.Reason+" "+ev.Target.Pod+" "+ev.Target.UID)
+		}
+	}
+	want := "chaos-step1 ChaosInjected web-1 uid-1,chaos-step1 ChaosRecovered web-1 uid-1," +
+		"chaos-step2 ChaosInjected web-1 uid-1,chaos-step2 ChaosRecovered web-1 uid-1,chaos-step2 ChaosInjected web-2 uid-2,chaos-step2 ChaosFailed web-2 uid-2"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("pending events\n%s\nwant\n%s", strings.Join(got, ","), want)
+	}
+	// The CLI wrote step 2's injected Event on web-1 before it died.
+	cli := Build(ReasonInjected, Experiment{ID: "chaos-step2", Owner: "alice@dev", Fault: "network loss 100%"},
+		Target{Namespace: "default", Pod: "web-1", UID: "uid-1", Container: "app"}, at.Add(5*time.Second), "")
+	cs := fake.NewSimpleClientset(helper, cli)
+	st := Write(context.Background(), cs, cs, pending, 5*time.Second)
+	if st.Written != 6 || st.Warning() != "" {
+		t.Errorf("stats %+v, want 6 written (one already there)", st)
+	}
+	evs := events(t, cs)
+	if len(evs) != 6 {
+		t.Errorf("%d events, want 6 (none twice)", len(evs))
+	}
+	for _, e := range evs {
+		if e.Name == cli.Name && e.Message != cli.Message {
+			t.Errorf("the CLI's Event was replaced: %q", e.Message)
+		}
+		if e.Labels[LabelExperiment] == "chaos-run" {
+			t.Errorf("event %s under the run's ID, want its step's", e.Name)
+		}
+	}
+	p, err := cs.CoreV1().Pods("kubectl-chaos").Get(context.Background(), "run-n1", metav1.GetOptions{})
+	if err != nil || p.Annotations[AnnotationEvents] != EventsWritten {
+		t.Fatalf("helper annotations %v (%v)", p.Annotations, err)
+	}
+}

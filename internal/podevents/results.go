@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
@@ -55,6 +56,10 @@ func FromHelpers(helpers []session.HelperState) []Pending {
 		if a := h.Annotations[AnnotationEvents]; a == EventsOff || a == EventsWritten {
 			continue
 		}
+		if h.Plan.Serve {
+			out = append(out, fromServing(h)...)
+			continue
+		}
 		p := Pending{Helper: h, Exp: Experiment{ID: h.Plan.Experiment, Owner: h.Plan.Owner, Fault: h.Plan.Fault.Summary()}}
 		for _, tr := range h.Result.Targets {
 			t, ok := targetOf(h.Plan, tr.Target)
@@ -70,6 +75,42 @@ func FromHelpers(helpers []session.HelperState) []Pending {
 		}
 	}
 	return out
+}
+
+// fromServing is FromHelpers for a helper of kubectl chaos run: its plan has no
+// targets (each step's plan came over stdin), its result those of every step, each
+// tagged with its step's experiment ID and pod UID. One Pending per step, under the
+// step's ID, as the CLI writes them (so what it wrote is not written twice); the
+// fault is named by the run, the step's own plan being gone with the CLI.
+func fromServing(h session.HelperState) []Pending {
+	var out []Pending
+	by := map[string]int{}
+	for _, tr := range h.Result.Targets {
+		t, ok := targetOfName(tr.Target, tr.PodUID)
+		if !ok || tr.Step == "" {
+			continue
+		}
+		i, seen := by[tr.Step]
+		if !seen {
+			i = len(out)
+			by[tr.Step] = i
+			out = append(out, Pending{Helper: h, Exp: Experiment{ID: tr.Step, Owner: h.Plan.Owner,
+				Fault: "a step of kubectl chaos run " + h.Plan.Experiment}})
+		}
+		for _, ev := range ResultEvents(tr, false) {
+			out[i].Events = append(out[i].Events, PendingEvent{ResultEvent: ev, Target: t})
+		}
+	}
+	return out
+}
+
+// targetOfName reads a target result's name (namespace/pod/container).
+func targetOfName(name, uid string) (Target, bool) {
+	parts := strings.Split(name, "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return Target{}, false
+	}
+	return Target{Namespace: parts[0], Pod: parts[1], UID: uid, Container: parts[2]}, true
 }
 
 // FromExperiments is FromHelpers over every helper of exps.
@@ -97,14 +138,24 @@ func Write(ctx context.Context, events, pods kubernetes.Interface, pending []Pen
 	}
 	st := rec.Close(flush)
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnotationEvents: EventsWritten}}})
+	// A helper of kubectl chaos run has one Pending per step: it is noted once all are.
+	all := map[string]bool{}
 	for _, p := range pending {
-		all := true
-		for _, ev := range p.Events {
-			all = all && rec.Written(ev.Reason, p.Exp, ev.Target)
+		key := p.Helper.Namespace + "/" + p.Helper.Pod
+		if _, seen := all[key]; !seen {
+			all[key] = true
 		}
-		if !all || p.Helper.Deleting {
+		for _, ev := range p.Events {
+			all[key] = all[key] && rec.Written(ev.Reason, p.Exp, ev.Target)
+		}
+	}
+	noted := map[string]bool{}
+	for _, p := range pending {
+		key := p.Helper.Namespace + "/" + p.Helper.Pod
+		if !all[key] || noted[key] || p.Helper.Deleting {
 			continue
 		}
+		noted[key] = true
 		_, err := pods.CoreV1().Pods(p.Helper.Namespace).Patch(ctx, p.Helper.Pod, types.MergePatchType, patch, metav1.PatchOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			slog.Debug("noting on a helper pod that its Events were written", "pod", p.Helper.Namespace+"/"+p.Helper.Pod, "err", err)

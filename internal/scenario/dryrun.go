@@ -38,7 +38,65 @@ func PrintPlan(ctx context.Context, streams *ui.IOStreams, s *Scenario, c kubern
 	for _, p := range s.Probes {
 		fmt.Fprintf(w, "probe %s: %s, %s\n", p.Title(), strings.Join(p.When, "+"), probeHow(p))
 	}
-	return printSteps(ctx, streams, w, s.Steps, 0, c)
+	hu := &helperUse{nodes: map[string][]string{}}
+	if err := printSteps(ctx, streams, w, s.Steps, 0, c, hu); err != nil {
+		return err
+	}
+	hu.print(w, s)
+	return nil
+}
+
+// helperUse gathers, over a dry run, which steps the run's helpers serve on which node.
+type helperUse struct {
+	key   string
+	nodes map[string][]string // node -> the steps its helper serves
+	order []string            // nodes in the order a step first needs them
+	own   []string            // fault steps that make helpers of their own
+	later []string            // fault steps whose nodes are known only when they run
+}
+
+// add notes a fault step: on the run's helpers (the first step that needs helpers
+// sets their fields), or on its own; p is nil when its targets are resolved later.
+func (hu *helperUse) add(step string, o *experiment.Options, p *experiment.Prepared) {
+	key, ok := poolKey(o)
+	switch {
+	case !ok:
+		return // API only: no helper
+	case hu.key == "":
+		hu.key = key
+	case key != hu.key:
+		hu.own = append(hu.own, step)
+		return
+	}
+	if p == nil {
+		hu.later = append(hu.later, step)
+		return
+	}
+	for _, pl := range p.Plans {
+		if _, seen := hu.nodes[pl.Node]; !seen {
+			hu.order = append(hu.order, pl.Node)
+		}
+		hu.nodes[pl.Node] = append(hu.nodes[pl.Node], step)
+	}
+}
+
+// print says which helper serves which steps (the verbs' dry runs above show the pod
+// a verb alone would create).
+func (hu *helperUse) print(w io.Writer, s *Scenario) {
+	if hu.key == "" {
+		return
+	}
+	fmt.Fprintf(w, "helpers of the run: one pod per node, created when a step first needs it, kept for the whole run (deadline %s + %s), each step's plan sent over its stdin:\n",
+		s.Duration, poolGrace)
+	for _, n := range hu.order {
+		fmt.Fprintf(w, "  node %s: serves %s\n", n, strings.Join(hu.nodes[n], ", "))
+	}
+	if len(hu.later) > 0 {
+		fmt.Fprintf(w, "  on the nodes of their targets when they run: %s\n", strings.Join(hu.later, ", "))
+	}
+	if len(hu.own) > 0 {
+		fmt.Fprintf(w, "  on helpers of their own (other helper-namespace, image, image-pull-policy or runtime-socket): %s\n", strings.Join(hu.own, ", "))
+	}
 }
 
 func probeHow(p *Probe) string {
@@ -52,22 +110,22 @@ func probeHow(p *Probe) string {
 	return how
 }
 
-func printSteps(ctx context.Context, streams *ui.IOStreams, w io.Writer, steps []*Step, depth int, c kubernetes.Interface) error {
+func printSteps(ctx context.Context, streams *ui.IOStreams, w io.Writer, steps []*Step, depth int, c kubernetes.Interface, hu *helperUse) error {
 	pad := strings.Repeat("  ", depth)
 	for _, st := range steps {
 		fmt.Fprintf(w, "%sstep %s: %s (%s)\n", pad, st.Field, st.Title(), st.Type())
 		switch {
 		case st.Parallel != nil:
 			fmt.Fprintf(w, "%s  these %d steps run at the same time; the group ends when all have\n", pad, len(st.Parallel))
-			if err := printSteps(ctx, streams, w, st.Parallel, depth+1, c); err != nil {
+			if err := printSteps(ctx, streams, w, st.Parallel, depth+1, c, hu); err != nil {
 				return err
 			}
 		case st.Serial != nil:
-			if err := printSteps(ctx, streams, w, st.Serial, depth+1, c); err != nil {
+			if err := printSteps(ctx, streams, w, st.Serial, depth+1, c, hu); err != nil {
 				return err
 			}
 		case st.Fault != nil:
-			if err := printFault(ctx, streams, w, pad+"  ", st.Fault, c); err != nil {
+			if err := printFault(ctx, streams, w, pad+"  ", st.Field+" "+st.Title(), st.Fault, c, hu); err != nil {
 				return fmt.Errorf("%s: %w", st.Field, err)
 			}
 		case st.Command != nil:
@@ -79,7 +137,7 @@ func printSteps(ctx context.Context, streams *ui.IOStreams, w io.Writer, steps [
 	return nil
 }
 
-func printFault(ctx context.Context, streams *ui.IOStreams, w io.Writer, pad string, fs *FaultStep, c kubernetes.Interface) error {
+func printFault(ctx context.Context, streams *ui.IOStreams, w io.Writer, pad, step string, fs *FaultStep, c kubernetes.Interface, hu *helperUse) error {
 	o := *fs.Options
 	o.DryRun = true
 	sub := *streams
@@ -92,10 +150,12 @@ func printFault(ctx context.Context, streams *ui.IOStreams, w io.Writer, pad str
 			(strings.Contains(msg, "no running pod matches") || strings.Contains(msg, "matched 0 running pods")) {
 			fmt.Fprintf(w, "%s%s on %s in namespace %s: no running pod matches now (%s); resolved when the step runs\n",
 				pad, fs.Verb, targetText(fs, &o), o.Target.Namespace, msg)
+			hu.add(step, &o, nil)
 			return nil
 		}
 		return err
 	}
+	hu.add(step, &o, p)
 	return experiment.PrintDryRun(&sub, "", p, &o)
 }
 

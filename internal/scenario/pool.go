@@ -13,6 +13,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/podevents"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 )
 
@@ -27,10 +28,10 @@ var errPoolClosed = errors.New("the run's helpers are closed")
 // helpers of its own when its fault needs none (API only) or its helper flags
 // (namespace, image, pull policy, runtime socket) are not those the pool was made with.
 func (r *Runner) helpersFor(ctx context.Context, o *experiment.Options) *session.Pool {
-	if e, err := catalog.For(o.Fault); err != nil || e.APIOnly() {
+	key, ok := poolKey(o)
+	if !ok {
 		return nil
 	}
-	key := strings.Join([]string{o.HelperNamespace, o.Image, o.ImagePullPolicy, o.RuntimeSocket}, "|")
 	r.poolMu.Lock()
 	defer r.poolMu.Unlock()
 	if r.pool == nil && r.poolErr == nil {
@@ -43,6 +44,16 @@ func (r *Runner) helpersFor(ctx context.Context, o *experiment.Options) *session
 		return nil
 	}
 	return r.pool
+}
+
+// poolKey says whether a fault step can run on the run's helpers (its fault needs
+// helper pods), and the helper fields the pool is made with: a step with other ones
+// runs on helpers of its own.
+func poolKey(o *experiment.Options) (string, bool) {
+	if e, err := catalog.For(o.Fault); err != nil || e.APIOnly() {
+		return "", false
+	}
+	return strings.Join([]string{o.HelperNamespace, o.Image, o.ImagePullPolicy, o.RuntimeSocket}, "|"), true
 }
 
 func (r *Runner) startPool(ctx context.Context, o *experiment.Options) (*session.Pool, error) {
@@ -67,12 +78,26 @@ func (r *Runner) startPool(ctx context.Context, o *experiment.Options) (*session
 		Client: c, Attacher: att, Namespace: o.HelperNamespace,
 		ID: experiment.NewID(), Owner: owner, Deadline: r.poolDeadline, RuntimeSocket: o.RuntimeSocket,
 		Progress: r.IO.ErrOut,
-		Build: func(pl *plan.Plan) (*corev1.Pod, error) {
-			b := hp
-			b.Plan = pl
-			return helperpod.Build(b)
-		},
+		Build:    poolBuilder(hp, r.NoEvents),
 	})
+}
+
+// poolBuilder builds the run's helper pods. With run --events=false they carry the
+// events-off annotation a verb's helpers carry with --events=false, so ls and gc, which
+// write the Events a dead CLI could not, write none for them either.
+func poolBuilder(hp helperpod.Options, noEvents bool) func(*plan.Plan) (*corev1.Pod, error) {
+	return func(pl *plan.Plan) (*corev1.Pod, error) {
+		b := hp
+		b.Plan = pl
+		pod, err := helperpod.Build(b)
+		if err == nil && noEvents {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[podevents.AnnotationEvents] = podevents.EventsOff
+		}
+		return pod, err
+	}
 }
 
 // closePool stops and deletes the run's helpers (each recovers what it still holds),

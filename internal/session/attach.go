@@ -2,11 +2,14 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -16,7 +19,7 @@ import (
 
 // apiAttacher attaches through the API server: pods/NAME/attach, WebSocket first (the
 // streaming protocol of current API servers, with stdin half-close), SPDY when the
-// server or a proxy refuses the WebSocket upgrade, as kubectl attach does.
+// server or a proxy refuses the WebSocket upgrade itself (spdyFallback).
 type apiAttacher struct {
 	cfg *rest.Config
 
@@ -64,9 +67,7 @@ func (a *apiAttacher) Attach(ctx context.Context, namespace, pod, container stri
 	if err != nil {
 		return fmt.Errorf("attaching to %s/%s: %w", namespace, pod, err)
 	}
-	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, spdyFallback)
 	if err != nil {
 		return fmt.Errorf("attaching to %s/%s: %w", namespace, pod, err)
 	}
@@ -74,4 +75,31 @@ func (a *apiAttacher) Attach(ctx context.Context, namespace, pod, container stri
 		return fmt.Errorf("attaching to %s/%s container %s: %w", namespace, pod, container, err)
 	}
 	return nil
+}
+
+// spdyFallback says whether a failed WebSocket attach is worth a second try over SPDY.
+// kubectl retries on any failed upgrade; we do not when the API server answered with a
+// Status 400 or 404: it read the WebSocket request and refused the attach itself (the
+// helper is not running yet: no node, container not created; or the pod is gone), and
+// SPDY would be refused the same way. The session's early attach probes hit exactly
+// that while a helper starts, and paid two requests per probe (docs/README.md). A
+// refusal of the upgrade (an old kubelet's 403 without a Status, a proxy, a 403 Status
+// for the WebSocket's GET where SPDY's POST is allowed, a wrong subprotocol) still
+// falls back.
+func spdyFallback(err error) bool {
+	if httpstream.IsHTTPSProxyError(err) {
+		return true
+	}
+	var up *httpstream.UpgradeFailureError
+	if !errors.As(err, &up) {
+		return false
+	}
+	var st *apierrors.StatusError
+	if errors.As(up.Cause, &st) {
+		switch st.Status().Code {
+		case http.StatusBadRequest, http.StatusNotFound:
+			return false
+		}
+	}
+	return true
 }

@@ -3,9 +3,11 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -232,39 +234,57 @@ func TestEnsureNamespace(t *testing.T) {
 }
 
 // The real Attacher asks the API server for pods/NAME/attach with stdin and stdout,
-// WebSocket first, SPDY when the upgrade is refused.
+// WebSocket first, SPDY only when the upgrade itself is refused: a Status 400/404 is
+// the API server refusing the attach (helper not running yet, pod gone), which SPDY
+// would get too, so it costs one request, not two.
 func TestAPIAttacherRequest(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		reqs = append(reqs, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
-		mu.Unlock()
-		http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"upgrade refused","code":400}`, http.StatusBadRequest)
-	}))
-	defer srv.Close()
-	a := NewAttacher(&rest.Config{Host: srv.URL})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := a.Attach(ctx, "kubectl-chaos", "exp-n1", helperpod.ContainerName, strings.NewReader(""), io.Discard)
-	if err == nil {
-		t.Fatal("attach to a refusing server succeeded")
+	status := func(code int, reason string) string {
+		return fmt.Sprintf(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no","reason":%q,"code":%d}`, reason, code)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(reqs) == 0 {
-		t.Fatal("no request reached the server")
-	}
-	t.Logf("requests: %v; error: %v", reqs, err)
-	for _, r := range reqs {
-		if !strings.Contains(r, " /api/v1/namespaces/kubectl-chaos/pods/exp-n1/attach?") ||
-			!strings.Contains(r, "container=agent") || !strings.Contains(r, "stdin=true") || !strings.Contains(r, "stdout=true") ||
-			strings.Contains(r, "stderr=true") || strings.Contains(r, "tty=true") {
-			t.Errorf("request %q", r)
-		}
-	}
-	// WebSocket GET first; its refused upgrade falls back to the SPDY POST.
-	if len(reqs) != 2 || !strings.HasPrefix(reqs[0], "GET ") || !strings.HasPrefix(reqs[1], "POST ") {
-		t.Errorf("requests %q, want the WebSocket GET then the SPDY POST", reqs)
+	for _, tt := range []struct {
+		name string
+		code int
+		body string
+		want []string // methods
+	}{
+		{"pod not running yet (400 Status)", 400, status(400, "BadRequest"), []string{"GET"}},
+		{"pod gone (404 Status)", 404, status(404, "NotFound"), []string{"GET"}},
+		{"WebSocket GET forbidden, SPDY POST may not be (403 Status)", 403, status(403, "Forbidden"), []string{"GET", "POST"}},
+		{"an old kubelet refuses the WebSocket protocol (403, no Status)", 403, "Forbidden", []string{"GET", "POST"}},
+		{"a proxy refuses the upgrade (400, no Status)", 400, "<html>bad request</html>", []string{"GET", "POST"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var reqs []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				reqs = append(reqs, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+				mu.Unlock()
+				http.Error(w, tt.body, tt.code)
+			}))
+			defer srv.Close()
+			a := NewAttacher(&rest.Config{Host: srv.URL})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := a.Attach(ctx, "kubectl-chaos", "exp-n1", helperpod.ContainerName, strings.NewReader(""), io.Discard)
+			if err == nil {
+				t.Fatal("attach to a refusing server succeeded")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("requests: %v; error: %v", reqs, err)
+			var methods []string
+			for _, r := range reqs {
+				methods = append(methods, strings.Fields(r)[0])
+				if !strings.Contains(r, " /api/v1/namespaces/kubectl-chaos/pods/exp-n1/attach?") ||
+					!strings.Contains(r, "container=agent") || !strings.Contains(r, "stdin=true") || !strings.Contains(r, "stdout=true") ||
+					strings.Contains(r, "stderr=true") || strings.Contains(r, "tty=true") {
+					t.Errorf("request %q", r)
+				}
+			}
+			if !slices.Equal(methods, tt.want) {
+				t.Errorf("requests %q, want methods %v", reqs, tt.want)
+			}
+		})
 	}
 }

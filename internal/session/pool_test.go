@@ -13,6 +13,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 const poolSocket = "/run/containerd/containerd.sock"
@@ -167,4 +168,47 @@ func TestQueuedPlanDeadlineMovesOnByTheWait(t *testing.T) {
 	if l := s.line(s.pending[h][len(s.pending[h])-1]); l != plan.StdinStop+" step" {
 		t.Errorf("stop line %q", l)
 	}
+}
+
+// TestPoolHelperDeletedBetweenSteps: a run's helper deleted between two steps (kubectl
+// delete pod, an eviction) is a stop of that helper, as for a verb's helper: its agent
+// recovers and ends, and the next step on its node fails at once with an error that
+// names the helper and says it ended, rather than waiting for an agent that is gone or
+// making a second helper of the same name while the first terminates (docs/scenarios.md).
+// Steps on other nodes still run, and Close leaves nothing.
+func TestPoolHelperDeletedBetweenSteps(t *testing.T) {
+	c := newCluster(t)
+	var progress syncBuffer
+	p := startPool(t, c, &progress, time.Minute)
+	ctx := context.Background()
+	rep, err := p.Step(ctx, StepOptions{Plans: stepPlans("step-1", 200*time.Millisecond, "node-a", "node-b")})
+	checkStep(t, rep, err, ReasonCompleted, 2)
+	name := rep.Nodes[0].Pod
+	if rep.Nodes[0].Node != "node-a" {
+		name = rep.Nodes[1].Pod
+	}
+	if err := c.CS.CoreV1().Pods(helperpod.DefaultNamespace).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Whether the pool has seen the deletion yet or not, the step must not hang.
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	start := time.Now()
+	rep, err = p.Step(sctx, StepOptions{Plans: stepPlans("step-2", 5*time.Second, "node-a")})
+	took := time.Since(start)
+	if err == nil || sctx.Err() != nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "ended") {
+		t.Fatalf("step on the deleted helper's node after %s: %v (report %+v); want an error naming %s that says it ended\n%s", took, err, rep, name, progress.String())
+	}
+	t.Logf("step on the deleted helper's node failed after %s: %v", took.Round(time.Millisecond), err)
+	// As a helper that could not be created: the session's helpers failed it (the run
+	// makes any failed fault step its exit 3).
+	if code := exit.Code(err); code != exit.API {
+		t.Errorf("exit code %d, want %d (the run's helper is gone)", code, exit.API)
+	}
+	rep, err = p.Step(ctx, StepOptions{Plans: stepPlans("step-3", 200*time.Millisecond, "node-b")})
+	checkStep(t, rep, err, ReasonCompleted, 1)
+	if _, err := p.Close(); err != nil {
+		t.Logf("Close: %v", err)
+	}
+	assertAllGone(t, c, nil)
 }

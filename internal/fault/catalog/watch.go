@@ -15,8 +15,20 @@ import (
 // WatchPods lists and watches the pods of namespace that opts select (label and field
 // selectors) and calls done with each pod as it is listed or changes (deleted: the pod
 // went away), until done returns true (nil is returned) or ctx ends (its error). A
-// kind's Follow step uses it to wait for what its fault set off.
+// kind's Follow step uses it to wait for what its fault set off. Under a context from
+// SharePodWatches the calls share one watch per namespace.
 func WatchPods(ctx context.Context, c kubernetes.Interface, namespace string, opts metav1.ListOptions,
+	done func(pod *corev1.Pod, deleted bool) bool) error {
+	if h, ok := ctx.Value(podHubKey{}).(*podHub); ok {
+		if sub, ok := subscribe(opts); ok {
+			return h.watch(ctx, c, namespace, sub, done)
+		}
+	}
+	return watchPods(ctx, c, namespace, opts, done)
+}
+
+// watchPods is WatchPods with a list+watch of its own.
+func watchPods(ctx context.Context, c kubernetes.Interface, namespace string, opts metav1.ListOptions,
 	done func(pod *corev1.Pod, deleted bool) bool) error {
 	pods := c.CoreV1().Pods(namespace)
 	lw := &cache.ListWatch{

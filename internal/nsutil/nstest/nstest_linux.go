@@ -147,6 +147,12 @@ func (c *Container) Handle() (*netlink.Handle, error) {
 	return netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 }
 
+// NewNamed creates the network namespace /run/netns/NAME (a bind mount of its own, as
+// `ip netns add` makes, but without turning /run/netns itself into a mount point, which
+// `ip netns add` does and nothing undoes) without leaving the calling thread in it. The
+// caller removes it with netns.DeleteNamed and closes the handle.
+func NewNamed(name string) (netns.NsHandle, error) { return newNamed(name) }
+
 // newNamed creates a named netns without leaving the calling thread in it.
 func newNamed(name string) (netns.NsHandle, error) {
 	errc := make(chan error, 1)

@@ -4,9 +4,6 @@ package memory
 import (
 	"context"
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
@@ -18,6 +15,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/stress"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/units"
 )
 
 // Options of stress memory.
@@ -89,27 +87,9 @@ func (o *Options) build() error {
 // ParseSize reads --size: a Kubernetes quantity (bytes) or a percentage ("50%"). The
 // range is the stress kind's to check.
 func ParseSize(s string) (*plan.MemoryStress, error) {
-	s = strings.TrimSpace(s)
-	if p, ok := strings.CutSuffix(s, "%"); ok {
-		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("--size %q: a percentage of the memory limit is a number followed by %%, like 50%%", s)
-		}
-		return &plan.MemoryStress{Percent: v}, nil
-	}
-	q, err := resource.ParseQuantity(s)
+	b, pct, err := units.ParseMemory("--size", s, sizeRange)
 	if err != nil {
-		hint := ""
-		if u := strings.ToUpper(s); strings.HasSuffix(u, "B") {
-			hint = " (no B: write 256Mi or 256M)"
-		}
-		return nil, fmt.Errorf("--size %q: want a quantity like 256Mi, 1Gi or 500M, or a percentage of the memory limit like 50%%%s", s, hint)
+		return nil, err
 	}
-	if q.Sign() <= 0 {
-		return nil, fmt.Errorf("--size %q: must be more than 0 (%s)", s, sizeRange)
-	}
-	if q.CmpInt64(math.MaxInt64/2) > 0 {
-		return nil, fmt.Errorf("--size %q: too large (%s)", s, sizeRange)
-	}
-	return &plan.MemoryStress{Bytes: uint64(q.Value())}, nil
+	return &plan.MemoryStress{Bytes: b, Percent: pct}, nil
 }

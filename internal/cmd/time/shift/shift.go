@@ -4,10 +4,7 @@ package shift
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -19,6 +16,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/timefault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/units"
 )
 
 // Options of time shift.
@@ -80,7 +78,7 @@ func NewCmdShift(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 }
 
 func (o *Options) build() error {
-	off, err := ParseOffset(o.Offset)
+	off, err := units.ParseOffset(o.Offset)
 	if err != nil {
 		return fmt.Errorf("--offset: %w", err)
 	}
@@ -95,51 +93,4 @@ func (o *Options) build() error {
 	s := &plan.TimeShift{Offset: plan.Duration(off), Clocks: clocks, Rescan: plan.Duration(o.Rescan)}
 	o.Experiment.Fault = plan.Fault{Kind: plan.KindTime, Action: "shift", Time: s}
 	return nil
-}
-
-var offsetUnit = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?)(y|d)`) })
-
-// ParseOffset reads a signed duration in Go's syntax (-10m, 1h30m, 500ms), with two
-// more units: d (24h) and y (365d), e.g. -3d12h or 1y.
-func ParseOffset(s string) (time.Duration, error) {
-	in := strings.TrimSpace(s)
-	if in == "" {
-		return 0, fmt.Errorf("give how far to shift the clocks, e.g. -10m, 2h, -3d or 1y")
-	}
-	neg := false
-	if in[0] == '-' || in[0] == '+' {
-		neg = in[0] == '-'
-		in = in[1:]
-	}
-	var total float64 // hours from d and y, exact enough below ±10y
-	for {
-		m := offsetUnit().FindStringSubmatch(in)
-		if m == nil {
-			break
-		}
-		n, err := strconv.ParseFloat(m[1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q: %w", s, err)
-		}
-		if m[2] == "y" {
-			n *= 365
-		}
-		total += n * 24
-		in = in[len(m[0]):]
-	}
-	if total > 1e6 {
-		return 0, fmt.Errorf("%q is beyond ±10y", s)
-	}
-	d := time.Duration(total * float64(time.Hour))
-	if in != "" {
-		rest, err := time.ParseDuration(in)
-		if err != nil || rest < 0 {
-			return 0, fmt.Errorf("%q is not a duration like -10m, 1h30m, -3d or 1y (at most ±10y)", s)
-		}
-		d += rest
-	}
-	if neg {
-		d = -d
-	}
-	return d, nil
 }
