@@ -91,12 +91,27 @@ type Filter struct {
 	// Protocol: "" (all), "tcp", "udp", "icmp".
 	Protocol string `json:"protocol,omitempty"`
 	// Direction for non-partition faults: "egress" (default for tc faults), "ingress", "both".
+	// The verbs' --direction says to, from, both.
 	Direction string `json:"direction,omitempty"`
+	// To are the --to peers of the verbs other than partition (whose peers are
+	// Partition.To), as the user gave them (pod/NAME, svc/NAME, a selector…), and External
+	// the --external hosts, IPs and CIDRs. The CLI resolves both into CIDRs (into CIDRs
+	// here, into Partition.Peers for a partition) when the fault starts, before any plan
+	// leaves it; an agent refuses a plan that still has them.
+	To       []string `json:"to,omitempty"`
+	External []string `json:"external,omitempty"`
+	// PeerNames say what the resolved peers were (for display): "svc/db", "example.com".
+	PeerNames []string `json:"peerNames,omitempty"`
+}
+
+// Unresolved lists the peers the CLI still has to resolve into addresses.
+func (f Filter) Unresolved() []string {
+	return append(append([]string(nil), f.To...), f.External...)
 }
 
 // Empty reports whether the filter matches all traffic.
 func (f Filter) Empty() bool {
-	return len(f.CIDRs) == 0 && len(f.Ports) == 0 && f.Protocol == ""
+	return len(f.CIDRs) == 0 && len(f.Ports) == 0 && f.Protocol == "" && len(f.Unresolved()) == 0
 }
 
 // Summary is a short human description, e.g. "delay 100ms±10ms, loss 20%".

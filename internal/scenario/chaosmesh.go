@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -181,8 +180,10 @@ func (c *cm) mode(o *obj, fs *FaultStep, mode, value string) {
 		c.set(o, fs, "value", "mode", "fixed="+value)
 	case "fixed-percent":
 		c.set(o, fs, "value", "mode", "percent="+value)
+	case "random-max-percent":
+		c.set(o, fs, "value", "mode", "random-max-percent="+value)
 	default:
-		c.fail(o.line("mode"), o.at("mode"), "mode %q is not supported (one, all, fixed, fixed-percent)", mode)
+		c.fail(o.line("mode"), o.at("mode"), "mode %q is not supported (one, all, fixed, fixed-percent, random-max-percent)", mode)
 	}
 }
 
@@ -206,6 +207,7 @@ func (c *cm) selector(o *obj, fs *FaultStep) {
 	if fsel := c.pairs(o, "fieldSelectors", "="); len(fsel) > 0 {
 		c.set(o, fs, "fieldSelectors", "field-selector", strings.Join(fsel, ","))
 	}
+	c.nodes(o, fs)
 	if o.has("pods") {
 		po := c.obj(o.node("pods"), o.at("pods"))
 		for _, ns := range po.order {
@@ -218,7 +220,20 @@ func (c *cm) selector(o *obj, fs *FaultStep) {
 			}
 		}
 	}
-	o.done("namespaces", "labelSelectors", "expressionSelectors", "fieldSelectors", "pods")
+	o.done("namespaces", "labelSelectors", "expressionSelectors", "fieldSelectors", "pods",
+		"nodes", "nodeSelectors", "annotationSelectors")
+}
+
+// nodes maps nodes, nodeSelectors and annotationSelectors onto --node, --node-selector
+// and --annotation (filtered client-side).
+func (c *cm) nodes(o *obj, fs *FaultStep) {
+	c.field(o, fs, "nodes", "node")
+	if ns := c.pairs(o, "nodeSelectors", "="); len(ns) > 0 {
+		c.set(o, fs, "nodeSelectors", "node-selector", strings.Join(ns, ","))
+	}
+	for _, a := range c.pairs(o, "annotationSelectors", "=") {
+		c.set(o, fs, "annotationSelectors", "annotation", a)
+	}
 }
 
 func (c *cm) pairs(o *obj, key, sep string) []string {
@@ -258,100 +273,6 @@ func (c *cm) sub(o *obj, key string) *obj {
 		return nil
 	}
 	return c.obj(o.node(key), o.at(key))
-}
-
-var netActions = map[string]string{"delay": "network delay", "loss": "network loss", "duplicate": "network duplicate",
-	"corrupt": "network corrupt", "bandwidth": "network bandwidth", "partition": "network partition"}
-
-func (c *cm) network(o *obj, fs *FaultStep) []string {
-	action := o.str("action", true)
-	fs.Verb = netActions[action]
-	if fs.Verb == "" {
-		c.fail(o.line("action"), o.at("action"), "action %q is not supported (delay, loss, duplicate, corrupt, bandwidth, partition)", action)
-		return nil
-	}
-	c.field(o, fs, "device", "interface")
-	for _, t := range o.list("externalTargets") {
-		if _, _, err := net.ParseCIDR(t); err != nil && net.ParseIP(t) == nil {
-			c.fail(o.line("externalTargets"), o.at("externalTargets"), "%q: only IP addresses and CIDRs are supported, not names", t)
-		}
-		c.set(o, fs, "externalTargets", "cidr", t)
-	}
-	dir := o.str("direction", false)
-	if action == "partition" {
-		if dir != "" {
-			c.set(o, fs, "direction", "direction", dir)
-		}
-		if t := c.sub(o, "target"); t != nil {
-			c.peer(t, fs)
-		}
-	} else {
-		if dir != "" && dir != "to" {
-			c.fail(o.line("direction"), o.at("direction"), "only direction: to (egress) is supported for %s, got %q", action, dir)
-		}
-		if o.has("target") {
-			c.fail(o.line("target"), o.at("target"), "a peer (target) is only supported for partition, not %s", action)
-		}
-	}
-	if a := c.sub(o, action); a != nil {
-		c.netAction(action, a, fs)
-	} else if action != "partition" {
-		c.fail(o.line(action), o.at(action), "is required for action %s", action)
-	}
-	return []string{"action", "device", "externalTargets", "direction", "target", action}
-}
-
-func (c *cm) netAction(action string, a *obj, fs *FaultStep) {
-	switch action {
-	case "delay":
-		c.field(a, fs, "latency", "latency")
-		c.field(a, fs, "jitter", "jitter")
-		c.field(a, fs, "correlation", "correlation")
-		a.done("latency", "jitter", "correlation")
-	case "bandwidth":
-		c.field(a, fs, "rate", "rate")
-		c.field(a, fs, "limit", "limit")
-		c.field(a, fs, "buffer", "buffer")
-		a.done("rate", "limit", "buffer")
-	case "partition":
-		a.done()
-	default:
-		c.field(a, fs, action, "percent")
-		c.field(a, fs, "correlation", "correlation")
-		a.done(action, "correlation")
-	}
-}
-
-// peer maps a partition's target (selector + mode: all) onto --to.
-func (c *cm) peer(t *obj, fs *FaultStep) {
-	if m := t.str("mode", false); m != "" && m != "all" {
-		c.fail(t.line("mode"), t.at("mode"), "a partition peer is every matching pod (mode: all), got %q", m)
-	}
-	t.used["value"] = true
-	sel := c.sub(t, "selector")
-	if sel == nil {
-		c.fail(t.line("selector"), t.at("selector"), "is required")
-		return
-	}
-	var peers []string
-	peers = append(peers, c.pairs(sel, "labelSelectors", "=")...)
-	if len(peers) > 0 {
-		peers = []string{strings.Join(peers, ",")}
-	}
-	if sel.has("pods") {
-		po := c.obj(sel.node("pods"), sel.at("pods"))
-		for _, ns := range po.order {
-			for _, name := range po.list(ns) {
-				peers = append(peers, "pod/"+name)
-			}
-		}
-	}
-	sel.used["namespaces"] = true
-	sel.done("labelSelectors", "pods", "namespaces")
-	for _, p := range peers {
-		fs.Fields = append(fs.Fields, FieldValue{Name: "to", Values: []string{p}, Line: t.line("selector"), Field: t.at("selector")})
-	}
-	t.done("mode", "value", "selector")
 }
 
 func (c *cm) pod(o *obj, fs *FaultStep) []string {
@@ -434,8 +355,11 @@ func (c *cm) io(o *obj, fs *FaultStep) []string {
 			}
 			at.done("perm", "size", "uid", "gid", "mtime")
 		}
+	case "mistake":
+		fs.Verb = "io mistake"
+		c.mistake(o, fs)
 	default:
-		c.fail(o.line("action"), o.at("action"), "action %q is not supported (latency, fault, attrOverride)", a)
+		c.fail(o.line("action"), o.at("action"), "action %q is not supported (latency, fault, attrOverride, mistake)", a)
 	}
 	if fs.Verb == "io attr" {
 		for _, f := range fs.Fields {
@@ -444,7 +368,29 @@ func (c *cm) io(o *obj, fs *FaultStep) []string {
 			}
 		}
 	}
-	return []string{"action", "volumePath", "path", "percent", "methods", "delay", "errno", "attr"}
+	return []string{"action", "volumePath", "path", "percent", "methods", "delay", "errno", "attr", "mistake"}
+}
+
+// mistake maps mistake.maxLength onto --max-bytes. Ours replaces one run of random bytes
+// per call: filling: random and maxOccurrences: 1 are what it does, the rest is refused.
+// Chaos Mesh's percent defaults to 100; --percent is required here.
+func (c *cm) mistake(o *obj, fs *FaultStep) {
+	if !o.has("percent") {
+		c.set(o, fs, "action", "percent", "100")
+	}
+	m := c.sub(o, "mistake")
+	if m == nil {
+		c.fail(o.line("mistake"), o.at("mistake"), "is required for action mistake")
+		return
+	}
+	if f := m.str("filling", false); f != "" && f != "random" {
+		c.fail(m.line("filling"), m.at("filling"), "only filling: random (a run of random bytes), got %q", f)
+	}
+	if n := m.str("maxOccurrences", false); n != "" && n != "1" {
+		c.fail(m.line("maxOccurrences"), m.at("maxOccurrences"), "only maxOccurrences: 1 (one run of wrong bytes per call), got %s", n)
+	}
+	c.field(m, fs, "maxLength", "max-bytes")
+	m.done("filling", "maxOccurrences", "maxLength")
 }
 
 // perm maps attr.perm, which Chaos Mesh writes in decimal (72 is 0110), onto --perm,

@@ -30,7 +30,7 @@ var cmBase = map[string]string{
 // cmActionBase is what an action needs besides the common fields (a row that sets
 // the action gets its action's part, not the default's).
 var cmActionBase = map[string]map[string]string{
-	"IOChaos": {"latency": `{delay: 10ms}`, "fault": `{errno: 5, percent: 10}`},
+	"IOChaos": {"latency": `{delay: 10ms}`, "fault": `{errno: 5, percent: 10}`, "mistake": `{mistake: {maxLength: 4}}`},
 }
 
 // mappingRow is one table row: set these spec fields, expect this verb and flag (or a

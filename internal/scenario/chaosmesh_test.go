@@ -152,11 +152,11 @@ func TestChaosMeshRefusesUnsupportedFieldsByName(t *testing.T) {
 	}
 	cases := []struct{ old, new, want string }{
 		{"action: delay", "action: netem", "cm.yaml:7: spec.action: action \"netem\" is not supported"},
-		{"mode: one", "mode: random-max-percent", "cm.yaml:8: spec.mode:"},
-		{"    labelSelectors:", "    nodes: [n1]\n    labelSelectors:", "cm.yaml:10: spec.selector.nodes: unknown field"},
+		{"mode: one", "mode: random-most", "cm.yaml:8: spec.mode:"},
+		{"    labelSelectors:", "    podPhaseSelectors: [Running]\n    labelSelectors:", "cm.yaml:10: spec.selector.podPhaseSelectors: unknown field"},
 		{"    correlation: \"25\"", "    correlation: \"25\"\n    reorder: {reorder: \"10\"}", "cm.yaml:16: spec.delay.reorder: unknown field"},
 		{"  duration: 2m", "  duration: 2m\n  remoteCluster: east", "cm.yaml:17: spec.remoteCluster: unknown field"},
-		{"  duration: 2m", "  duration: 2m\n  direction: from", "cm.yaml:17: spec.direction: only direction: to"},
+		{"  duration: 2m", "  duration: 2m\n  direction: from", "cm.yaml:17: spec.direction: direction \"from\" is supported for loss and partition only"},
 		{"    latency: 200ms", "    latency: 2000s", "cm.yaml:13: spec.delay.latency: --latency"},
 		{"kind: NetworkChaos", "kind: KernelChaos", "cm.yaml:2: kind: Chaos Mesh kind \"KernelChaos\" is not imported"},
 	}

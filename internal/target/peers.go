@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -26,9 +27,9 @@ func Peers(ctx context.Context, c kubernetes.Interface, namespace string, to []s
 	set := map[netip.Prefix]bool{}
 	seen := map[string]bool{}
 	for _, peer := range to {
-		peer = strings.TrimSpace(peer)
-		if peer == "" {
-			return nil, nil, exit.Usagef("--to: empty peer; use pod/NAME, svc/NAME, deploy/NAME, a label selector k=v or a CIDR")
+		peer, err := PeerText(peer)
+		if err != nil {
+			return nil, nil, exit.UsageError(err)
 		}
 		prefixes, name, err := r.peer(ctx, namespace, peer)
 		if err != nil {
@@ -59,6 +60,29 @@ func Peers(ctx context.Context, c kubernetes.Interface, namespace string, to []s
 		cidrs = append(cidrs, p.String())
 	}
 	return cidrs, names, nil
+}
+
+// PeerText is one --to value as Peers reads it: trimmed, with kubectl's "-l " (or
+// "-l=") before a label selector dropped. An empty value, or an empty selector (which
+// would select every pod of the namespace), is an error naming --to.
+func PeerText(peer string) (string, error) {
+	peer = strings.TrimSpace(peer)
+	sel := false
+	for _, p := range []string{"-l=", "-l ", "--selector=", "--selector "} {
+		if rest, ok := strings.CutPrefix(peer+" ", p); ok {
+			peer, sel = strings.TrimSpace(rest), true
+			break
+		}
+	}
+	switch {
+	case peer == "" && sel:
+		return "", fmt.Errorf("--to: empty label selector (it would select every pod of the namespace); give k=v")
+	case peer == "":
+		return "", fmt.Errorf("--to: empty peer; use pod/NAME, svc/NAME, deploy/NAME, a label selector k=v or a CIDR")
+	case sel && !isSelector(peer):
+		return "", fmt.Errorf("--to -l %q: not a label selector; give k=v, k!=v, k in (a,b)…", peer)
+	}
+	return peer, nil
 }
 
 // isSelector tells a label selector from TYPE/NAME: label keys may contain '/', but a

@@ -1,15 +1,10 @@
 package network
 
 import (
-	"context"
 	"strings"
 
-	"k8s.io/client-go/kubernetes"
-
-	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
-	"github.com/kubectl-chaos/kubectl-chaos/internal/target"
 )
 
 func init() {
@@ -23,33 +18,17 @@ func init() {
 	})
 }
 
-// resolvePeers turns partition --to peers into CIDRs: they are looked up in the
-// targets' namespace, so the plan the agents receive carries addresses only.
-func resolvePeers(ctx context.Context, c kubernetes.Interface, namespace string, n *plan.Network) error {
-	p := n.Partition
-	if p == nil || len(p.To) == 0 {
-		return nil
-	}
-	cidrs, names, err := target.Peers(ctx, c, namespace, p.To)
-	if err != nil {
-		return exit.AsAPIError("resolving --to peers", err)
-	}
-	to := p.To
-	p.Peers = append(p.Peers, cidrs...)
-	p.PeerNames = append(p.PeerNames, names...)
-	p.To = nil
-	if len(p.Peers) == 0 {
-		return exit.Usagef("--to %s: the peers have no IP address yet (no running pods, or a headless service without endpoints)", strings.Join(to, ","))
-	}
-	return nil
-}
-
-// details shows a partition's peers as resolved, in the dry-run header.
+// details shows the peers as resolved, in the dry-run header.
 func details(n *plan.Network) []catalog.Detail {
-	p := n.Partition
-	if p == nil {
+	const when = "addresses as of the fault's start: host names are resolved by the CLI then, pods replaced later are not followed"
+	if p := n.Partition; p != nil {
+		return []catalog.Detail{{Name: "Peers", Value: strings.Join(p.PeerNames, ", ") + " -> " +
+			strings.Join(p.Peers, ", ") + " (direction " + p.Direction + "; " + when + ")"}}
+	}
+	f := n.Filter
+	if len(f.PeerNames) == 0 {
 		return nil
 	}
-	return []catalog.Detail{{Name: "Peers", Value: strings.Join(p.PeerNames, ", ") + " -> " +
-		strings.Join(p.Peers, ", ") + " (direction " + p.Direction + ")"}}
+	return []catalog.Detail{{Name: "Peers", Value: strings.Join(f.PeerNames, ", ") + " -> " +
+		strings.Join(f.CIDRs, ", ") + " (direction " + cliDirection(f.Direction) + "; " + when + ")"}}
 }

@@ -38,6 +38,9 @@ func init() {
 		if p := f.Network.Partition; p != nil && len(p.To) > 0 {
 			return nil, fmt.Errorf("partition peers %s were not resolved to addresses by the CLI", strings.Join(p.To, ","))
 		}
+		if u := f.Network.Filter.Unresolved(); len(u) > 0 {
+			return nil, fmt.Errorf("peers %s were not resolved to addresses by the CLI", strings.Join(u, ","))
+		}
 		return &Injector{N: *f.Network}, nil
 	})
 	journal.RegisterRecoverer(EntryQdisc, recoverQdisc)

@@ -95,9 +95,9 @@ func TestLimits(t *testing.T) {
 		{"cidr not a CIDR", filtered(plan.Filter{CIDRs: []string{"10.0.0.300/8"}}), "--cidr must be an IPv4 or IPv6 CIDR"},
 		{"protocol sctp", filtered(plan.Filter{Protocol: "sctp"}), `--protocol must be tcp, udp or icmp, got "sctp"`},
 		{"port with icmp", filtered(plan.Filter{Protocol: "icmp", Ports: []uint16{7}}), "--port needs --protocol tcp or udp"},
-		{"direction sideways", filtered(plan.Filter{Direction: "sideways"}), "--direction must be egress, ingress or both"},
+		{"direction sideways", filtered(plan.Filter{Direction: "sideways"}), "--direction must be to, from or both"},
 		{"partition direction up", plan.Network{Partition: &plan.Partition{Direction: "up", Peers: peers(1)}}, "--direction must be to, from or both"},
-		{"partition --to empty", plan.Network{Partition: &plan.Partition{Direction: "both", To: []string{" "}}}, "--to must be pod/NAME"},
+		{"partition --to empty", plan.Network{Partition: &plan.Partition{Direction: "both", To: []string{" "}}}, "--to: empty peer"},
 		{"delay backend ebpf", plan.Network{Delay: &plan.Delay{Latency: d(time.Millisecond)}, DelayBackend: "ebpf"}, "--delay-backend must be auto, netem or nfqueue"},
 		{"loss backend iptables", plan.Network{Loss: &plan.Percent{Percent: 1}, LossBackend: "iptables"}, "--loss-backend must be auto, netem or nft"},
 	}

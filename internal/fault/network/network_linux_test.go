@@ -385,8 +385,15 @@ func TestDelayWithoutNetemUsesNFQueue(t *testing.T) {
 // udpRTT pings an echo server in the target from the client; sorted round trip times.
 func udpRTT(t *testing.T, tp *topo, cli, tgt string, port, n int) []time.Duration {
 	t.Helper()
+	return udpRTTIn(t, tp.client, cli, tp.target, tgt, port, n)
+}
+
+// udpRTTIn pings an echo server at tgt in tgtNS from cli in cliNS; sorted round trip
+// times.
+func udpRTTIn(t *testing.T, cliNS netns.NsHandle, cli string, tgtNS netns.NsHandle, tgt string, port, n int) []time.Duration {
+	t.Helper()
 	var srv *net.UDPConn
-	if err := inNS(t, tp.target, func() error {
+	if err := inNS(t, tgtNS, func() error {
 		var err error
 		srv, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(tgt), Port: port})
 		return err
@@ -405,7 +412,7 @@ func udpRTT(t *testing.T, tp *topo, cli, tgt string, port, n int) []time.Duratio
 		}
 	}()
 	var c *net.UDPConn
-	if err := inNS(t, tp.client, func() error {
+	if err := inNS(t, cliNS, func() error {
 		var err error
 		c, err = net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(cli)}, &net.UDPAddr{IP: net.ParseIP(tgt), Port: port})
 		return err

@@ -50,7 +50,7 @@ func TestValidate(t *testing.T) {
 		{plan.Network{Loss: &plan.Percent{Percent: 1}, Filter: plan.Filter{Protocol: "sctp"}}, "--protocol must be tcp, udp or icmp"},
 		{plan.Network{Loss: &plan.Percent{Percent: 1}, Filter: plan.Filter{Protocol: "icmp", Ports: []uint16{1}}}, "--port needs"},
 		{plan.Network{Loss: &plan.Percent{Percent: 1}, Filter: plan.Filter{Interfaces: []string{"a/b"}}}, "--interface"},
-		{plan.Network{Loss: &plan.Percent{Percent: 1}, Filter: plan.Filter{Direction: "sideways"}}, "--direction must be egress, ingress or both"},
+		{plan.Network{Loss: &plan.Percent{Percent: 1}, Filter: plan.Filter{Direction: "sideways"}}, "--direction must be to, from or both"},
 		{plan.Network{Delay: &plan.Delay{Latency: ms(1)}, Filter: plan.Filter{Direction: "ingress"}}, "loss and partition only"},
 		{plan.Network{Loss: &plan.Percent{Percent: 1}, LossBackend: "netem", Filter: plan.Filter{Direction: "ingress"}}, "--loss-backend nft"},
 		{plan.Network{Loss: &plan.Percent{Percent: 1}, LossBackend: "iptables"}, "--loss-backend must be auto, netem or nft"},

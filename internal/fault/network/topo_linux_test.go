@@ -106,53 +106,14 @@ func newTopoNamed(t testing.TB, tag string) *topo {
 	if err := tp.th.LinkAdd(veth); err != nil {
 		t.Fatalf("creating veth: %v", err)
 	}
-	up := func(h *netlink.Handle, name string, addrs ...string) {
-		l, err := h.LinkByName(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range addrs {
-			ad, err := netlink.ParseAddr(a)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ad.Flags = unix.IFA_F_NODAD
-			if err := h.AddrAdd(l, ad); err != nil {
-				t.Fatalf("adding %s to %s: %v", a, name, err)
-			}
-		}
-		if err := h.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	up(tp.th, "lo")
-	up(tp.ch, "lo")
-	up(tp.th, "eth0", tgt4+"/24", tgt6+"/64")
-	up(tp.ch, "peer0", cli4+"/24", cli4b+"/24", cli6+"/64")
+	linkUp(t, tp.th, "lo")
+	linkUp(t, tp.ch, "lo")
+	linkUp(t, tp.th, "eth0", tgt4+"/24", tgt6+"/64")
+	linkUp(t, tp.ch, "peer0", cli4+"/24", cli4b+"/24", cli6+"/64")
 	// Static neighbours: no ARP/ND on the wire, so a fault that drops or delays ARP
 	// (netem and nft loss hit every frame, as on a real link) cannot skew a measurement.
-	neigh := func(h *netlink.Handle, dev string, macOf *netlink.Handle, macDev string, ips ...string) {
-		l, err := h.LinkByName(dev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		peer, err := macOf.LinkByName(macDev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ip := range ips {
-			fam := netlink.FAMILY_V4
-			if strings.Contains(ip, ":") {
-				fam = netlink.FAMILY_V6
-			}
-			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, State: netlink.NUD_PERMANENT, IP: net.ParseIP(ip), HardwareAddr: peer.Attrs().HardwareAddr}
-			if err := h.NeighSet(n); err != nil {
-				t.Fatalf("static neighbour %s on %s: %v", ip, dev, err)
-			}
-		}
-	}
-	neigh(tp.th, "eth0", tp.ch, "peer0", cli4, cli4b, cli6)
-	neigh(tp.ch, "peer0", tp.th, "eth0", tgt4, tgt6)
+	staticNeigh(t, tp.th, "eth0", tp.ch, "peer0", cli4, cli4b, cli6)
+	staticNeigh(t, tp.ch, "peer0", tp.th, "eth0", tgt4, tgt6)
 	// Wait until the link is up on both sides (carrier).
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
@@ -163,6 +124,51 @@ func newTopoNamed(t testing.TB, tag string) *topo {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return tp
+}
+
+// linkUp adds addrs (without duplicate address detection) to the link and sets it up.
+func linkUp(t testing.TB, h *netlink.Handle, name string, addrs ...string) {
+	t.Helper()
+	l, err := h.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		ad, err := netlink.ParseAddr(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad.Flags = unix.IFA_F_NODAD
+		if err := h.AddrAdd(l, ad); err != nil {
+			t.Fatalf("adding %s to %s: %v", a, name, err)
+		}
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// staticNeigh makes ips reachable on dev without ARP/ND, at macDev's address.
+func staticNeigh(t testing.TB, h *netlink.Handle, dev string, macOf *netlink.Handle, macDev string, ips ...string) {
+	t.Helper()
+	l, err := h.LinkByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := macOf.LinkByName(macDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range ips {
+		fam := netlink.FAMILY_V4
+		if strings.Contains(ip, ":") {
+			fam = netlink.FAMILY_V6
+		}
+		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, State: netlink.NUD_PERMANENT, IP: net.ParseIP(ip), HardwareAddr: peer.Attrs().HardwareAddr}
+		if err := h.NeighSet(n); err != nil {
+			t.Fatalf("static neighbour %s on %s: %v", ip, dev, err)
+		}
+	}
 }
 
 func (tp *topo) close() {

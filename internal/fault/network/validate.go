@@ -52,7 +52,7 @@ func Validate(n *plan.Network) error {
 	}
 	for _, check := range []func(*plan.Network) error{
 		validateShape, validateDelay, validatePercents, validateReorder, validateBandwidth,
-		validateFilter, validateDirection, validateBackends, validatePartition,
+		validateFilter, validatePeers, validateDirection, validateBackends, validatePartition,
 	} {
 		if err := check(n); err != nil {
 			return err
@@ -164,18 +164,42 @@ func validateFilter(n *plan.Network) error {
 	return nil
 }
 
+// FilterDirection turns a verb's --direction (to, from, both; Chaos Mesh's words) into
+// the filter's (egress, ingress, both). "to" is the default, left empty. A value it does
+// not know is kept, for Validate to refuse.
+func FilterDirection(d string) string {
+	switch d {
+	case "to":
+		return ""
+	case "from":
+		return "ingress"
+	}
+	return d
+}
+
+// cliDirection is the --direction value a filter direction came from.
+func cliDirection(d string) string {
+	switch d {
+	case "", "egress":
+		return "to"
+	case "ingress":
+		return "from"
+	}
+	return d
+}
+
 func validateDirection(n *plan.Network) error {
 	switch d := n.Filter.Direction; d {
 	case "", "egress":
 	case "ingress", "both":
 		if n.Delay != nil || n.Duplicate != nil || n.Corrupt != nil || n.Reorder != nil || n.Bandwidth != nil {
-			return fmt.Errorf("--direction %s is supported for loss and partition only; delay, duplicate, corrupt, reorder and bandwidth act on egress (as netem does; duplicates without netem are sent out of the interface, so only outgoing packets can be duplicated)", d)
+			return fmt.Errorf("--direction %s is supported for loss and partition only; delay, duplicate, corrupt, reorder and bandwidth act on traffic to the peers (egress, as netem does; duplicates without netem are sent out of the interface, so only outgoing packets can be duplicated): to act on what a peer sends, target the peer with --to the target", cliDirection(d))
 		}
 		if n.Loss != nil && n.LossBackend == BackendNetem {
-			return fmt.Errorf("--direction %s needs --loss-backend nft or auto: netem acts on egress only", d)
+			return fmt.Errorf("--direction %s needs --loss-backend nft or auto: netem acts on egress only", cliDirection(d))
 		}
 	default:
-		return fmt.Errorf("--direction must be egress, ingress or both, got %q", d)
+		return fmt.Errorf("--direction must be to, from or both, got %q", d)
 	}
 	return nil
 }
@@ -229,16 +253,17 @@ func validatePartition(n *plan.Network) error {
 	default:
 		return fmt.Errorf("--direction must be to, from or both, got %q", p.Direction)
 	}
-	for _, to := range p.To {
-		if strings.TrimSpace(to) == "" {
-			return fmt.Errorf("--to must be pod/NAME, svc/NAME, deploy/NAME… or a label selector, got an empty value")
-		}
+	if err := toPeers(p.To); err != nil {
+		return err
+	}
+	if len(n.Filter.To) > 0 {
+		return fmt.Errorf("partition peers are in its own --to, not the filter's")
 	}
 	if err := cidrs(p.Peers); err != nil {
 		return err
 	}
-	if len(p.Peers) == 0 && len(p.To) == 0 && len(n.Filter.CIDRs) == 0 && len(n.Filter.Ports) == 0 {
-		return fmt.Errorf("partition needs at least one peer (--to pod/…|svc/…|deploy/…|a label selector, or --cidr) or --port")
+	if len(p.Peers) == 0 && len(p.To) == 0 && len(n.Filter.External) == 0 && len(n.Filter.CIDRs) == 0 && len(n.Filter.Ports) == 0 {
+		return fmt.Errorf("partition needs at least one peer (--to pod/…|svc/…|deploy/…|a label selector, --external or --cidr) or --port")
 	}
 	return nil
 }

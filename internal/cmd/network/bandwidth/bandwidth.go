@@ -48,7 +48,7 @@ func NewCmdBandwidth(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	netflags.Add(cmd, &opts.Net, "")
+	netflags.Add(cmd, f, &opts.Net, "")
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Rate, "rate", "", "Rate limit, 8bit to 100gbit, e.g. 1mbit, 500kbit, 1gbit, 1mbps (required)")
 	fl.StringVar(&opts.Limit, "limit", "", "Queue size in bytes, e.g. 64kb (default: derived from the rate)")

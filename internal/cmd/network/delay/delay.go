@@ -35,11 +35,15 @@ func NewCmdDelay(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		Long: heredoc.Doc(`
 			Delay the packets of the target pods (netem delay; on nodes without sch_netem an
 			NFQUEUE-based delay, see --delay-backend). Egress traffic of the pod's interfaces
-			is delayed; narrow it with --cidr, --port, --protocol and --interface.
+			is delayed; narrow it to peers with --to (pods, services, workloads, selectors) and
+			--external (hosts, IPs, CIDRs), or with --cidr, --port, --protocol and --interface.
 		`),
 		Example: cmdutil.Examples(`
 			# 100ms more latency for every pod of deploy/web for 2 minutes
 			kubectl chaos network delay deploy/web --latency 100ms --duration 2m
+
+			# 200ms between two services: web's traffic to the pods of svc/db
+			kubectl chaos network delay deploy/web --to svc/db --latency 200ms
 
 			# 50ms ± 10ms, only towards the database port, show the plan first
 			kubectl chaos network delay -l app=api --latency 50ms --jitter 10ms --port 5432 --dry-run
@@ -53,7 +57,7 @@ func NewCmdDelay(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	netflags.Add(cmd, &opts.Net, "", netflags.Delay)
+	netflags.Add(cmd, f, &opts.Net, "", netflags.Delay)
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Latency, "latency", 0, "Added latency, e.g. 100ms (required, at most "+network.MaxLatencyText+")")
 	fl.DurationVar(&opts.Jitter, "jitter", 0, "Random variation of the latency, e.g. 10ms (at most --latency)")

@@ -20,7 +20,8 @@ func NewCmdLoss(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		Long: `
 			Drop packets of the target pods at random (netem loss; on nodes without sch_netem an
 			nftables numgen rule that drops silently, see --loss-backend).
-			Narrow it with --cidr, --port, --protocol and --interface.
+			Narrow it to peers with --to and --external (--direction to, from or both), or with
+			--cidr, --port, --protocol and --interface.
 		`,
 		Example: `
 			kubectl chaos network loss deploy/web --percent 20 --duration 1m

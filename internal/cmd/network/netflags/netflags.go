@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/complete"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/network"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
@@ -27,6 +29,11 @@ type Flags struct {
 	DuplicateBackend string
 	CorruptBackend   string
 	ReorderBackend   string
+	// To, External and Direction name the peers: every verb has them, as Chaos Mesh's
+	// target, externalTargets and direction.
+	To        []string
+	External  []string
+	Direction string
 }
 
 // Backend names one --X-backend flag a verb has.
@@ -61,12 +68,14 @@ var backendFlags = map[Backend]backendFlag{
 		[]string{network.BackendAuto, network.BackendNetem, network.BackendNFQueue}, func(f *Flags) *string { return &f.ReorderBackend }},
 }
 
-// Add registers the filters and the backend flags the verb uses. cidrHelp lets
-// partition say that its --cidr names peers.
-func Add(cmd *cobra.Command, n *Flags, cidrHelp string, backends ...Backend) {
+// Add registers the filters, the peers and the backend flags the verb uses. cidrHelp
+// lets partition say that its --cidr names peers; partition's --direction defaults to
+// both, the other verbs' to to (egress).
+func Add(cmd *cobra.Command, f *factory.Factory, n *Flags, cidrHelp string, backends ...Backend) {
 	fl := cmd.Flags()
 	fl.StringSliceVar(&n.Interfaces, "interface", nil, "Interface inside the target pod to act on, a name of 1-15 characters (repeatable; default: all but lo)")
-	if cidrHelp == "" {
+	partition := cidrHelp != ""
+	if !partition {
 		cidrHelp = "Only traffic to/from this remote CIDR, IPv4 or IPv6 (repeatable)"
 	}
 	fl.StringSliceVar(&n.CIDRs, "cidr", nil, cidrHelp)
@@ -74,10 +83,29 @@ func Add(cmd *cobra.Command, n *Flags, cidrHelp string, backends ...Backend) {
 	fl.UintSliceVar(&n.Ports, "port", nil, "Only traffic with this local or remote port, 1-65535 (repeatable)")
 	fl.StringVar(&n.Protocol, "protocol", "", "Only this protocol: tcp, udp or icmp (default all)")
 	_ = cmd.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions([]string{"tcp", "udp", "icmp"}, cobra.ShellCompDirectiveNoFileComp))
+	addPeers(cmd, f, n, partition)
 	for _, b := range backends {
 		bf := backendFlags[b]
 		fl.StringVar(bf.field(n), bf.name, network.BackendAuto, bf.help)
 		_ = cmd.RegisterFlagCompletionFunc(bf.name, cobra.FixedCompletions(bf.choices, cobra.ShellCompDirectiveNoFileComp))
+	}
+}
+
+// addPeers registers --to, --external and --direction.
+func addPeers(cmd *cobra.Command, f *factory.Factory, n *Flags, partition bool) {
+	fl := cmd.Flags()
+	toHelp := "Only traffic to/from this peer: pod/NAME, svc/NAME, deploy/NAME… or a label selector k=v, resolved to pod and service IPs in the target namespace when the fault starts (repeatable)"
+	dirDefault, dirHelp := "to", "Which traffic: to (target -> peers); from (peers -> target) and both for loss only, the other faults act on egress"
+	if partition {
+		toHelp = "Peer to cut off: pod/NAME, svc/NAME, deploy/NAME… or a label selector k=v (repeatable)"
+		dirDefault, dirHelp = "both", "Which traffic is dropped: to (target -> peers), from (peers -> target) or both"
+	}
+	fl.StringArrayVar(&n.To, "to", nil, toHelp)
+	fl.StringArrayVar(&n.External, "external", nil, "Peer outside the cluster: a host name (resolved by the CLI when the fault starts), an IPv4/IPv6 address or a CIDR, no port (repeatable)")
+	fl.StringVar(&n.Direction, "direction", dirDefault, dirHelp)
+	_ = cmd.RegisterFlagCompletionFunc("direction", cobra.FixedCompletions([]string{"to", "from", "both"}, cobra.ShellCompDirectiveNoFileComp))
+	if f != nil {
+		_ = cmd.RegisterFlagCompletionFunc("to", complete.TargetArgs(f))
 	}
 }
 
@@ -102,10 +130,12 @@ func (v nonEmpty) Set(s string) error {
 	return v.Value.Set(s)
 }
 
-// Fill puts the filters and backends into n. CIDRs go to the filter, or are partition
-// peers when cidrsArePeers. A CIDR is written masked (10.1.2.3/8 → 10.0.0.0/8); one that
-// does not parse is kept as given, for Validate to refuse with the accepted form. The
-// only check here is for --port values the spec's 16 bits cannot hold.
+// Fill puts the filters, the peers and the backends into n. CIDRs go to the filter, or
+// are partition peers when cidrsArePeers (as --to is then). A CIDR is written masked
+// (10.1.2.3/8 → 10.0.0.0/8); one that does not parse is kept as given, for Validate to
+// refuse with the accepted form. The only check here is for --port values the spec's 16
+// bits cannot hold. --direction to/from/both is the filter's egress/ingress/both (a
+// value it does not know is kept, for Validate to refuse).
 func (f *Flags) Fill(n *plan.Network, cidrsArePeers bool) error {
 	var cidrs []string
 	for _, c := range f.CIDRs {
@@ -124,14 +154,19 @@ func (f *Flags) Fill(n *plan.Network, cidrsArePeers bool) error {
 	n.Filter.Interfaces = append([]string(nil), f.Interfaces...)
 	n.Filter.Ports = ports
 	n.Filter.Protocol = f.Protocol
+	n.Filter.External = append([]string(nil), f.External...)
 	if cidrsArePeers {
 		if n.Partition == nil {
 			n.Partition = &plan.Partition{}
 		}
 		n.Partition.Peers = append(n.Partition.Peers, cidrs...)
 		n.Partition.PeerNames = append(n.Partition.PeerNames, cidrs...)
+		n.Partition.To = append(n.Partition.To, f.To...)
+		n.Partition.Direction = f.Direction
 	} else {
 		n.Filter.CIDRs = cidrs
+		n.Filter.To = append([]string(nil), f.To...)
+		n.Filter.Direction = network.FilterDirection(f.Direction)
 	}
 	for _, b := range []struct {
 		from string

@@ -19,8 +19,6 @@ import (
 type Options struct {
 	Experiment *experiment.Options
 	Net        netflags.Flags
-	To         []string
-	Direction  string
 }
 
 // NewCmdPartition returns the command; runF replaces the run (tests).
@@ -34,7 +32,8 @@ func NewCmdPartition(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 			tool owns, dropped silently where real loss happens). Peers are given with --to
 			(pod/NAME, svc/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME, job/NAME, or a label
 			selector like app=db), resolved to pod and service IPs in the target namespace,
-			and/or --cidr. --port alone partitions every peer on those ports.
+			with --external (a host name the CLI resolves when the fault starts, an IP or a
+			CIDR) and/or --cidr. --port alone partitions every peer on those ports.
 		`),
 		Example: cmdutil.Examples(`
 			# web cannot reach the database, in both directions
@@ -52,23 +51,17 @@ func NewCmdPartition(f *factory.Factory, runF func(*Options) error) *cobra.Comma
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	netflags.Add(cmd, &opts.Net, "Peer CIDR to cut off, IPv4 or IPv6 (repeatable)")
-	fl := cmd.Flags()
-	fl.StringArrayVar(&opts.To, "to", nil, "Peer to cut off: pod/NAME, svc/NAME, deploy/NAME… or a label selector k=v (repeatable)")
-	fl.StringVar(&opts.Direction, "direction", "both", "Which traffic is dropped: to (target -> peers), from (peers -> target) or both")
-	_ = cmd.RegisterFlagCompletionFunc("direction", cobra.FixedCompletions([]string{"to", "from", "both"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("to", complete.TargetArgs(f))
+	netflags.Add(cmd, f, &opts.Net, "Peer CIDR to cut off, IPv4 or IPv6 (repeatable)")
 	return cmd
 }
 
 // build puts the flags into the spec; network.Validate checks them, and the network
-// kind's completion step resolves --to into peer addresses.
+// kind's completion step resolves --to and --external into peer addresses.
 func (o *Options) build() error {
-	n := &plan.Network{Partition: &plan.Partition{Direction: o.Direction}}
+	n := &plan.Network{Partition: &plan.Partition{}}
 	if err := o.Net.Fill(n, true); err != nil {
 		return err
 	}
-	n.Partition.To = append([]string(nil), o.To...)
 	o.Experiment.Fault = plan.Fault{Kind: plan.KindNetwork, Action: "partition", Network: n}
 	return nil
 }

@@ -56,7 +56,7 @@ func NewCmd(f *factory.Factory, v Verb, runF func(*Options) error) *cobra.Comman
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	netflags.Add(cmd, &opts.Net, "", v.Backend)
+	netflags.Add(cmd, f, &opts.Net, "", v.Backend)
 	fl := cmd.Flags()
 	fl.Float64Var(&opts.Percent, "percent", 0, "Percentage of packets, in (0, 100] (required)")
 	fl.Float64Var(&opts.Correlation, "correlation", 0, "Correlation with the previous packet, percent 0-100")

@@ -52,7 +52,7 @@ func NewCmdReorder(f *factory.Factory, runF func(*Options) error) *cobra.Command
 		return experiment.Run(ctx, opts.Experiment)
 	})
 	experiment.AddFlags(cmd, opts.Experiment)
-	netflags.Add(cmd, &opts.Net, "", netflags.Delay, netflags.Reorder)
+	netflags.Add(cmd, f, &opts.Net, "", netflags.Delay, netflags.Reorder)
 	fl := cmd.Flags()
 	fl.Float64Var(&opts.Percent, "percent", 0, "Percentage of packets sent out of order, in (0, 100] (required)")
 	fl.Float64Var(&opts.Correlation, "correlation", 0, "Correlation with the previous packet, percent 0-100")
