@@ -12,6 +12,12 @@ TAGS := grpcnotrace
 BIN := bin/kubectl-chaos
 PREFIX ?= /usr/local
 export CGO_ENABLED := 0
+# One configuration for every go command make runs (vet, the tests, the binary, the test
+# images, the netem VM's and the scale test binaries): Go caches a compiled package per
+# configuration, and -trimpath is part of it, so without this a fresh machine compiled
+# the ~980 packages of ./cmd/kubectl-chaos once for vet and the tests and again for
+# `make build` (docs/ci.md has the CPU time). run.sh adds e2e to these tags.
+export GOFLAGS := $(strip $(GOFLAGS) -trimpath -tags=$(TAGS))
 
 # Targets run by `make test`, in order. Fragments append.
 TEST_TARGETS := vet check-deps test-unit

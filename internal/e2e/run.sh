@@ -85,7 +85,11 @@ case $mode in
     e2e_tests() {
       # E2E_RUN=REGEXP runs a subset (go test -run), e.g. E2E_RUN='TestLossCtrlC|TestKillCLI$'.
       # E2E_TIMEOUT: make test-reliability's full kill matrix needs more than the 40m.
-      go test -tags e2e -count=1 -p 1 -v -timeout "${E2E_TIMEOUT:-40m}" ${E2E_RUN:+-run "$E2E_RUN"} ./internal/e2e/ 2>&1 | tee _out/e2e/go-test.log
+      # make exports GOFLAGS with -tags=grpcnotrace (Makefile): a plain -tags e2e would
+      # replace it, and the packages that import gRPC would be compiled a second time.
+      local tags=e2e f
+      for f in ${GOFLAGS:-}; do case $f in -tags=*) tags+=",${f#-tags=}" ;; esac; done
+      go test -tags "$tags" -count=1 -p 1 -v -timeout "${E2E_TIMEOUT:-40m}" ${E2E_RUN:+-run "$E2E_RUN"} ./internal/e2e/ 2>&1 | tee _out/e2e/go-test.log
     }
     test_rc=0
     phase "go test -tags e2e" e2e_tests || test_rc=$?
