@@ -44,7 +44,7 @@ func TestRunHoldsLockAndPassesExitCode(t *testing.T) {
 	// package's binary waits, and what this one leaves running cannot hold it.
 	t.Setenv("TESTEXEC_CHILD", lock)
 	t.Setenv("TESTEXEC_EXIT", "0")
-	if got, _ := run(lock, 19, self); got != 3 {
+	if got, _, _ := run(lock, 19, self); got != 3 {
 		t.Fatalf("child under run: exit %d, want 3 (5: inherited the lock; 0: lock not held while the binary runs)", got)
 	}
 	// After run returns the lock is free again: a plain child gets it and its code passes.
@@ -59,7 +59,7 @@ func TestRunHoldsLockAndPassesExitCode(t *testing.T) {
 func TestExitCodeOfSignalledChild(t *testing.T) {
 	lock := filepath.Join(t.TempDir(), "lock")
 	// sh kills itself with SIGTERM: go test must see a failed binary (128+15).
-	if got, _ := run(lock, 19, []string{"sh", "-c", "kill -TERM $$"}); got != 128+15 {
+	if got, _, _ := run(lock, 19, []string{"sh", "-c", "kill -TERM $$"}); got != 128+15 {
 		t.Fatalf("signalled child: exit %d, want %d", got, 128+15)
 	}
 }
