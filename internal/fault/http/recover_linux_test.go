@@ -151,4 +151,3 @@ func TestKeepAliveAfterRecover(t *testing.T) {
 		}
 	}
 }
-
