@@ -208,8 +208,12 @@ func (r *runner) helperFor(node string) (*helper, error) {
 		pod.Namespace = r.o.Namespace
 	}
 	h := newHelper(pod)
-	fmt.Fprintf(r.o.Progress, "creating helper pod %s/%s on node %s for the rest of the run (until %s)\n",
-		pod.Namespace, h.name, node, pl.Deadline.Format(time.RFC3339))
+	what := "for the rest of the run"
+	if pl.Warm {
+		what = "warm, serving your fault commands"
+	}
+	fmt.Fprintf(r.o.Progress, "creating helper pod %s/%s on node %s %s (until %s)\n",
+		pod.Namespace, h.name, node, what, pl.Deadline.Format(time.RFC3339))
 	ctx, cancel := context.WithTimeout(r.bg, r.o.StopTimeout)
 	defer cancel()
 	r.trace("create-sent", h, time.Now())
