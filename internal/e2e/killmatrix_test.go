@@ -25,11 +25,20 @@ import (
 // stress, IO, time, container pause), cut short in each way a session can be cut short
 // — kill -9 of the CLI or of the agent, deletion of the helper or of the target pod, a
 // restart of the target container (its main process killed: a new container in the same
-// pod sandbox), a restart of containerd or of the kubelet — at a seeded random instant
-// while the fault is being injected, held or recovered. After each case, within a
+// pod sandbox), a crash loop of the target container (kmCrashes exits of the echo
+// workload's crash-loop mode, the kubelet backing off 10 s before the last restart), a
+// restart of containerd or of the kubelet — at a seeded random instant while the fault
+// is being injected, held or recovered. After each case, within a
 // measured bound: the effect gone for a client outside the pod, no helper pod, the
 // node's residue (qdiscs, nft tables, FUSE mounts, the tool's processes, journals,
 // cgroups) as before.
+//
+// A restarted or crash-looping target (docs/agent.md, "When the target container
+// restarts"): a network fault lives in the pod sandbox's netns and must hold through
+// every restart (asserted in the hold phase, measured once the container runs again)
+// and be recovered through the sandbox (chaos-mesh#4827); stress, IO and time end with
+// the container they were applied to and are not applied to its successors (the agent
+// says so); a paused container cannot die while frozen, it crashes after the thaw.
 //
 // Pod kill and pod failure are API calls without a helper (nothing on the node to cut
 // short): pod kill is done when the API accepted the delete, and pod failure's undo
@@ -52,6 +61,8 @@ type kmFamily struct {
 	// restarting); active and gone judge it.
 	measure      func(w *kmWorkload) float64
 	active, gone func(v float64) bool
+	// freezes: the fault freezes the container, which cannot restart before the thaw.
+	freezes bool
 }
 
 func kmLoss(w *kmWorkload) float64 {
@@ -115,6 +126,7 @@ var kmFamilies = []kmFamily{
 	{
 		name: "container-pause", app: "km", unit: "% UDP loss (frozen server)",
 		args:    []string{"container", "pause", "deploy/km"},
+		freezes: true,
 		measure: kmLoss,
 		active:  func(v float64) bool { return v == 100 },
 		gone:    func(v float64) bool { return v == 0 },
@@ -126,9 +138,20 @@ type kmCut struct {
 	name string
 	do   func(c *kmCase) string
 	// The target pod is replaced (its sandbox, IP and cgroups change) or its container
-	// restarted (new container, same sandbox and IP).
+	// restarted (new container, same sandbox and IP) crashes times.
 	replacesTarget, restartsTarget bool
+	crashes                        int
 }
+
+// kmCrashes is how often crashloop-target makes the target's container exit: the
+// kubelet restarts it at once the first time and after its 10 s back-off the second
+// (a third would add 20 s more to every such case).
+const kmCrashes = 2
+
+// kmCrashFile is the workload's crash-loop count file (an emptyDir: it outlives the
+// container), as the container sees it; the echo workload's $ECHO_CRASHLOOP
+// (tools/echo/crashloop.go).
+const kmCrashFile = "/crash/count"
 
 var kmCuts = []kmCut{
 	{name: "kill-cli", do: func(c *kmCase) string {
@@ -160,7 +183,7 @@ var kmCuts = []kmCut{
 		kubectl(c.t, "-n", c.w.ns, "delete", "pod", c.w.pod, "--wait=false")
 		return "kubectl delete pod " + c.w.pod
 	}},
-	{name: "restart-target", restartsTarget: true, do: func(c *kmCase) string {
+	{name: "restart-target", restartsTarget: true, crashes: 1, do: func(c *kmCase) string {
 		pids := containerPIDs(c.w.containerID)
 		if len(pids) == 0 {
 			c.t.Fatalf("no process of the target container %s on the node", c.w.containerID)
@@ -169,6 +192,22 @@ var kmCuts = []kmCut{
 			c.t.Fatalf("kill -9 of the target's main process %d: %v", pids[0], err)
 		}
 		return fmt.Sprintf("SIGKILL to the target's main process %d", pids[0])
+	}},
+	{name: "crashloop-target", restartsTarget: true, crashes: kmCrashes, do: func(c *kmCase) string {
+		pids := containerPIDs(c.w.containerID)
+		if len(pids) == 0 {
+			c.t.Fatalf("no process of the target container %s on the node", c.w.containerID)
+		}
+		// Through the main process's root: no exec, no API, no network (works while a
+		// network fault drops everything and while the container is frozen).
+		f := fmt.Sprintf("/proc/%d/root%s", pids[0], kmCrashFile)
+		if err := os.WriteFile(f+".new", []byte(strconv.Itoa(kmCrashes)), 0o644); err != nil {
+			c.t.Fatalf("crash-loop trigger: %v", err)
+		}
+		if err := os.Rename(f+".new", f); err != nil {
+			c.t.Fatalf("crash-loop trigger: %v", err)
+		}
+		return fmt.Sprintf("crash-loop: %d crashes asked of the target (pid %d)", kmCrashes, pids[0])
 	}},
 	{name: "restart-containerd", do: func(c *kmCase) string { return restartNodeDaemon(c.t, "containerd") }},
 	{name: "restart-kubelet", do: func(c *kmCase) string { return restartNodeDaemon(c.t, "kubelet") }},
@@ -316,8 +355,16 @@ func TestKillMatrix(t *testing.T) {
 	fmt.Printf("kill matrix: seed %d (replay: E2E_SEED=%d), %d case(s)\n", seed, seed, len(cases))
 	t.Logf("kill matrix: seed %d (replay: E2E_SEED=%d), %d case(s)", seed, seed, len(cases))
 	work := map[string]*kmWorkload{
-		"km":   {ns: sc.NS, app: "km", deploy: func(t *testing.T) { deployLimited(t, sc.NS, "km", "1", "128Mi") }},
-		"kmio": {ns: sc.NS, app: "kmio", deploy: func(t *testing.T) { deployIOWork(t, sc.NS, "kmio") }},
+		"km": {ns: sc.NS, app: "km", deploy: func(t *testing.T) {
+			deployEchoWith(t, sc.NS, "km", 1, `        resources:
+          limits: {cpu: "1", memory: "128Mi"}
+          requests: {cpu: "1", memory: "128Mi"}
+        env: [{name: ECHO_CRASHLOOP, value: `+kmCrashFile+`}]
+        volumeMounts: [{name: crash, mountPath: `+path.Dir(kmCrashFile)+`}]
+      volumes: [{name: crash, emptyDir: {}}]
+`)
+		}},
+		"kmio": {ns: sc.NS, app: "kmio", deploy: func(t *testing.T) { deployIOWork(t, sc.NS, "kmio", true) }},
 	}
 	for _, c := range cases {
 		work[c.fam.app].needed = true
@@ -373,6 +420,11 @@ func (c *kmCase) run() string {
 	t.Logf("%s at %s: %s", c.cut.name, instant, c.cut.do(c))
 	after, endAt := c.settle(cutAt)
 	code := c.s.Wait(90 * time.Second)
+	if c.cut.crashes > 1 {
+		// The loop may outlast the session (a short one, or a frozen container that
+		// crashes at the thaw): read the container that runs after it.
+		t.Logf("after the session: %s", c.awaitRestart())
+	}
 	if c.cut.replacesTarget || c.cut.restartsTarget {
 		c.w.refresh(t)
 	}
@@ -430,7 +482,10 @@ func (c *kmCase) settle(cutAt time.Time) (string, time.Time) {
 	}
 	v, restart := math.NaN(), "" // a replaced target: its old IP is no measure
 	if !c.cut.replacesTarget {
-		if c.cut.restartsTarget {
+		switch {
+		case c.cut.restartsTarget && c.fam.freezes:
+			restart = "frozen: the container restarts at the thaw; "
+		case c.cut.restartsTarget:
 			restart = c.awaitRestart() + "; "
 		}
 		v = c.fam.measure(c.w)
@@ -499,20 +554,39 @@ func (c *kmCase) noHelpersWithin(d time.Duration) bool {
 	return false
 }
 
-// awaitRestart waits (bounded) for the restarted target container to run again (not for
-// Ready: kubelet's readiness probe comes from the node, through a network fault).
+// awaitRestart waits (bounded) for the target container to run again after the cut's
+// restarts (not for Ready: kubelet's readiness probe comes from the node, through a
+// network fault). A crash-looping one runs again after its last restart, when the count
+// file is down to 0 (the last crash wrote it) and it stayed up past its crash delay.
 func (c *kmCase) awaitRestart() string {
-	start := time.Now()
-	for time.Since(start) < 20*time.Second {
+	start, bound := time.Now(), 20*time.Second
+	if c.cut.crashes > 1 {
+		bound = 45 * time.Second // 10 s of back-off, and a loaded node
+	}
+	for time.Since(start) < bound {
 		f := strings.Fields(kubectl(c.t, "-n", c.w.ns, "get", "pod", c.w.pod, "-o",
 			"jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].state.running.startedAt}"))
-		if len(f) == 2 && atoi(f[0]) > c.w.restarts {
-			time.Sleep(500 * time.Millisecond) // its server binds its ports
-			return fmt.Sprintf("container restarted, running %v later", time.Since(start).Round(time.Millisecond))
+		if len(f) == 2 && atoi(f[0]) >= c.w.restarts+c.cut.crashes {
+			time.Sleep(500 * time.Millisecond) // its server binds its ports (or crashes)
+			if c.cut.crashes > 1 && !c.crashLoopOver() {
+				continue
+			}
+			return fmt.Sprintf("container restarted %d time(s), running %v later", c.cut.crashes, time.Since(start).Round(time.Millisecond))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return "the container did not restart within 20 s"
+	return fmt.Sprintf("the container did not run again after %d restart(s) within %v", c.cut.crashes, bound)
+}
+
+// crashLoopOver says whether the target's container runs with no crash left to come.
+func (c *kmCase) crashLoopOver() bool {
+	for _, id := range containerIDs(c.t, c.w.ns, c.w.pod) {
+		for _, pid := range containerPIDs(id) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s", pid, kmCrashFile))
+			return err == nil && strings.TrimSpace(string(b)) == "0"
+		}
+	}
+	return false
 }
 
 func heldWord(active bool) string {
