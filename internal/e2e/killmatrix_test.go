@@ -440,16 +440,20 @@ func (c *kmCase) run() string {
 	t.Logf("%s at %s: %s", c.cut.name, instant, c.cut.do(c))
 	after, endAt := c.settle(cutAt)
 	code := c.s.Wait(90 * time.Second)
+	if c.cut.replacesTarget {
+		c.w.refresh(t) // the client measures the new pod
+	}
+	c.t.Logf("CLI output (exit %d):\n%s", code, tailLines(c.s.Output(), 12))
+	// A restarted target keeps its IP and pod cgroups: the client measures it at once.
+	gone, clean, outcome, notes := c.verify(sc, endAt)
 	if c.cut.crashes > 1 {
 		// The loop may outlast the session (a short one, or a frozen container that
 		// crashes at the thaw): read the container that runs after it.
 		t.Logf("after the session: %s", c.awaitRestart())
 	}
-	if c.cut.replacesTarget || c.cut.restartsTarget {
+	if c.cut.restartsTarget {
 		c.w.refresh(t)
 	}
-	c.t.Logf("CLI output (exit %d):\n%s", code, tailLines(c.s.Output(), 12))
-	gone, clean, outcome, notes := c.verify(sc, endAt)
 	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s %s | exit %d%s |", c.fam.name, c.cut.name, c.phase, instant, after,
 		ms(gone), outcome, ms(clean), code, notes)
 }
