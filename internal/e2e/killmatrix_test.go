@@ -519,8 +519,14 @@ func (c *kmCase) settle(cutAt time.Time) (string, time.Time) {
 	if c.cut.restartsTarget && c.phase == "hold" && c.fam.name == "network-loss" && !c.fam.active(v) {
 		c.t.Errorf("%s: the network fault did not hold across the container's restart: %v %s", c.name(), v, c.fam.unit)
 	}
-	return fmt.Sprintf("%ssession ran on (fault %s: %.4g %s); Ctrl-C", restart, heldWord(c.fam.active(v)), v, c.fam.unit),
-		c.s.Signal(syscall.SIGINT)
+	ran := fmt.Sprintf("%ssession ran on (fault %s: %.4g %s)", restart, heldWord(c.fam.active(v)), v, c.fam.unit)
+	now := time.Now()
+	if err := c.s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		// It ended by itself while measured (a kubelet restart that took longer than
+		// kmSettle breaks the attach stream late).
+		return ran + "; ended by itself before the Ctrl-C", now
+	}
+	return ran + "; Ctrl-C", now
 }
 
 // verify checks, within the bounds after the session ended, that the effect is gone,
