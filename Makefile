@@ -2,8 +2,15 @@
 # (cluster harness, netem VM, ...) and append to TEST_TARGETS.
 SHELL := /bin/bash
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+# Computed once per make (given on the command line or in the environment: kept). A
+# recursive ?= ran git describe again at each use: a commit during `make test-e2e` gave
+# AGENT_IMAGE …:X-dirty (parsed first) next to VERSION Y (expanded in the recipe).
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
+ifeq ($(origin COMMIT),undefined)
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+endif
 PKG := github.com/kubectl-chaos/kubectl-chaos
 LDFLAGS := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
 # grpcnotrace: gRPC (the agent's containerd lookup) otherwise links golang.org/x/net/trace,

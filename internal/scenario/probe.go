@@ -70,20 +70,46 @@ func (c *Checker) client() *http.Client {
 	return http.DefaultClient
 }
 
+// latencyMargin is how long past maxLatency an HTTP probe still waits for its answer:
+// long enough that a reply just over the bound is reported with the latency it had,
+// short enough that the probe fails at about maxLatency, not at its timeout.
+func latencyMargin(maxLatency time.Duration) time.Duration {
+	return min(max(maxLatency/10, 20*time.Millisecond), time.Second)
+}
+
 func (c *Checker) http(ctx context.Context, h *HTTPProbe) (string, error) {
+	var giveUp time.Duration
+	if h.MaxLatency > 0 {
+		var cancel context.CancelFunc
+		giveUp = h.MaxLatency + latencyMargin(h.MaxLatency)
+		ctx, cancel = context.WithTimeout(ctx, giveUp)
+		defer cancel()
+	}
 	req, err := http.NewRequestWithContext(ctx, h.Method, h.URL, nil)
 	if err != nil {
 		return "", err
 	}
 	start := time.Now()
+	late := func(err error) error {
+		if giveUp > 0 && errors.Is(err, context.DeadlineExceeded) && time.Since(start) >= giveUp {
+			return fmt.Errorf("%s %s: no answer within %s, more than maxLatency %s", h.Method, h.URL, giveUp, h.MaxLatency)
+		}
+		return err
+	}
 	resp, err := c.client().Do(req)
 	if err != nil {
+		if lerr := late(err); lerr != err {
+			return "", lerr
+		}
 		return "", fmt.Errorf("%s %s: %w", h.Method, h.URL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
 	took := time.Since(start)
 	if err != nil {
+		if lerr := late(err); lerr != err {
+			return "", lerr
+		}
 		return "", fmt.Errorf("%s %s: reading the body: %w", h.Method, h.URL, err)
 	}
 	msg := fmt.Sprintf("%s %s: %d in %s", h.Method, h.URL, resp.StatusCode, took.Round(time.Microsecond))

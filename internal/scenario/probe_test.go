@@ -81,3 +81,36 @@ func TestProbes(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPProbeFailsAtMaxLatency: against a server that does not answer for 5 s, an HTTP
+// probe with maxLatency fails at about maxLatency (plus its small margin), not at its
+// 10 s timeout; the same server answering at once passes (the baseline of this run).
+func TestHTTPProbeFailsAtMaxLatency(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+	c := &Checker{}
+	const maxLatency = 300 * time.Millisecond
+	fast := c.Check(context.Background(), &Probe{HTTP: &HTTPProbe{URL: srv.URL + "/", Method: "GET", MaxLatency: maxLatency}, Timeout: 10 * time.Second}, "during")
+	if !fast.OK {
+		t.Fatalf("baseline: %s", fast.Message)
+	}
+	r := c.Check(context.Background(), &Probe{HTTP: &HTTPProbe{URL: srv.URL + "/hang", Method: "GET", MaxLatency: maxLatency}, Timeout: 10 * time.Second}, "during")
+	t.Logf("baseline answered in %s; the hanging request failed after %s: %s", fast.Took, r.Took, r.Message)
+	if r.OK || !strings.Contains(r.Message, "more than maxLatency 300ms") {
+		t.Errorf("ok=%v %q, want a failure naming maxLatency", r.OK, r.Message)
+	}
+	// Lower bound: not before maxLatency plus the margin. Upper bound: the margin
+	// (30 ms) plus 1 s of scheduling slack on this loaded machine, far below the 5 s the
+	// server holds the request (where the probe failed before it was bounded).
+	if giveUp := maxLatency + latencyMargin(maxLatency); r.Took < giveUp || r.Took > giveUp+fast.Took+time.Second {
+		t.Errorf("failed after %s, want %s … %s", r.Took, giveUp, giveUp+fast.Took+time.Second)
+	}
+}

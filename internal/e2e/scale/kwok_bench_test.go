@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/app/factory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/history"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 	"k8s.io/client-go/rest"
@@ -97,6 +99,10 @@ type cliRun struct {
 func runCLI(tb testing.TB, c *cluster, node *nodeSideProc, want int, args ...string) *cliRun {
 	tb.Helper()
 	tb.Setenv(app.ConfigEnv, "/nonexistent/kubectl-chaos-scale.yaml")
+	// Its history and locks go to a directory of its own, not the user's: every bench run
+	// added its stress runs to `kubectl chaos history` on this machine.
+	state := tb.TempDir()
+	tb.Setenv(history.EnvStateDir, state)
 	prog := newProgressWatch(want)
 	var out strings.Builder
 	f := factory.New(&ui.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: prog})
@@ -136,6 +142,9 @@ func runCLI(tb testing.TB, c *cluster, node *nodeSideProc, want int, args ...str
 	r.rep = &session.Report{}
 	if err := json.Unmarshal([]byte(out.String()), r.rep); err != nil {
 		tb.Fatalf("final report: %v\n%s", err, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(state, history.FileName)); err != nil {
+		tb.Errorf("the run's history is not in the bench's own state directory: %v", err)
 	}
 	return r
 }

@@ -319,7 +319,7 @@ func keepAlive(h *head) bool {
 
 // reset closes c with a TCP RST (SO_LINGER 0).
 func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := c.(interface{ SetLinger(int) error }); ok {
 		tc.SetLinger(0)
 	}
 	c.Close()

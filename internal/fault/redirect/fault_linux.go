@@ -178,7 +178,8 @@ func (f *Fault) Recover(ctx context.Context) ([]plan.Object, error) {
 }
 
 // AcceptLoop serves each TCP connection of every listener with handle until the fault
-// ends; connections are closed when it does.
+// ends; connections are closed when it does, each acknowledged by its client before
+// recovery goes on to remove the redirect (drainConn).
 func (f *Fault) AcceptLoop(handle func(ctx context.Context, c net.Conn)) {
 	for _, l := range f.L.TCP {
 		f.Go(func() {
@@ -190,6 +191,9 @@ func (f *Fault) AcceptLoop(handle func(ctx context.Context, c net.Conn)) {
 					}
 					time.Sleep(10 * time.Millisecond) // EMFILE and the like: back off
 					continue
+				}
+				if tc, ok := c.(*net.TCPConn); ok {
+					c = &drainConn{TCPConn: tc, ending: f.ctx}
 				}
 				f.Go(func() {
 					stop := context.AfterFunc(f.ctx, func() { c.Close() })

@@ -235,8 +235,8 @@ func noIPv6(err error) bool {
 
 // OrigDst is where a redirected TCP connection was going (SO_ORIGINAL_DST).
 func OrigDst(c net.Conn) (netip.AddrPort, error) {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
+	tc, ok := c.(syscall.Conn)
+	if _, tcp := c.LocalAddr().(*net.TCPAddr); !ok || !tcp {
 		return netip.AddrPort{}, fmt.Errorf("not a TCP connection")
 	}
 	rc, err := tc.SyscallConn()
