@@ -4,7 +4,9 @@
 # archive is linked into dist/ beside the archives); one archive and one SBOM per CLI
 # platform; the linux/amd64 snapshot binary prints this version and the agent image
 # tagged with it as its default; the image's binaries are the linux CLI binaries, byte
-# for byte; the image archive passes mkimage -verify.
+# for byte; the image archive passes mkimage -verify; the krew manifest filled in from
+# this release (mk/krew-manifest.sh, written to $dist/krew/chaos.yaml) names each
+# archive with its real sha256 and a bin inside it for that platform (internal/release).
 set -euo pipefail
 dist=${1:-dist}
 out=${2:-_out/release}
@@ -38,4 +40,7 @@ for a in amd64 arm64; do
     fail "the image's linux/$a binary differs from the released one"
 done
 go run ./internal/e2e/tools/mkimage -verify "$dist/$archive" -arch amd64,arm64 -tag "$image"
+bash mk/krew-manifest.sh "$dist"
+KC_RELEASE_DIST=$(realpath "$dist") go test -count=1 -run '^TestKrewManifestOfTheSnapshot$' ./internal/release ||
+  fail "$dist/krew/chaos.yaml does not match the archives"
 echo "release-verify: $dist ok ($version)"

@@ -39,6 +39,9 @@ type Options struct {
 	Resolver Resolver
 	// HeartbeatInterval for heartbeat events; default 5s.
 	HeartbeatInterval time.Duration
+	// StepTimeout is a warm helper's per-step dead-man switch; default
+	// plan.WarmStepTimeout (tests shorten it).
+	StepTimeout time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// PodUID is the helper pod's UID (env POD_UID), written to the journal so a later

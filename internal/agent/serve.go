@@ -35,6 +35,10 @@ type stepRun struct {
 	stop chan stdinMsg
 	res  *plan.Result
 	err  error
+	// beat: the step's last "heartbeat STEP" (a warm helper's steps); lost: its
+	// dead-man switch fired.
+	beat time.Time
+	lost bool
 }
 
 // signal passes a stop (or EOF) to the step; one is enough.
@@ -109,6 +113,12 @@ func (r *runner) serveLoop(ctx context.Context) string {
 	defer dl.Stop()
 	hb := time.NewTicker(r.o.HeartbeatInterval)
 	defer hb.Stop()
+	var beats <-chan time.Time
+	if r.p.Warm {
+		t := time.NewTicker(r.stepTimeout() / 10)
+		defer t.Stop()
+		beats = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,10 +127,16 @@ func (r *runner) serveLoop(ctx context.Context) string {
 			return plan.ReasonDeadline
 		case <-hb.C:
 			r.emit(plan.Event{Type: plan.EventHeartbeat, Message: fmt.Sprintf("serving: %d step(s) active", len(r.steps))})
+		case <-beats:
+			r.checkBeats()
 		case s := <-r.stepDone:
 			r.stepEnded(s)
 		case m := <-r.stdin:
 			switch m.kind {
+			case msgHeartbeat:
+				if s := r.steps[m.arg]; s != nil && m.arg != "" {
+					s.beat = r.o.Now()
+				}
 			case msgStop:
 				if m.arg == "" {
 					return plan.ReasonStopped
@@ -217,11 +233,38 @@ func (r *runner) startStep(ctx context.Context, arg string) {
 	sub := r.stepRunner(step)
 	s := &stepRun{sub: sub, stop: make(chan stdinMsg, 1)}
 	sub.stdin = s.stop
+	s.beat = r.o.Now()
 	r.steps[step.Experiment] = s
 	go func() {
 		s.res, s.err = sub.runStep(ctx)
 		r.stepDone <- s
 	}()
+}
+
+// stepTimeout is a warm helper's per-step dead-man switch (Options.StepTimeout, tests
+// shorten it; else plan.WarmStepTimeout).
+func (r *runner) stepTimeout() time.Duration {
+	if r.o.StepTimeout > 0 {
+		return r.o.StepTimeout
+	}
+	return plan.WarmStepTimeout
+}
+
+// checkBeats recovers each step of a warm helper whose CLI went silent: its attach
+// ended (Ctrl-C lost, kill -9, network) and stdin EOF cannot tell, as the helper's
+// stdin outlives every attach. The step ends as on EOF ("the operator left"); the
+// helper serves on.
+func (r *runner) checkBeats() {
+	now := r.o.Now()
+	for id, s := range r.steps {
+		if s.lost || now.Sub(s.beat) < r.stepTimeout() {
+			continue
+		}
+		s.lost = true
+		r.emit(plan.Event{Type: plan.EventNote, Step: id, Message: fmt.Sprintf(
+			"no heartbeat of this step for %s: its operator is gone, recovering it", r.stepTimeout())})
+		s.signal(msgEOF)
+	}
 }
 
 // checkKey: the plan line's key must hash to the helper's stepKey.

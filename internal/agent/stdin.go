@@ -17,8 +17,8 @@ const (
 	msgPlan // a serving agent's "plan KEY JSON"; arg is "KEY JSON"
 )
 
-// stdinMsg is one line of the operator's stdin. arg is a stop line's step ID ("" = the
-// whole agent) or a plan line's "KEY JSON".
+// stdinMsg is one line of the operator's stdin. arg is a stop or heartbeat line's step
+// ID ("" = the whole agent) or a plan line's "KEY JSON".
 type stdinMsg struct {
 	kind msgKind
 	arg  string
@@ -47,8 +47,9 @@ func readStdin(r io.Reader, done <-chan struct{}) <-chan stdinMsg {
 			cmd, arg, _ := strings.Cut(line, " ")
 			var m stdinMsg
 			switch {
-			case line == plan.StdinHeartbeat:
-				m = stdinMsg{kind: msgHeartbeat}
+			case cmd == plan.StdinHeartbeat:
+				// "heartbeat STEP": a warm helper's step's own dead-man switch.
+				m = stdinMsg{kind: msgHeartbeat, arg: strings.TrimSpace(arg)}
 			case cmd == plan.StdinStop:
 				m = stdinMsg{kind: msgStop, arg: strings.TrimSpace(arg)}
 			case cmd == plan.StdinPlan && arg != "":

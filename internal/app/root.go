@@ -35,6 +35,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress"
 	timecmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/time"
 	versioncmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/version"
+	warmcmd "github.com/kubectl-chaos/kubectl-chaos/internal/cmd/warm"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 )
@@ -116,6 +117,7 @@ func NewRootCmd(f *factory.Factory) *cobra.Command {
 		status.NewCmdStatus(f, nil),
 		stop.NewCmdStop(f, nil),
 		gc.NewCmdGC(f, nil),
+		warmcmd.NewCmdWarm(f, nil),
 		historycmd.NewCmdHistory(f, nil),
 		rbaccmd.NewCmdRBAC(f, nil),
 		doctorcmd.NewCmdDoctor(f, nil),

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,9 +16,15 @@ import (
 )
 
 // deployIOWork creates a Deployment NAME of the echo IO workload writing to an emptyDir
-// at /data, waits until it is Ready and returns its pod IP.
-func deployIOWork(t *testing.T, ns, name string) string {
+// at /data, waits until it is Ready and returns its pod IP. crashLoop adds the kill
+// matrix's crash-loop count file (kmCrashFile, on an emptyDir of its own).
+func deployIOWork(t *testing.T, ns, name string, crashLoop bool) string {
 	t.Helper()
+	env, mount, volume := "", "", ""
+	if crashLoop {
+		env = "        env: [{name: ECHO_CRASHLOOP, value: " + kmCrashFile + "}]\n"
+		mount, volume = ", {name: crash, mountPath: "+path.Dir(kmCrashFile)+"}", ", {name: crash, emptyDir: {}}"
+	}
 	manifest := fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: %[1]s, namespace: %[2]s}
@@ -34,12 +41,12 @@ spec:
         image: %[3]s
         imagePullPolicy: Never
         args: [iowork, /data, -interval, 5ms]
-        volumeMounts: [{name: data, mountPath: /data}]
+%[4]s        volumeMounts: [{name: data, mountPath: /data}%[5]s]
         readinessProbe:
           httpGet: {path: /, port: 8080}
           periodSeconds: 1
-      volumes: [{name: data, emptyDir: {}}]
-`, name, ns, echoImage)
+      volumes: [{name: data, emptyDir: {}}%[6]s]
+`, name, ns, echoImage, env, mount, volume)
 	kubectlIn(t, manifest, "apply", "-f", "-")
 	kubectl(t, "-n", ns, "rollout", "status", "deploy/"+name, "--timeout=120s")
 	return podIPs(t, ns, "app="+name, 1)[0]
@@ -103,7 +110,7 @@ func TestIOLatencyThenErrors(t *testing.T) {
 	needCluster(t)
 	cleanupHelpers(t)
 	ns := namespace(t)
-	ip := deployIOWork(t, ns, "work")
+	ip := deployIOWork(t, ns, "work", false)
 	before := residue(t)
 	clean := func(r probe.IOReport) bool {
 		return r.Fresh.Ops > 10 && r.Held.Ops > 10 && r.Fresh.ErrorRate("") == 0 && r.Held.ErrorRate("") == 0 &&

@@ -25,11 +25,20 @@ import (
 // stress, IO, time, container pause), cut short in each way a session can be cut short
 // — kill -9 of the CLI or of the agent, deletion of the helper or of the target pod, a
 // restart of the target container (its main process killed: a new container in the same
-// pod sandbox), a restart of containerd or of the kubelet — at a seeded random instant
-// while the fault is being injected, held or recovered. After each case, within a
+// pod sandbox), a crash loop of the target container (kmCrashes exits of the echo
+// workload's crash-loop mode, the kubelet backing off 10 s before the last restart), a
+// restart of containerd or of the kubelet — at a seeded random instant while the fault
+// is being injected, held or recovered. After each case, within a
 // measured bound: the effect gone for a client outside the pod, no helper pod, the
 // node's residue (qdiscs, nft tables, FUSE mounts, the tool's processes, journals,
 // cgroups) as before.
+//
+// A restarted or crash-looping target (docs/agent.md, "When the target container
+// restarts"): a network fault lives in the pod sandbox's netns and must hold through
+// every restart (asserted in the hold phase, measured once the container runs again)
+// and be recovered through the sandbox (chaos-mesh#4827); stress, IO and time end with
+// the container they were applied to and are not applied to its successors (the agent
+// says so); a paused container cannot die while frozen, it crashes after the thaw.
 //
 // Pod kill and pod failure are API calls without a helper (nothing on the node to cut
 // short): pod kill is done when the API accepted the delete, and pod failure's undo
@@ -37,7 +46,8 @@ import (
 // kill is one signal. They are not in the matrix.
 //
 // `make test` runs a seeded subset: one case per family, the cuts a seeded permutation
-// (so five different cuts per run), the phase drawn per case. `make test-reliability`
+// (so five different cuts per run; restart-target and crashloop-target share a slot),
+// the phase drawn per case. `make test-reliability`
 // (E2E_RELIABILITY=full) runs every case; E2E_KILLMATRIX=REGEXP picks cases by name
 // ("network-loss/kill-agent/hold") from the full list; E2E_SEED=N replays the instants.
 
@@ -52,6 +62,8 @@ type kmFamily struct {
 	// restarting); active and gone judge it.
 	measure      func(w *kmWorkload) float64
 	active, gone func(v float64) bool
+	// freezes: the fault freezes the container, which cannot restart before the thaw.
+	freezes bool
 }
 
 func kmLoss(w *kmWorkload) float64 {
@@ -115,6 +127,7 @@ var kmFamilies = []kmFamily{
 	{
 		name: "container-pause", app: "km", unit: "% UDP loss (frozen server)",
 		args:    []string{"container", "pause", "deploy/km"},
+		freezes: true,
 		measure: kmLoss,
 		active:  func(v float64) bool { return v == 100 },
 		gone:    func(v float64) bool { return v == 0 },
@@ -126,9 +139,20 @@ type kmCut struct {
 	name string
 	do   func(c *kmCase) string
 	// The target pod is replaced (its sandbox, IP and cgroups change) or its container
-	// restarted (new container, same sandbox and IP).
+	// restarted (new container, same sandbox and IP) crashes times.
 	replacesTarget, restartsTarget bool
+	crashes                        int
 }
+
+// kmCrashes is how often crashloop-target makes the target's container exit: the
+// kubelet restarts it at once the first time and after its 10 s back-off the second
+// (a third would add 20 s more to every such case).
+const kmCrashes = 2
+
+// kmCrashFile is the workload's crash-loop count file (an emptyDir: it outlives the
+// container), as the container sees it; the echo workload's $ECHO_CRASHLOOP
+// (tools/echo/crashloop.go).
+const kmCrashFile = "/crash/count"
 
 var kmCuts = []kmCut{
 	{name: "kill-cli", do: func(c *kmCase) string {
@@ -160,7 +184,7 @@ var kmCuts = []kmCut{
 		kubectl(c.t, "-n", c.w.ns, "delete", "pod", c.w.pod, "--wait=false")
 		return "kubectl delete pod " + c.w.pod
 	}},
-	{name: "restart-target", restartsTarget: true, do: func(c *kmCase) string {
+	{name: "restart-target", restartsTarget: true, crashes: 1, do: func(c *kmCase) string {
 		pids := containerPIDs(c.w.containerID)
 		if len(pids) == 0 {
 			c.t.Fatalf("no process of the target container %s on the node", c.w.containerID)
@@ -169,6 +193,22 @@ var kmCuts = []kmCut{
 			c.t.Fatalf("kill -9 of the target's main process %d: %v", pids[0], err)
 		}
 		return fmt.Sprintf("SIGKILL to the target's main process %d", pids[0])
+	}},
+	{name: "crashloop-target", restartsTarget: true, crashes: kmCrashes, do: func(c *kmCase) string {
+		pids := containerPIDs(c.w.containerID)
+		if len(pids) == 0 {
+			c.t.Fatalf("no process of the target container %s on the node", c.w.containerID)
+		}
+		// Through the main process's root: no exec, no API, no network (works while a
+		// network fault drops everything and while the container is frozen).
+		f := fmt.Sprintf("/proc/%d/root%s", pids[0], kmCrashFile)
+		if err := os.WriteFile(f+".new", []byte(strconv.Itoa(kmCrashes)), 0o644); err != nil {
+			c.t.Fatalf("crash-loop trigger: %v", err)
+		}
+		if err := os.Rename(f+".new", f); err != nil {
+			c.t.Fatalf("crash-loop trigger: %v", err)
+		}
+		return fmt.Sprintf("crash-loop: %d crashes asked of the target (pid %d)", kmCrashes, pids[0])
 	}},
 	{name: "restart-containerd", do: func(c *kmCase) string { return restartNodeDaemon(c.t, "containerd") }},
 	{name: "restart-kubelet", do: func(c *kmCase) string { return restartNodeDaemon(c.t, "kubelet") }},
@@ -298,11 +338,27 @@ func kmPlan(t *testing.T, seed uint64) []*kmCase {
 	if os.Getenv("E2E_RELIABILITY") == "full" {
 		return all
 	}
+	// The target's restart and its crash loop share one slot of the permutation (a coin
+	// picks one), so the subset costs what it did before the crash loop (10 s of the
+	// kubelet's back-off more) came.
 	pick := rand.New(rand.NewPCG(seed, math.MaxUint64))
-	perm := pick.Perm(len(kmCuts))
+	var slots []int // indices into kmCuts
+	loop := -1
+	for i, cut := range kmCuts {
+		if cut.crashes > 1 {
+			loop = i
+			continue
+		}
+		slots = append(slots, i)
+	}
+	perm := pick.Perm(len(slots))
 	var out []*kmCase
 	for i := range kmFamilies {
-		out = append(out, all[(i*len(kmCuts)+perm[i%len(perm)])*len(kmPhases)+pick.IntN(len(kmPhases))])
+		cut := slots[perm[i%len(perm)]]
+		if kmCuts[cut].crashes == 1 && loop >= 0 && pick.IntN(2) == 1 {
+			cut = loop
+		}
+		out = append(out, all[(i*len(kmCuts)+cut)*len(kmPhases)+pick.IntN(len(kmPhases))])
 	}
 	return out
 }
@@ -316,8 +372,16 @@ func TestKillMatrix(t *testing.T) {
 	fmt.Printf("kill matrix: seed %d (replay: E2E_SEED=%d), %d case(s)\n", seed, seed, len(cases))
 	t.Logf("kill matrix: seed %d (replay: E2E_SEED=%d), %d case(s)", seed, seed, len(cases))
 	work := map[string]*kmWorkload{
-		"km":   {ns: sc.NS, app: "km", deploy: func(t *testing.T) { deployLimited(t, sc.NS, "km", "1", "128Mi") }},
-		"kmio": {ns: sc.NS, app: "kmio", deploy: func(t *testing.T) { deployIOWork(t, sc.NS, "kmio") }},
+		"km": {ns: sc.NS, app: "km", deploy: func(t *testing.T) {
+			deployEchoWith(t, sc.NS, "km", 1, `        resources:
+          limits: {cpu: "1", memory: "128Mi"}
+          requests: {cpu: "1", memory: "128Mi"}
+        env: [{name: ECHO_CRASHLOOP, value: `+kmCrashFile+`}]
+        volumeMounts: [{name: crash, mountPath: `+path.Dir(kmCrashFile)+`}]
+      volumes: [{name: crash, emptyDir: {}}]
+`)
+		}},
+		"kmio": {ns: sc.NS, app: "kmio", deploy: func(t *testing.T) { deployIOWork(t, sc.NS, "kmio", true) }},
 	}
 	for _, c := range cases {
 		work[c.fam.app].needed = true
@@ -356,6 +420,9 @@ const (
 	kmGoneWithin  = 45 * time.Second // an agent that never heard its CLI gives up after 30 s
 	kmCleanWithin = 60 * time.Second
 	kmSettle      = 8 * time.Second // how long a session may run on after the cut before the Ctrl-C
+	// kmLoopWithin bounds a crash loop of kmCrashes (the target's server is down in it,
+	// so nothing is measured): 19-23 s measured at load 35, of which 10 s back-off.
+	kmLoopWithin = 60 * time.Second
 )
 
 func (c *kmCase) run() string {
@@ -373,11 +440,20 @@ func (c *kmCase) run() string {
 	t.Logf("%s at %s: %s", c.cut.name, instant, c.cut.do(c))
 	after, endAt := c.settle(cutAt)
 	code := c.s.Wait(90 * time.Second)
-	if c.cut.replacesTarget || c.cut.restartsTarget {
-		c.w.refresh(t)
+	if c.cut.replacesTarget {
+		c.w.refresh(t) // the client measures the new pod
 	}
 	c.t.Logf("CLI output (exit %d):\n%s", code, tailLines(c.s.Output(), 12))
+	// A restarted target keeps its IP and pod cgroups: the client measures it at once.
 	gone, clean, outcome, notes := c.verify(sc, endAt)
+	if c.cut.crashes > 1 {
+		// The loop may outlast the session (a short one, or a frozen container that
+		// crashes at the thaw): read the container that runs after it.
+		t.Logf("after the session: %s", c.awaitRestart())
+	}
+	if c.cut.restartsTarget {
+		c.w.refresh(t)
+	}
 	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s %s | exit %d%s |", c.fam.name, c.cut.name, c.phase, instant, after,
 		ms(gone), outcome, ms(clean), code, notes)
 }
@@ -430,7 +506,10 @@ func (c *kmCase) settle(cutAt time.Time) (string, time.Time) {
 	}
 	v, restart := math.NaN(), "" // a replaced target: its old IP is no measure
 	if !c.cut.replacesTarget {
-		if c.cut.restartsTarget {
+		switch {
+		case c.cut.restartsTarget && c.fam.freezes:
+			restart = "frozen: the container restarts at the thaw; "
+		case c.cut.restartsTarget:
 			restart = c.awaitRestart() + "; "
 		}
 		v = c.fam.measure(c.w)
@@ -440,8 +519,14 @@ func (c *kmCase) settle(cutAt time.Time) (string, time.Time) {
 	if c.cut.restartsTarget && c.phase == "hold" && c.fam.name == "network-loss" && !c.fam.active(v) {
 		c.t.Errorf("%s: the network fault did not hold across the container's restart: %v %s", c.name(), v, c.fam.unit)
 	}
-	return fmt.Sprintf("%ssession ran on (fault %s: %.4g %s); Ctrl-C", restart, heldWord(c.fam.active(v)), v, c.fam.unit),
-		c.s.Signal(syscall.SIGINT)
+	ran := fmt.Sprintf("%ssession ran on (fault %s: %.4g %s)", restart, heldWord(c.fam.active(v)), v, c.fam.unit)
+	now := time.Now()
+	if err := c.s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		// It ended by itself while measured (a kubelet restart that took longer than
+		// kmSettle breaks the attach stream late).
+		return ran + "; ended by itself before the Ctrl-C", now
+	}
+	return ran + "; Ctrl-C", now
 }
 
 // verify checks, within the bounds after the session ended, that the effect is gone,
@@ -449,10 +534,14 @@ func (c *kmCase) settle(cutAt time.Time) (string, time.Time) {
 // (and is noted) only where something is left that no agent will recover.
 func (c *kmCase) verify(sc *scenario, endAt time.Time) (gone, clean time.Duration, outcome, notes string) {
 	t := c.t
-	v, gone, ok := c.waitGone(endAt, kmGoneWithin)
+	within := kmGoneWithin
+	if c.cut.crashes > 1 {
+		within += kmLoopWithin // the client sees the server again after the loop
+	}
+	v, gone, ok := c.waitGone(endAt, within)
 	if !ok {
 		notes += "; " + c.sweep("fault still measured "+fmt.Sprint(v))
-		if v, gone, ok = c.waitGone(endAt, kmGoneWithin+60*time.Second); !ok {
+		if v, gone, ok = c.waitGone(endAt, within+60*time.Second); !ok {
 			t.Errorf("%s: the fault is still there %v after the session ended (and gc --all-nodes): %v %s", c.name(), time.Since(endAt).Round(time.Millisecond), v, c.fam.unit)
 		}
 	}
@@ -499,20 +588,39 @@ func (c *kmCase) noHelpersWithin(d time.Duration) bool {
 	return false
 }
 
-// awaitRestart waits (bounded) for the restarted target container to run again (not for
-// Ready: kubelet's readiness probe comes from the node, through a network fault).
+// awaitRestart waits (bounded) for the target container to run again after the cut's
+// restarts (not for Ready: kubelet's readiness probe comes from the node, through a
+// network fault). A crash-looping one runs again after its last restart, when the count
+// file is down to 0 (the last crash wrote it) and it stayed up past its crash delay.
 func (c *kmCase) awaitRestart() string {
-	start := time.Now()
-	for time.Since(start) < 20*time.Second {
+	start, bound := time.Now(), 20*time.Second
+	if c.cut.crashes > 1 {
+		bound = kmLoopWithin
+	}
+	for time.Since(start) < bound {
 		f := strings.Fields(kubectl(c.t, "-n", c.w.ns, "get", "pod", c.w.pod, "-o",
 			"jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].state.running.startedAt}"))
-		if len(f) == 2 && atoi(f[0]) > c.w.restarts {
-			time.Sleep(500 * time.Millisecond) // its server binds its ports
-			return fmt.Sprintf("container restarted, running %v later", time.Since(start).Round(time.Millisecond))
+		if len(f) == 2 && atoi(f[0]) >= c.w.restarts+c.cut.crashes {
+			time.Sleep(500 * time.Millisecond) // its server binds its ports (or crashes)
+			if c.cut.crashes > 1 && !c.crashLoopOver() {
+				continue
+			}
+			return fmt.Sprintf("container restarted %d time(s), running %v later", c.cut.crashes, time.Since(start).Round(time.Millisecond))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return "the container did not restart within 20 s"
+	return fmt.Sprintf("the container did not run again after %d restart(s) within %v", c.cut.crashes, bound)
+}
+
+// crashLoopOver says whether the target's container runs with no crash left to come.
+func (c *kmCase) crashLoopOver() bool {
+	for _, id := range containerIDs(c.t, c.w.ns, c.w.pod) {
+		for _, pid := range containerPIDs(id) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s", pid, kmCrashFile))
+			return err == nil && strings.TrimSpace(string(b)) == "0"
+		}
+	}
+	return false
 }
 
 func heldWord(active bool) string {

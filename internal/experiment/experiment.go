@@ -30,6 +30,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/target"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/version"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/warmkeys"
 )
 
 // Defaults and bounds of the common flags.
@@ -98,6 +99,10 @@ type Options struct {
 	// Helpers, when set, are a kubectl chaos run's helpers: the experiment's plans go to
 	// them over stdin instead of to helper pods of its own.
 	Helpers *session.Pool
+	// Warm: use this owner's warm helpers (kubectl chaos warm) on the nodes that have
+	// one (--warm, default true); WarmKeys is where their step keys are kept.
+	Warm     bool
+	WarmKeys func() warmkeys.Store
 }
 
 // NewOptions wires the Factory's dependencies.
@@ -113,7 +118,24 @@ func NewOptions(f *factory.Factory) *Options {
 
 		EventClient: f.EventClient,
 		History:     history.Store{Dir: stateDir(f)},
+		WarmKeys:    func() warmkeys.Store { return WarmKeys(f) },
 	}
+}
+
+// WarmKeys is the store of the warm helpers' step keys for the cluster f's kubeconfig
+// selects (its server URL and user@context).
+func WarmKeys(f *factory.Factory) warmkeys.Store {
+	host := ""
+	if f.RESTConfig != nil {
+		if cfg, err := f.RESTConfig(); err == nil {
+			host = cfg.Host
+		}
+	}
+	owner := ""
+	if f.Owner != nil {
+		owner = f.Owner()
+	}
+	return warmkeys.Store{Dir: stateDir(f), Cluster: host + " " + owner}
 }
 
 func stateDir(f *factory.Factory) string {
@@ -151,6 +173,7 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 	fl.DurationVar(&o.Duration, "duration", DefaultDuration, "How long the fault lasts; it is removed after that, whatever happens")
 	fl.DurationVar(&o.MaxDuration, "max-duration", DefaultMaxDuration, "Upper bound for --duration (a guard against typos)")
 	fl.BoolVar(&o.Detach, "detach", false, "Create the helpers and return the experiment ID at once; the fault lasts --duration or until kubectl chaos stop")
+	fl.BoolVar(&o.Warm, "warm", true, "Use your warm helpers (kubectl chaos warm) on the nodes that have one: the fault starts without a pod start; --warm=false always creates helpers (--detach always does)")
 	fl.BoolVar(&o.WaitCleanup, "wait-cleanup", false, "After the fault is recovered, also wait until the helper pods are gone (default: return once their deletion is accepted)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Print the exact plan (targets, helper pods, kernel objects and how each is removed) and create nothing")
 	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the plan or final report: json or yaml (default human)")
@@ -421,12 +444,16 @@ func run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	warmCh := o.findWarm(ctx, c) // while the targets resolve
 	p, err := o.Prepare(ctx, c)
 	if err != nil {
 		return err
 	}
 	session.Step("cli-targets-resolved", time.Now())
 	if o.DryRun {
+		if w := o.warmFor(warmCh, p); len(w) > 0 {
+			printWarmPlan(o.IO.ErrOut, w)
+		}
 		return PrintDryRun(o.IO, o.Output, p, o)
 	}
 	if !o.Quiet {
@@ -454,7 +481,7 @@ func run(ctx context.Context, o *Options) error {
 	if e.APIOnly() {
 		return runAPI(ctx, o, p, c, e, pe)
 	}
-	return runHelpers(ctx, o, p, c, e, pe)
+	return runHelpers(ctx, o, p, c, e, pe, o.warmFor(warmCh, p))
 }
 
 // announce says what is about to happen: the fault, on how much, for how long and how
@@ -474,24 +501,11 @@ func announce(w io.Writer, o *Options, p *Prepared, e *catalog.Entry) {
 
 // runHelpers runs p through one helper pod per node, and follows what the fault set
 // off on each target (a killed container's restart) for the report.
-func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry, pe *podEvents) error {
-	var att session.Attacher
-	if o.Helpers == nil {
-		if err := session.EnsureNamespace(ctx, c, helperpod.Namespace(o.HelperNamespace)); err != nil {
-			return exit.AsAPIError("preparing the helper namespace "+o.HelperNamespace, err)
-		}
-		session.Step("cli-namespace-ready", time.Now())
-		var err error
-		if att, err = o.Attacher(); err != nil {
-			return err
-		}
-	}
+func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry, pe *podEvents, warm map[string]session.WarmHelper) error {
 	ev := newEventPrinter(o.IO)
 	sctx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
 	out := newSessionOutput(o, p, ev, stopAll)
-	progress := out.progress
-	announce(progress, o, p, e)
 	var follows []follower
 	for _, t := range p.Selection.Targets {
 		if fl, ok := startFollow(ctx, c, e, p.Fault, podOf(p.TargetPods, t), t.Container, t.String()); ok {
@@ -501,24 +515,7 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 	if !o.Events {
 		markEventsOff(p.Pods)
 	}
-	events := func(ev plan.Event) { out.events(ev); pe.event(ev) }
-	var rep *session.Report
-	var runErr error
-	if o.Helpers != nil {
-		rep, runErr = o.Helpers.Step(sctx, session.StepOptions{Plans: p.Plans, Events: events, Progress: progress})
-	} else {
-		rep, runErr = session.Run(sctx, session.Options{
-			Client:      c,
-			Attacher:    att,
-			Namespace:   o.HelperNamespace,
-			Pods:        p.Pods,
-			Detach:      o.Detach,
-			WaitCleanup: o.WaitCleanup,
-			Events:      events,
-			Progress:    progress,
-			StopNode:    out.stopNode,
-		})
-	}
+	rep, runErr := runSessions(ctx, sctx, o, p, c, e, warm, out, pe)
 	out.close()
 	pe.report(rep)
 	if rep != nil && !o.Detach {

@@ -37,6 +37,9 @@ const DefaultGrace = 30 * time.Second
 // ServeSummary is the fault annotation of a kubectl chaos run's helper (Plan.Serve).
 const ServeSummary = "steps of a kubectl chaos run"
 
+// WarmSummary is the fault annotation of a warm helper (Plan.Warm, kubectl chaos warm).
+const WarmSummary = "warm: steps of fault commands"
+
 // TerminationGracePeriod is short: the agent recovers promptly on SIGTERM, and a long
 // grace period only delays `kubectl chaos stop`.
 const TerminationGracePeriod int64 = 10
@@ -182,6 +185,9 @@ func Build(o Options) (*corev1.Pod, error) {
 		// after a restart: it mounts what every kind needs, as a sweep helper does.
 		sk.mounts = catalog.AllHostMounts()
 		summary = ServeSummary
+		if p.Warm {
+			summary = WarmSummary
+		}
 	} else {
 		kind, err := catalog.For(p.Fault)
 		if err != nil {
@@ -208,6 +214,12 @@ func Build(o Options) (*corev1.Pod, error) {
 	c := &pod.Spec.Containers[0]
 	c.Command = Command
 	c.Stdin, c.StdinOnce = true, true
+	if p.Warm {
+		// A warm helper outlives many attaches: the end of one must not close the
+		// agent's stdin. Each step has its own heartbeat lines instead (docs/agent.md).
+		c.StdinOnce = false
+		pod.Labels[plan.LabelWarm] = "true"
+	}
 	c.Env = append([]corev1.EnvVar{{Name: plan.EnvVar, Value: env}}, c.Env...)
 	c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
 	return pod, nil

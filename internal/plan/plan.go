@@ -35,7 +35,15 @@ const (
 	AnnotationFault     = "kubectl-chaos/fault"
 	AnnotationDetached  = "kubectl-chaos/detached"
 	AnnotationStartedAt = "kubectl-chaos/started-at"
+	// LabelWarm marks a warm helper (kubectl chaos warm): a serving helper that fault
+	// commands of its owner reuse (docs/agent.md, "Warm helpers").
+	LabelWarm = "kubectl-chaos/warm"
 )
+
+// WarmStepTimeout is a warm helper's per-step dead-man switch: a step that hears no
+// "heartbeat STEP" line for this long is recovered (the CLI sends one every second).
+// A warm helper outlives many attaches, so stdin EOF cannot end a step.
+const WarmStepTimeout = 5 * time.Second
 
 // Plan is what one helper pod's agent receives: the fault and the targets on its node.
 type Plan struct {
@@ -63,6 +71,10 @@ type Plan struct {
 	// StepKey, with Serve: the hex SHA-256 of the key every plan line must carry. The
 	// CLI keeps the key, so whoever may only attach to the helper cannot send a plan.
 	StepKey string `json:"stepKey,omitempty"`
+	// Warm, with Serve: a warm helper (kubectl chaos warm). Its stdin is not closed when
+	// an attach ends (stdinOnce: false), so each step is bound to its own heartbeat lines
+	// ("heartbeat STEP", WarmStepTimeout) instead of to stdin EOF.
+	Warm bool `json:"warm,omitempty"`
 }
 
 // Runtime tells the agent how to reach the node's container runtime.
@@ -261,6 +273,9 @@ func (p *Plan) Validate() error {
 			return fmt.Errorf("plan: stepKey must be 64 lower-case hex digits (a SHA-256), got %d characters", len(p.StepKey))
 		}
 		return nil
+	}
+	if p.Warm {
+		return fmt.Errorf("plan: warm is a serving helper's (serve: true)")
 	}
 	if p.Fault.Kind == "" {
 		return fmt.Errorf("plan: fault kind is empty")

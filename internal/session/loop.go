@@ -73,15 +73,22 @@ func (r *runner) loop(ctx context.Context) (*Report, error) {
 // helper bound to its node (all are, at creation). A user who may not watch the pods
 // is told at once and the session stops.
 func (r *runner) follow(ctx, wctx context.Context) {
-	if err := r.canWatch(ctx); err != nil {
-		r.fail(err.Error())
-		r.beginStop()
-		return
+	// Adopted warm helpers were just listed by their lookup: no second check.
+	if !r.adopting() {
+		if err := r.canWatch(ctx); err != nil {
+			r.fail(err.Error())
+			r.beginStop()
+			return
+		}
 	}
 	r.watching = true
 	r.wg.Add(1)
 	go r.watchPods(wctx)
 	for _, h := range r.helpers {
+		if r.adopting() {
+			r.maybeAttach(h) // running already: attach now, no probe
+			continue
+		}
 		if h.pod.Spec.NodeName != "" { // attach needs the node
 			r.after(probeDelay(0), r.probeCh, h)
 		}
@@ -172,6 +179,7 @@ func (r *runner) heartbeat() {
 	if r.phase == phaseRunning {
 		for _, h := range r.helpers {
 			r.send(h.att, plan.StdinHeartbeat)
+			r.warmBeats(h)
 		}
 	}
 }

@@ -46,6 +46,12 @@ type PoolOptions struct {
 	Progress io.Writer // nil: none
 	// StopTimeout, ReadyTimeout, HeartbeatInterval as in Options.
 	StopTimeout, ReadyTimeout, HeartbeatInterval time.Duration
+	// Warm: the helpers are warm ones (kubectl chaos warm, warm.go): plan.Warm in
+	// their plans, a "heartbeat STEP" line per step, and Detach leaves them serving.
+	Warm bool
+	// Adopt, with Warm: warm helpers already running that the pool uses instead of
+	// creating any (a fault command's steps on them).
+	Adopt []WarmHelper
 }
 
 // Pool is the running helpers of one kubectl chaos run.
@@ -67,12 +73,14 @@ type serving struct {
 	pending map[*helper][]queuedLine // step plans waiting for an attach that reached the agent
 	told    map[*helper]bool         // helpers whose end the steps heard of
 	restart map[*helper]int32        // restart count the steps last heard of
+	warm    bool                     // warm helpers (warm.go)
+	adopted map[*helper]string       // warm helpers the pool adopted, with their step keys
 }
 
 // StartPool starts the run's (empty) pool: the pod watch, and the loop that creates a
 // helper when a step first needs its node. Close ends it.
 func StartPool(ctx context.Context, o PoolOptions) (*Pool, error) {
-	if o.Client == nil || o.Attacher == nil || o.Build == nil {
+	if o.Client == nil || o.Attacher == nil || (o.Build == nil && len(o.Adopt) == 0) {
 		return nil, exit.APIError(errors.New("session: a pool needs a client, an attacher and a pod builder"))
 	}
 	var k [32]byte
@@ -90,10 +98,12 @@ func StartPool(ctx context.Context, o PoolOptions) (*Pool, error) {
 	r.serve = &serving{
 		do: make(chan func(*runner)), key: key, build: o.Build,
 		base: plan.Plan{Version: plan.Version, Experiment: o.ID, Owner: o.Owner, Deadline: o.Deadline.UTC(),
-			Serve: true, StepKey: hex.EncodeToString(sum[:]),
+			Serve: true, StepKey: hex.EncodeToString(sum[:]), Warm: o.Warm,
 			Runtime: plan.Runtime{Endpoint: o.RuntimeSocket, Namespace: "k8s.io"}, JournalDir: plan.DefaultJournalDir},
 		steps: map[string]*poolStep{}, pending: map[*helper][]queuedLine{}, told: map[*helper]bool{}, restart: map[*helper]int32{},
+		warm: o.Warm, adopted: map[*helper]string{},
 	}
+	r.adopt(o.Adopt)
 	p := &Pool{r: r, ended: make(chan struct{})}
 	go func() {
 		defer close(p.ended)
@@ -110,6 +120,20 @@ func (p *Pool) Deadline() time.Time { return p.r.serve.base.Deadline }
 func (p *Pool) Close() (*Report, error) {
 	p.once.Do(func() {
 		p.call(func(r *runner) { r.beginStop() })
+	})
+	<-p.ended
+	return p.rep, p.err
+}
+
+// Detach ends a pool of warm helpers without stopping them: their attach streams end
+// (a warm helper's stdin stays open, stdinOnce: false) and they serve on until their
+// deadline or kubectl chaos warm --stop. A pool of a run's helpers is closed instead.
+func (p *Pool) Detach() (*Report, error) {
+	if !p.r.serve.warm {
+		return p.Close()
+	}
+	p.once.Do(func() {
+		p.call(func(r *runner) { r.phase = phaseDone })
 	})
 	<-p.ended
 	return p.rep, p.err
@@ -164,6 +188,9 @@ func (r *runner) helperFor(node string) (*helper, error) {
 		}
 		return h, nil
 	}
+	if len(r.serve.adopted) > 0 {
+		return nil, fmt.Errorf("no warm helper of yours on node %s", node)
+	}
 	now := time.Now().UTC()
 	pl := r.serve.base
 	pl.Node, pl.CreatedAt = node, now
@@ -181,8 +208,12 @@ func (r *runner) helperFor(node string) (*helper, error) {
 		pod.Namespace = r.o.Namespace
 	}
 	h := newHelper(pod)
-	fmt.Fprintf(r.o.Progress, "creating helper pod %s/%s on node %s for the rest of the run (until %s)\n",
-		pod.Namespace, h.name, node, pl.Deadline.Format(time.RFC3339))
+	what := "for the rest of the run"
+	if pl.Warm {
+		what = "warm, serving your fault commands"
+	}
+	fmt.Fprintf(r.o.Progress, "creating helper pod %s/%s on node %s %s (until %s)\n",
+		pod.Namespace, h.name, node, what, pl.Deadline.Format(time.RFC3339))
 	ctx, cancel := context.WithTimeout(r.bg, r.o.StopTimeout)
 	defer cancel()
 	r.trace("create-sent", h, time.Now())
@@ -220,9 +251,13 @@ func (s *serving) queueStop(h *helper, step string) {
 // line is q as it goes out. A plan's deadline moves on by the time it waited for the
 // helper to start (the step lasts as long as asked from when it can start: a first step
 // shorter than its helper's start was refused as past its deadline), never past the run's.
-func (s *serving) line(q queuedLine) string {
+func (s *serving) line(h *helper, q queuedLine) string {
 	if q.pl == nil {
 		return q.stop
+	}
+	key := s.key
+	if k, ok := s.adopted[h]; ok {
+		key = k
 	}
 	cp := *q.pl
 	cp.Deadline = cp.Deadline.Add(time.Since(q.at))
@@ -230,7 +265,7 @@ func (s *serving) line(q queuedLine) string {
 		cp.Deadline = s.base.Deadline
 	}
 	b, _ := json.Marshal(&cp) // startStep marshalled the same plan without error
-	return plan.StdinPlan + " " + s.key + " " + string(b)
+	return plan.StdinPlan + " " + key + " " + string(b)
 }
 
 // serveTick, after each turn of the loop: lines go out to agents now listening, and
@@ -242,7 +277,10 @@ func (r *runner) serveTick() {
 	}
 	for h, lines := range s.pending {
 		a := h.att
-		if a == nil || !a.gotEvent || a.ended || a.closed || a.cmdsDone {
+		// An adopted warm helper serves already: its plan line may go out with the
+		// attach (the pipe holds it until the stream is up), saving the wait for an
+		// event of its agent (its heartbeat comes every 5 s).
+		if a == nil || (!a.gotEvent && s.adopted[h] == "") || a.ended || a.closed || a.cmdsDone {
 			continue
 		}
 		n := 0
@@ -250,7 +288,7 @@ func (r *runner) serveTick() {
 			if cap(a.cmds)-len(a.cmds) <= 2 { // room stays for stop and close
 				break
 			}
-			a.cmds <- s.line(q)
+			a.cmds <- s.line(h, q)
 			n++
 		}
 		if s.pending[h] = lines[n:]; len(s.pending[h]) == 0 {

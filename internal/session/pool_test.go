@@ -153,7 +153,7 @@ func TestQueuedPlanDeadlineMovesOnByTheWait(t *testing.T) {
 			s.queue(h, &plan.Plan{Experiment: "step", Deadline: tt.deadline})
 			q := s.pending[h][len(s.pending[h])-1]
 			q.at = q.at.Add(-tt.waited)
-			line := s.line(q)
+			line := s.line(nil, q)
 			js := strings.TrimPrefix(line, plan.StdinPlan+" k ")
 			var got plan.Plan
 			if err := json.Unmarshal([]byte(js), &got); err != nil {
@@ -165,7 +165,7 @@ func TestQueuedPlanDeadlineMovesOnByTheWait(t *testing.T) {
 		})
 	}
 	s.queueStop(h, "step")
-	if l := s.line(s.pending[h][len(s.pending[h])-1]); l != plan.StdinStop+" step" {
+	if l := s.line(nil, s.pending[h][len(s.pending[h])-1]); l != plan.StdinStop+" step" {
 		t.Errorf("stop line %q", l)
 	}
 }

@@ -34,6 +34,7 @@ type stepEvent struct {
 // poolStep is one step on the pool: the loop puts its news in, Step takes it out.
 type poolStep struct {
 	id    string
+	nodes map[string]bool // the step's nodes (loop's goroutine): their heartbeat lines
 	mu    sync.Mutex
 	inbox []stepEvent
 	wake  chan struct{}
@@ -82,7 +83,7 @@ func (p *Pool) Step(ctx context.Context, so StepOptions) (*Report, error) {
 	if len(so.Plans) == 0 {
 		return nil, exit.Usagef("session: a step without plans")
 	}
-	st := &poolStep{id: so.Plans[0].Experiment, wake: make(chan struct{}, 1)}
+	st := &poolStep{id: so.Plans[0].Experiment, wake: make(chan struct{}, 1), nodes: map[string]bool{}}
 	nodes := map[string]*stepNode{}
 	var order []string
 	var fatal []string
@@ -124,6 +125,7 @@ func (r *runner) startStep(st *poolStep, plans []*plan.Plan, nodes map[string]*s
 		}
 		sh := newStepHelper(&cp)
 		nodes[cp.Node] = sh
+		st.nodes[cp.Node] = true
 		*order = append(*order, cp.Node)
 		h, err := r.helperFor(cp.Node)
 		if err == nil {

@@ -26,7 +26,7 @@ type podUpdate struct {
 func (r *runner) watchPods(wctx context.Context) {
 	defer r.wg.Done()
 	ns := r.ns()
-	sel := labels.Set{plan.LabelManagedBy: plan.ManagedByValue, plan.LabelExperiment: r.exp}.AsSelector()
+	sel := r.watchSelector().AsSelector()
 	selStr := sel.String()
 	pods := r.o.Client.CoreV1().Pods(ns)
 	lw := &cache.ListWatch{

@@ -59,7 +59,11 @@ func (c *Cluster) Attach(ctx context.Context, ns, pod, ctr string, stdin io.Read
 // and stop lines; the client's EOF closes the container's stdin.
 func (c *Cluster) forwardStdin(k *Container, stdin io.Reader) {
 	defer c.wg.Done()
-	defer k.closeStdin()
+	defer func() {
+		if !k.keepStdin {
+			k.closeStdin()
+		}
+	}()
 	key := fmt.Sprintf("%s#%d", k.pod, k.restart)
 	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {
@@ -71,6 +75,10 @@ func (c *Cluster) forwardStdin(k *Container, stdin io.Reader) {
 		case plan.StdinStop:
 			c.stops[key]++
 			k.stopOnce.Do(func() { close(k.stopped) })
+		default:
+			if step, ok := strings.CutPrefix(line, plan.StdinHeartbeat+" "); ok {
+				c.heartbeats[key+" "+step]++ // a warm helper's step's heartbeat
+			}
 		}
 		c.mu.Unlock()
 		if _, err := io.WriteString(k.stdinW, line+"\n"); err != nil {

@@ -44,6 +44,9 @@ type Container struct {
 	attOnce  sync.Once
 	stopped  chan struct{} // closed when a stop line arrives
 	stopOnce sync.Once
+	// keepStdin: the container has stdinOnce: false (a warm helper): the end of an
+	// attach does not close its stdin.
+	keepStdin bool
 }
 
 func newContainer(pod string, restart int32, cancel context.CancelFunc) *Container {
@@ -189,6 +192,7 @@ func (c *Cluster) runContainer(p *corev1.Pod, pl *plan.Plan, restart int32, last
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	k := newContainer(p.Name, restart, cancel)
+	k.keepStdin = len(p.Spec.Containers) > 0 && !p.Spec.Containers[0].StdinOnce
 	c.mu.Lock()
 	if c.deleting[p.Name] || c.closing {
 		cancel()

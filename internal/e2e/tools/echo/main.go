@@ -9,6 +9,8 @@
 //	echo probe send  ADDR [-count N] [-interval D]               -> one-way UDP datagrams
 //	echo client URL [-interval D]                                -> one line per second
 //	echo iowork DIR [-interval D] [-size N]                      -> writes under DIR, stats on :8080/io
+//
+// serve and iowork crash-loop on demand when $ECHO_CRASHLOOP names a file (crashloop.go).
 package main
 
 import (
@@ -78,6 +80,7 @@ func usage() {
 func serve() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	crashLoop()
 	errc := make(chan error, 4)
 	var sunk atomic.Int64
 	go func() { errc <- http.ListenAndServe(fmt.Sprintf(":%d", HTTPPort), httpMux(&sunk)) }()
