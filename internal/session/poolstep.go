@@ -160,6 +160,7 @@ type stepWait struct {
 	stopAt time.Time
 	fatal  []string
 	err    error
+	active map[string]bool // node/target the step's fault is active on (said once each)
 }
 
 func (w *stepWait) run(ctx context.Context) {
@@ -271,7 +272,15 @@ func (w *stepWait) take(e stepEvent) {
 		if h.report.InjectLatency == 0 {
 			h.report.InjectLatency = plan.Duration(e.at.Sub(w.start))
 		}
+		if len(h.injected) == 0 {
+			// The step's marks (plan line read, targets resolved, injected) and its
+			// arrival, in the -v step lines make bench-e2e reads (trace only reads what
+			// the runner fixed at its start: safe off the loop's goroutine).
+			w.p.r.traceMarks(h, ev.Marks)
+			w.p.r.trace("injected-received", h, e.at)
+		}
 		h.injected[ev.Target] = true
+		w.countActive(e.node + "/" + ev.Target)
 	case plan.EventRecovered:
 		h.recovered[ev.Target] = true
 		h.lastRecovered = e.at
@@ -281,4 +290,22 @@ func (w *stepWait) take(e stepEvent) {
 		n.ended = true
 		h.sawExit, h.done = true, true
 	}
+}
+
+// countActive says "fault active on N/M targets" the first time each target of the step
+// is injected, as a session of one experiment does (a warm helper's step is a fault
+// command's whole session: the operator and make bench-e2e read that line).
+func (w *stepWait) countActive(key string) {
+	if w.active == nil {
+		w.active = map[string]bool{}
+	}
+	if w.active[key] {
+		return
+	}
+	w.active[key] = true
+	total := 0
+	for _, pl := range w.so.Plans {
+		total += len(pl.Targets)
+	}
+	fmt.Fprintf(w.so.Progress, "fault active on %d/%d targets\n", len(w.active), max(total, len(w.active)))
 }
