@@ -196,14 +196,26 @@ func TestPoolHelperDeletedBetweenSteps(t *testing.T) {
 	start := time.Now()
 	rep, err = p.Step(sctx, StepOptions{Plans: stepPlans("step-2", 5*time.Second, "node-a")})
 	took := time.Since(start)
-	if err == nil || sctx.Err() != nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "ended") {
-		t.Fatalf("step on the deleted helper's node after %s: %v (report %+v); want an error naming %s that says it ended\n%s", took, err, rep, name, progress.String())
+	if err == nil || sctx.Err() != nil {
+		t.Fatalf("step on the deleted helper's node after %s: %v (report %+v); want it failed, not hung\n%s", took, err, rep, progress.String())
 	}
 	t.Logf("step on the deleted helper's node failed after %s: %v", took.Round(time.Millisecond), err)
-	// As a helper that could not be created: the session's helpers failed it (the run
-	// makes any failed fault step its exit 3).
-	if code := exit.Code(err); code != exit.API {
-		t.Errorf("exit code %d, want %d (the run's helper is gone)", code, exit.API)
+	switch {
+	case strings.Contains(err.Error(), name) && strings.Contains(err.Error(), "ended"):
+		// The pool saw the deletion before the plan line: the step fails naming the
+		// helper. As a helper that could not be created: the session's helpers failed
+		// it (the run makes any failed fault step its exit 3).
+		if code := exit.Code(err); code != exit.API {
+			t.Errorf("exit code %d, want %d (the run's helper is gone)", code, exit.API)
+		}
+	case strings.Contains(err.Error(), "node-a") && strings.Contains(err.Error(), "context canceled"):
+		// The plan line reached the agent as its pod was being deleted (the pool had not
+		// seen the deletion yet, 1 run in ~8 under load): the agent stopped the step.
+		if code := exit.Code(err); code != exit.API && code != exit.Fault {
+			t.Errorf("exit code %d, want %d or %d", code, exit.API, exit.Fault)
+		}
+	default:
+		t.Fatalf("step on the deleted helper's node: %v; want an error naming %s that says it ended, or the agent's stop of the step on node-a", err, name)
 	}
 	rep, err = p.Step(ctx, StepOptions{Plans: stepPlans("step-3", 200*time.Millisecond, "node-b")})
 	checkStep(t, rep, err, ReasonCompleted, 1)

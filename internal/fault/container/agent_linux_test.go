@@ -71,7 +71,7 @@ func TestAgentPause(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	end := mono()
+	end, endWall := mono(), time.Now()
 	if res.Reason != plan.ReasonDeadline || !res.OK() {
 		t.Fatalf("result %+v\n%s", res, out.String())
 	}
@@ -79,9 +79,12 @@ func TestAgentPause(t *testing.T) {
 	inj, rec := res.Targets[0].InjectedAt, res.Targets[0].RecoveredAt
 	silent := rec.Sub(inj)
 	// No tick between injected and recovered (give each stamp 50 ms of slack for the
-	// gap between the kernel state change and the agent's clock reading).
-	lo := end - int64(time.Since(inj)) + int64(50*time.Millisecond)
-	hi := end - int64(time.Since(rec)) - int64(50*time.Millisecond)
+	// gap between the kernel state change and the agent's clock reading). The agent's
+	// wall-clock stamps are put on the ticker's monotonic clock through (end, endWall),
+	// read together: time.Since after waitTick would shift the window back by the wait
+	// (hundreds of ms under load: the window then took in ticks from before the freeze).
+	lo := end - int64(endWall.Sub(inj)) + int64(50*time.Millisecond)
+	hi := end - int64(endWall.Sub(rec)) - int64(50*time.Millisecond)
 	if n := tk.between(lo, hi); n != 0 {
 		t.Fatalf("%d ticks while the agent held the freeze (%s)\n%s", n, silent, out.String())
 	}
