@@ -200,7 +200,11 @@ type benchRun struct {
 	phases       phaseRun
 }
 
-func benchOnce(sc *scenario, ips []string) benchRun {
+func benchOnce(sc *scenario, ips []string) benchRun { return benchRunOnce(sc, ips, false) }
+
+// benchRunOnce is one measured session; warm: the node has a warm helper (kubectl chaos
+// warm), which the command uses and which stays after it.
+func benchRunOnce(sc *scenario, ips []string, warm bool) benchRun {
 	t := sc.t
 	t.Helper()
 	var streams []*stream
@@ -245,6 +249,12 @@ func benchOnce(sc *scenario, ips []string) benchRun {
 	s.Wait(60 * time.Second)
 	br.exit = s.exited.Sub(sig)
 	br.phases = phasesOf(s, activeAt, sig, goneAt)
+	if warm {
+		if !strings.Contains(s.Output(), "using warm helper") {
+			t.Fatalf("the command did not use the warm helper:\n%s", s.Output())
+		}
+		return br
+	}
 	// The command may return before its helper pods are gone (issue 17): the next run
 	// and the no-helper check wait here.
 	waitNoHelpers(t, 60*time.Second)
@@ -298,6 +308,8 @@ func TestBench(t *testing.T) {
 		}
 		phaseTables = append(phaseTables, logPhases(t, n, prs))
 	}
+	warmRows, warmPhases := benchWarm(sc, runs)
+	rows, phaseTables = append(rows, warmRows...), append(phaseTables, warmPhases...)
 	// kill -9 of the CLI (attached) and of the agent, 1 pod: fault gone after the kill.
 	ips := sc.Echo("web", 1)
 	for _, who := range []string{"CLI", "agent"} {
@@ -363,4 +375,41 @@ func benchKill(sc *scenario, ip, who string) time.Duration {
 	deleteHelpers(t)
 	waitNoHelpers(t, 60*time.Second)
 	return gone
+}
+
+// benchWarm: the same sessions with a warm helper on the node (kubectl chaos warm, issue
+// 17: no pod is started after the command), 1 and 10 pods; then warm --stop.
+func benchWarm(sc *scenario, runs int) (rows, phaseTables []string) {
+	t := sc.t
+	for _, n := range []int{1, 10} {
+		ips := sc.Echo("web", n)
+		if r := chaosPlain(t, nil, warmArgs("deploy/web", "-n", sc.NS, "--for", "15m")...); r.Code != 0 {
+			t.Fatalf("warm: %s", r)
+		}
+		var rs []benchRun
+		for i := 0; i < runs; i++ {
+			time.Sleep(benchSettle)
+			br := benchRunOnce(sc, ips, true)
+			t.Logf("warm helper, %d pods run %d (%s): active %v, gone %v, exit %v", n, i+1, loadavg(), br.active, br.gone, br.exit)
+			rs = append(rs, br)
+		}
+		goal := map[int][3]string{1: {"≤ 350 ms", "≤ 300 ms", "≤ 500 ms"}, 10: {"≤ 500 ms", "≤ 30 ms", "≤ 500 ms"}}[n]
+		rows = append(rows,
+			fmt.Sprintf("| warm helper: fault active after command start, %2d pod(s) | %-26s | %s |", n, durs(rs, func(b benchRun) time.Duration { return b.active }), goal[0]),
+			fmt.Sprintf("| warm helper: fault gone after Ctrl-C, %2d pod(s)          | %-26s | %s |", n, durs(rs, func(b benchRun) time.Duration { return b.gone }), goal[1]),
+			fmt.Sprintf("| warm helper: command exits after Ctrl-C, %2d pod(s)       | %-26s | %s |", n, durs(rs, func(b benchRun) time.Duration { return b.exit }), goal[2]))
+		var st, sp []map[string]time.Duration
+		for _, r := range rs {
+			st, sp = append(st, r.phases.start), append(sp, r.phases.stop)
+		}
+		a := phaseTable(fmt.Sprintf("To an active fault on a warm helper, %d pod(s), %d runs (ms after the command started)", n, len(rs)), warmStartSteps, st)
+		b := phaseTable(fmt.Sprintf("From Ctrl-C to the exit on a warm helper, %d pod(s), %d runs (ms after the signal)", n, len(rs)), stopSteps, sp)
+		t.Log("\n" + a + "\n\n" + b)
+		phaseTables = append(phaseTables, a+"\n\n"+b)
+		if r := chaosPlain(t, nil, "warm", "--stop"); r.Code != 0 {
+			t.Fatalf("warm --stop: %s", r)
+		}
+		waitNoHelpers(t, 60*time.Second)
+	}
+	return rows, phaseTables
 }
