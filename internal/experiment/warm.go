@@ -81,7 +81,7 @@ func listWarm(ctx context.Context, c kubernetes.Interface, ns, owner string, key
 			why = "its step key is not in this CLI's state directory (warmed by another user or machine)"
 		case !warmkeys.Matches(e.Key, pl.StepKey):
 			why = "the key kept here does not match its stepKey"
-		case pod.DeletionTimestamp != nil || !agentRunning(pod):
+		case pod.DeletionTimestamp != nil || !session.AgentRunning(pod):
 			why = "it is not running"
 		}
 		if why != "" {
@@ -136,19 +136,6 @@ func warmPlan(pod *corev1.Pod) *plan.Plan {
 		}
 	}
 	return nil
-}
-
-// agentRunning: the helper's agent container runs.
-func agentRunning(pod *corev1.Pod) bool {
-	if pod.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, st := range pod.Status.ContainerStatuses {
-		if st.Name == helperpod.ContainerName {
-			return st.State.Running != nil
-		}
-	}
-	return false
 }
 
 // warmFor waits for the lookup and picks the warm helpers of p (none: an empty map).

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -118,10 +119,28 @@ func (r *runner) warmReady(hs []*helper) ([]WarmHelper, string) {
 			}
 			return nil, fmt.Sprintf("warm helper %s on node %s ended (%s)", h.name, h.node, why)
 		}
-		if h.att == nil || !h.att.gotEvent {
+		// The agent answered, and the API shows its container running: a fault command's
+		// lookup takes only such a helper (the kubelet posts Running after the container
+		// starts, so an attach can answer first: warm then returned a helper the next
+		// command could not use yet).
+		if h.att == nil || !h.att.gotEvent || h.pod == nil || !AgentRunning(h.pod) {
 			return nil, ""
 		}
 		out = append(out, WarmHelper{Pod: h.pod.DeepCopy(), Key: r.serve.key})
 	}
 	return out, ""
+}
+
+// AgentRunning: the API shows the helper pod Running with its agent container running
+// (what a fault command requires of a warm helper it uses).
+func AgentRunning(pod *corev1.Pod) bool {
+	if pod.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, st := range pod.Status.ContainerStatuses {
+		if st.Name == helperpod.ContainerName {
+			return st.State.Running != nil
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/session/sessiontest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -81,4 +82,42 @@ func TestWarmPoolAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertAllGone(t, c, nil)
+}
+
+// TestWarmReturnsOnceTheAPIShowsRunning: the kubelet posts Running after the container
+// started, so the agent can answer an attach while the pod still says Pending (e2e
+// TestWarmLoss failed so once in CI). Warm must return only a helper a fault command's
+// lookup takes: Running with its agent container running.
+func TestWarmReturnsOnceTheAPIShowsRunning(t *testing.T) {
+	c := newCluster(t)
+	c.SetBehavior("node-a", sessiontest.Behavior{RunningAfter: 700 * time.Millisecond})
+	var progress syncBuffer
+	ctx := context.Background()
+	wp, err := StartPool(ctx, PoolOptions{Client: c.CS, Attacher: c, Namespace: helperpod.DefaultNamespace,
+		ID: "warm-running", Owner: "tester@kind", Deadline: time.Now().Add(time.Minute), RuntimeSocket: poolSocket,
+		Build: func(pl *plan.Plan) (*corev1.Pod, error) {
+			return helperpod.Build(helperpod.Options{Plan: pl, Namespace: helperpod.DefaultNamespace, Image: "kubectl-chaos:test"})
+		},
+		Warm: true, Progress: &progress, StopTimeout: 5 * time.Second, ReadyTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wp.Close()
+	hs, err := wp.Warm(ctx, []string{"node-a"})
+	returned := time.Now()
+	if err != nil {
+		t.Fatalf("Warm: %v\n%s", err, progress.String())
+	}
+	if len(hs) != 1 || !AgentRunning(hs[0].Pod) {
+		var phase corev1.PodPhase
+		if len(hs) > 0 {
+			phase = hs[0].Pod.Status.Phase
+		}
+		t.Fatalf("Warm returned %d helper(s), the first %s: want one whose pod shows its agent running", len(hs), phase)
+	}
+	running := c.RunningAt(hs[0].Pod.Name + "#0")
+	if running.IsZero() || returned.Before(running) {
+		t.Fatalf("Warm returned at %s, the API said Running at %s", returned.Format("15:04:05.000"), running.Format("15:04:05.000"))
+	}
+	t.Logf("Warm returned %s after the API said Running", returned.Sub(running).Round(time.Millisecond))
 }
