@@ -90,7 +90,7 @@ func runWarmStep(ctx context.Context, o *Options, c kubernetes.Interface, att se
 		wh := warm[pl.Node]
 		fmt.Fprintf(progress, "node %s: using warm helper %s/%s\n", pl.Node, wh.Pod.Namespace, wh.Pod.Name)
 		adopt = append(adopt, wh)
-		if d := podDeadline(wh.Pod); d.After(last) {
+		if d := session.PodDeadline(wh.Pod); d.After(last) {
 			last = d
 		}
 	}
@@ -105,12 +105,6 @@ func runWarmStep(ctx context.Context, o *Options, c kubernetes.Interface, att se
 	rep, err := pool.Step(ctx, session.StepOptions{Plans: plans, Events: events, Progress: progress})
 	pool.Detach()
 	return rep, err
-}
-
-// podDeadline is a helper pod's deadline annotation.
-func podDeadline(pod *corev1.Pod) time.Time {
-	t, _ := time.Parse(time.RFC3339, pod.Annotations[plan.AnnotationDeadline])
-	return t
 }
 
 // reasonRank orders report reasons by how much they say: the merged report takes the

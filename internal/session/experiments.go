@@ -134,7 +134,7 @@ func addHelper(e *Experiment, p *corev1.Pod) {
 	} else if pl := podPlan(p); pl != nil && pl.Detached {
 		e.Detached = true
 	}
-	if d := podDeadline(p); d.After(e.Deadline) {
+	if d := PodDeadline(p); d.After(e.Deadline) {
 		e.Deadline = d
 	}
 	e.Helpers = append(e.Helpers, helperState(p))

@@ -170,7 +170,7 @@ func joinExit(errs []error) error {
 
 // expired: a helper past its deadline plus GCGrace, or finished.
 func expired(p *corev1.Pod, now time.Time) bool {
-	d := podDeadline(p)
+	d := PodDeadline(p)
 	if !d.IsZero() && now.After(d.Add(GCGrace)) {
 		return true
 	}

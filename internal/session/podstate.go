@@ -67,8 +67,8 @@ func podNode(p *corev1.Pod) string {
 	return ""
 }
 
-// podDeadline reads the deadline annotation (RFC 3339), falling back to the plan.
-func podDeadline(p *corev1.Pod) time.Time {
+// PodDeadline reads the deadline annotation (RFC 3339), falling back to the plan.
+func PodDeadline(p *corev1.Pod) time.Time {
 	if v := p.Annotations[plan.AnnotationDeadline]; v != "" {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			return t

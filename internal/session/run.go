@@ -147,7 +147,7 @@ func newRunner(ctx context.Context, o Options) *runner {
 func (r *runner) deadline() time.Time {
 	var d time.Time
 	for _, h := range r.helpers {
-		if t := podDeadline(h.pod); t.After(d) {
+		if t := PodDeadline(h.pod); t.After(d) {
 			d = t
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 )
 
 // stopRun deletes the owner's warm helpers in the helper namespace and forgets their
@@ -41,7 +42,7 @@ func stopRun(ctx context.Context, o *Options) error {
 			continue
 		}
 		keys.Delete(string(p.UID))
-		out = append(out, Helper{Node: p.Spec.NodeName, Namespace: p.Namespace, Pod: p.Name, UID: string(p.UID), Deadline: deadlineOf(p)})
+		out = append(out, Helper{Node: p.Spec.NodeName, Namespace: p.Namespace, Pod: p.Name, UID: string(p.UID), Deadline: session.PodDeadline(p)})
 	}
 	keys.Prune(time.Now())
 	fmt.Fprintf(o.IO.ErrOut, "deleted %d warm helper(s) of %s; each recovers any step it still holds\n", len(out), owner)

@@ -199,14 +199,9 @@ func keep(keys warmkeys.Store, hs []session.WarmHelper) error {
 	var errs []error
 	for _, h := range hs {
 		errs = append(errs, keys.Put(warmkeys.Entry{UID: string(h.Pod.UID), Namespace: h.Pod.Namespace, Pod: h.Pod.Name,
-			Node: h.Pod.Spec.NodeName, Deadline: deadlineOf(h.Pod), Key: h.Key}))
+			Node: h.Pod.Spec.NodeName, Deadline: session.PodDeadline(h.Pod), Key: h.Key}))
 	}
 	return errors.Join(errs...)
-}
-
-func deadlineOf(pod *corev1.Pod) time.Time {
-	t, _ := time.Parse(time.RFC3339, pod.Annotations[plan.AnnotationDeadline])
-	return t
 }
 
 // nodes are the nodes to warm: --node, or the targets' nodes.
