@@ -198,13 +198,15 @@ func phaseTable(title string, steps []struct{ key, label string }, runs []map[st
 	return strings.Join(lines, "\n")
 }
 
-func logPhases(t *testing.T, n int, rs []phaseRun) string {
+// logPhases logs and returns the phase tables of runs; what names them (pods, probe
+// rate, runs, load).
+func logPhases(t *testing.T, what string, rs []phaseRun) string {
 	var st, sp []map[string]time.Duration
 	for _, r := range rs {
 		st, sp = append(st, r.start), append(sp, r.stop)
 	}
-	a := phaseTable(fmt.Sprintf("To an active fault, %d pod(s), %d runs (ms after the command started)", n, len(rs)), startSteps, st)
-	b := phaseTable(fmt.Sprintf("From Ctrl-C to the exit, %d pod(s), %d runs (ms after the signal)", n, len(rs)), stopSteps, sp)
+	a := phaseTable(fmt.Sprintf("To an active fault, %s (ms after the command started)", what), startSteps, st)
+	b := phaseTable(fmt.Sprintf("From Ctrl-C to the exit, %s (ms after the signal)", what), stopSteps, sp)
 	t.Log("\n" + a + "\n\n" + b)
 	return a + "\n\n" + b
 }
