@@ -444,14 +444,15 @@ func run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	warmCh := o.findWarm(ctx, c) // while the targets resolve
+	warm := o.findWarm(ctx, c) // and attach, while the targets resolve
+	defer warm.release()
 	p, err := o.Prepare(ctx, c)
 	if err != nil {
 		return err
 	}
 	session.Step("cli-targets-resolved", time.Now())
 	if o.DryRun {
-		if w := o.warmFor(warmCh, p); len(w) > 0 {
+		if w := o.warmFor(warm, p); len(w) > 0 {
 			printWarmPlan(o.IO.ErrOut, w)
 		}
 		return PrintDryRun(o.IO, o.Output, p, o)
@@ -481,7 +482,10 @@ func run(ctx context.Context, o *Options) error {
 	if e.APIOnly() {
 		return runAPI(ctx, o, p, c, e, pe)
 	}
-	return runHelpers(ctx, o, p, c, e, pe, o.warmFor(warmCh, p))
+	use := o.warmFor(warm, p)
+	early := warm.takeEarly(use)
+	warm.release() // now: an early attach the fault does not use ends before it runs
+	return runHelpers(ctx, o, p, c, e, pe, use, early)
 }
 
 // announce says what is about to happen: the fault, on how much, for how long and how
@@ -501,7 +505,8 @@ func announce(w io.Writer, o *Options, p *Prepared, e *catalog.Entry) {
 
 // runHelpers runs p through one helper pod per node, and follows what the fault set
 // off on each target (a killed container's restart) for the report.
-func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry, pe *podEvents, warm map[string]session.WarmHelper) error {
+func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry, pe *podEvents,
+	warm map[string]session.WarmHelper, early *session.Pool) error {
 	ev := newEventPrinter(o.IO)
 	sctx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
@@ -515,7 +520,7 @@ func runHelpers(ctx context.Context, o *Options, p *Prepared, c kubernetes.Inter
 	if !o.Events {
 		markEventsOff(p.Pods)
 	}
-	rep, runErr := runSessions(ctx, sctx, o, p, c, e, warm, out, pe)
+	rep, runErr := runSessions(ctx, sctx, o, p, c, e, warm, early, out, pe)
 	out.close()
 	pe.report(rep)
 	if rep != nil && !o.Detach {

@@ -25,13 +25,21 @@ const warmHeartbeat = time.Second
 // warm helpers of the nodes that have one and on helper pods of its own elsewhere, both
 // at once, their reports merged into one.
 func runSessions(ctx, sctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry,
-	warm map[string]session.WarmHelper, out *sessionOutput, pe *podEvents) (*session.Report, error) {
+	warm map[string]session.WarmHelper, early *session.Pool, out *sessionOutput, pe *podEvents) (*session.Report, error) {
 	var mu sync.Mutex // two sessions may deliver events at once
 	events := func(ev plan.Event) { mu.Lock(); defer mu.Unlock(); out.events(ev); pe.event(ev) }
 	progress := out.progress
 	if o.Helpers != nil {
 		announce(progress, o, p, e)
 		return o.Helpers.Step(sctx, session.StepOptions{Plans: p.Plans, Events: events, Progress: progress})
+	}
+	if early != nil {
+		// The early pool's attaches end with the warm step, or here if it never starts.
+		defer func() {
+			if early != nil {
+				early.Detach()
+			}
+		}()
 	}
 	if o.Detach && len(warm) > 0 {
 		fmt.Fprintf(progress, "--detach: the fault gets helper pods of its own (a warm helper's steps end with the CLI that sent them)\n")
@@ -64,9 +72,11 @@ func runSessions(ctx, sctx context.Context, o *Options, p *Prepared, c kubernete
 	var wg sync.WaitGroup
 	if len(warmPlans) > 0 {
 		wg.Add(1)
+		pool := early
+		early = nil // runWarmStep detaches it
 		go func() {
 			defer wg.Done()
-			warmRep, warmErr = runWarmStep(sctx, o, c, att, warm, warmPlans, events, progress)
+			warmRep, warmErr = runWarmStep(sctx, o, c, att, warm, pool, warmPlans, events, progress)
 		}()
 	}
 	var rep *session.Report
@@ -80,31 +90,45 @@ func runSessions(ctx, sctx context.Context, o *Options, p *Prepared, c kubernete
 	return mergeReports(rep, err, warmRep, warmErr)
 }
 
-// runWarmStep runs the plans on the nodes' warm helpers as one step: attach, plan line,
-// the step's events until it ended (its deadline, or Ctrl-C: stop STEP), detach.
+// runWarmStep runs the plans on the nodes' warm helpers as one step: attach (early:
+// the pool attached while the targets resolved, else one started here), plan line, the
+// step's events until it ended (its deadline, or Ctrl-C: stop STEP), detach.
 func runWarmStep(ctx context.Context, o *Options, c kubernetes.Interface, att session.Attacher,
-	warm map[string]session.WarmHelper, plans []*plan.Plan, events func(plan.Event), progress io.Writer) (*session.Report, error) {
-	var adopt []session.WarmHelper
-	var last time.Time
+	warm map[string]session.WarmHelper, early *session.Pool, plans []*plan.Plan, events func(plan.Event), progress io.Writer) (*session.Report, error) {
+	use := map[string]session.WarmHelper{}
 	for _, pl := range plans {
 		wh := warm[pl.Node]
 		fmt.Fprintf(progress, "node %s: using warm helper %s/%s\n", pl.Node, wh.Pod.Namespace, wh.Pod.Name)
+		use[pl.Node] = wh
+	}
+	session.Step("cli-warm-found", time.Now())
+	pool := early
+	if pool == nil {
+		var err error
+		if pool, err = startWarmPool(ctx, o, c, att, plans[0].Owner, use); err != nil {
+			return nil, err
+		}
+	}
+	rep, err := pool.Step(ctx, session.StepOptions{Plans: plans, Events: events, Progress: progress})
+	pool.Detach()
+	return rep, err
+}
+
+// startWarmPool starts a pool on the warm helpers of use: their attaches open at once.
+func startWarmPool(ctx context.Context, o *Options, c kubernetes.Interface, att session.Attacher, owner string,
+	use map[string]session.WarmHelper) (*session.Pool, error) {
+	var adopt []session.WarmHelper
+	var last time.Time
+	for _, wh := range use {
 		adopt = append(adopt, wh)
 		if d := session.PodDeadline(wh.Pod); d.After(last) {
 			last = d
 		}
 	}
-	session.Step("cli-warm-found", time.Now())
-	pool, err := session.StartPool(ctx, session.PoolOptions{
-		Client: c, Attacher: att, Namespace: o.HelperNamespace, Owner: plans[0].Owner, Deadline: last,
+	return session.StartPool(ctx, session.PoolOptions{
+		Client: c, Attacher: att, Namespace: o.HelperNamespace, Owner: owner, Deadline: last,
 		Warm: true, Adopt: adopt, HeartbeatInterval: warmHeartbeat, ReadyTimeout: 15 * time.Second,
 	})
-	if err != nil {
-		return nil, err
-	}
-	rep, err := pool.Step(ctx, session.StepOptions{Plans: plans, Events: events, Progress: progress})
-	pool.Detach()
-	return rep, err
 }
 
 // reasonRank orders report reasons by how much they say: the merged report takes the

@@ -1,10 +1,13 @@
 package experiment
 
 // A fault command on warm helpers (kubectl chaos warm; docs/agent.md, "Warm helpers"):
-// the lookup of this owner's warm helpers runs while the targets resolve; on each
-// target node with a usable one the experiment's plan goes to it as a step (attach,
-// plan line, the step's events, stop STEP at the end, detach), and the other nodes get
-// helper pods of their own as before.
+// the lookup of this owner's warm helpers runs while the targets resolve, and so do the
+// attaches to the helpers it found (one per node, at most maxEarlyAttach: the attach
+// through the API server and the kubelet is ≈50 ms of a warm fault's start). On each
+// target node with a usable one the experiment's plan goes to it as a step (plan line,
+// the step's events, stop STEP at the end, detach), and the other nodes get helper pods
+// of their own as before. An attach opened early to a helper the resolved fault does
+// not take (another node, a deadline too early for it) is closed unused.
 
 import (
 	"context"
@@ -17,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
@@ -27,11 +31,32 @@ import (
 // the step's recovery and the CLI's stop fit in it.
 const WarmMargin = 30 * time.Second
 
+// maxEarlyAttach bounds the attaches opened before the targets are known: one per node
+// with a warm helper. With more warm nodes than this, the command attaches after the
+// targets resolved, to the helpers of its own nodes only.
+const maxEarlyAttach = 8
+
 // warmFound is the lookup's answer: this owner's usable warm helpers (key held here,
-// running), not yet checked against the fault.
+// running), not yet checked against the fault, and the pool whose attaches to them were
+// opened while the targets resolved (nil: none).
 type warmFound struct {
-	pods []warmCandidate
-	err  error
+	pods  []warmCandidate
+	err   error
+	early *earlyWarm
+}
+
+// earlyWarm is the pool of warm helpers attached before the targets were known.
+type earlyWarm struct {
+	pool *session.Pool
+	use  map[string]session.WarmHelper // node -> the helper the pool attached to
+}
+
+// warmLookup is a fault command's lookup of its warm helpers, under way while the
+// targets resolve. A nil *warmLookup is a command that uses none.
+type warmLookup struct {
+	ch    <-chan warmFound
+	found *warmFound
+	taken bool // the early pool went to the warm step
 }
 
 type warmCandidate struct {
@@ -40,10 +65,11 @@ type warmCandidate struct {
 	key  string
 }
 
-// findWarm lists the warm helpers in the helper namespace in the background (nil when
-// the command cannot use any: --warm=false, a run's step). With --detach it only says
-// that it does not use them.
-func (o *Options) findWarm(ctx context.Context, c kubernetes.Interface) <-chan warmFound {
+// findWarm lists the warm helpers in the helper namespace in the background, and
+// attaches to them (earlyAttach), while the targets resolve; nil when the command
+// cannot use any (--warm=false, a run's step). With --detach it only says that it does
+// not use them. The caller releases the lookup (release) on every path.
+func (o *Options) findWarm(ctx context.Context, c kubernetes.Interface) *warmLookup {
 	if !o.Warm || o.Helpers != nil || o.WarmKeys == nil {
 		return nil
 	}
@@ -52,10 +78,50 @@ func (o *Options) findWarm(ctx context.Context, c kubernetes.Interface) <-chan w
 	if o.Owner != nil {
 		owner = o.Owner()
 	}
+	// The fault's deadline as Prepare will stamp it, or earlier (the clock moves on):
+	// a helper too short for this is too short for the fault.
+	deadline := o.clock().Add(o.Duration)
+	early := o.attachEarly()
 	go func() {
-		ch <- listWarm(ctx, c, o.HelperNamespace, owner, o.WarmKeys())
+		found := listWarm(ctx, c, o.HelperNamespace, owner, o.WarmKeys())
+		if found.err == nil && early {
+			found.early = o.openEarly(ctx, c, owner, found.pods, deadline)
+		}
+		ch <- found
 	}()
-	return ch
+	return &warmLookup{ch: ch}
+}
+
+// attachEarly: the command may attach to its warm helpers before its targets are
+// known. Not for a dry run (it attaches to nothing), --detach (no warm helper), an
+// API-only fault (no helper at all), or a confirmation prompt (the user decides first).
+func (o *Options) attachEarly() bool {
+	if o.DryRun || o.Detach || (!o.Yes && o.IO != nil && o.IO.CanPrompt()) {
+		return false
+	}
+	e, err := catalog.For(o.Fault)
+	return err == nil && !e.APIOnly()
+}
+
+// openEarly starts the pool of the warm helpers the fault could use on any node (the
+// latest-deadline one per node, as pickWarm chooses) so their attaches open while the
+// targets resolve; nil when there are none, or more nodes than maxEarlyAttach, or the
+// pool cannot start (the command then attaches after the targets resolved).
+func (o *Options) openEarly(ctx context.Context, c kubernetes.Interface, owner string, found []warmCandidate, deadline time.Time) *earlyWarm {
+	use := pickWarmFor(found, func(string) bool { return true }, deadline, o.RuntimeSocket)
+	if len(use) == 0 || len(use) > maxEarlyAttach || o.Attacher == nil {
+		return nil
+	}
+	att, err := o.Attacher()
+	if err != nil {
+		return nil
+	}
+	pool, err := startWarmPool(ctx, o, c, att, owner, use)
+	if err != nil {
+		slog.Info("not attaching to the warm helpers early", "error", err)
+		return nil
+	}
+	return &earlyWarm{pool: pool, use: use}
 }
 
 // listWarm lists the warm helpers of owner that are running and whose key this CLI
@@ -96,16 +162,21 @@ func listWarm(ctx context.Context, c kubernetes.Interface, ns, owner string, key
 // pickWarm chooses, per node of p, the warm helper with the latest deadline that
 // outlives the fault's deadline by WarmMargin and mounts the same runtime socket.
 func pickWarm(found []warmCandidate, p *Prepared, socket string) map[string]session.WarmHelper {
+	return pickWarmFor(found, func(node string) bool { return p.Selection.ByNode[node] != nil }, p.Deadline, socket)
+}
+
+// pickWarmFor is pickWarm on the nodes onNode says, for a fault ending at deadline.
+func pickWarmFor(found []warmCandidate, onNode func(string) bool, deadline time.Time, socket string) map[string]session.WarmHelper {
 	use := map[string]session.WarmHelper{}
 	best := map[string]time.Time{}
 	for _, wc := range found {
 		node := wc.plan.Node
 		var why string
 		switch {
-		case p.Selection.ByNode[node] == nil:
+		case !onNode(node):
 			continue
-		case wc.plan.Deadline.Before(p.Deadline.Add(WarmMargin)):
-			why = fmt.Sprintf("its deadline %s is too early for the fault's %s (+%s)", wc.plan.Deadline.Format(time.RFC3339), p.Deadline.Format(time.RFC3339), WarmMargin)
+		case wc.plan.Deadline.Before(deadline.Add(WarmMargin)):
+			why = fmt.Sprintf("its deadline %s is too early for the fault's %s (+%s)", wc.plan.Deadline.Format(time.RFC3339), deadline.Format(time.RFC3339), WarmMargin)
 		case wc.plan.Runtime.Endpoint != socket:
 			why = fmt.Sprintf("it mounts runtime socket %s, not --runtime-socket %s", wc.plan.Runtime.Endpoint, socket)
 		}
@@ -138,15 +209,54 @@ func warmPlan(pod *corev1.Pod) *plan.Plan {
 	return nil
 }
 
+// wait is the lookup's answer, once it came.
+func (l *warmLookup) wait() *warmFound {
+	if l.found == nil {
+		f := <-l.ch
+		l.found = &f
+	}
+	return l.found
+}
+
 // warmFor waits for the lookup and picks the warm helpers of p (none: an empty map).
-func (o *Options) warmFor(ch <-chan warmFound, p *Prepared) map[string]session.WarmHelper {
-	if ch == nil {
+func (o *Options) warmFor(l *warmLookup, p *Prepared) map[string]session.WarmHelper {
+	if l == nil {
 		return nil
 	}
-	found := <-ch
+	found := l.wait()
 	if found.err != nil {
 		slog.Info("not using warm helpers: listing them failed", "error", found.err)
 		return nil
 	}
 	return pickWarm(found.pods, p, o.RuntimeSocket)
+}
+
+// takeEarly hands the early pool to the warm step when it attached to every helper of
+// use (the same pod on each node); else nil, and the step starts a pool of its own
+// (release closes the early one).
+func (l *warmLookup) takeEarly(use map[string]session.WarmHelper) *session.Pool {
+	if l == nil || l.taken || l.found == nil || l.found.early == nil || len(use) == 0 {
+		return nil
+	}
+	e := l.found.early
+	for node, wh := range use {
+		if got, ok := e.use[node]; !ok || got.Pod.UID != wh.Pod.UID {
+			return nil
+		}
+	}
+	l.taken = true
+	return e.pool
+}
+
+// release closes the early pool's attaches unless the warm step took it: the helpers
+// serve on (Detach), whatever ended the command (targets not found, Ctrl-C, a warm
+// helper the fault did not take). It waits for the lookup when it is still under way.
+func (l *warmLookup) release() {
+	if l == nil || l.taken {
+		return
+	}
+	if f := l.wait(); f.early != nil {
+		f.early.pool.Detach()
+		f.early = nil
+	}
 }
