@@ -46,9 +46,10 @@ var startSteps = []struct{ key, label string }{
 var warmStartSteps = []struct{ key, label string }{
 	{"cli-init", "CLI binary: first package init (≈ exec; before it: kubectl's own start)"},
 	{"cli-main", "CLI main (runtime + package inits done)"},
+	{"cli-warm-listed", "CLI: warm helpers listed (while the targets resolve)"},
+	{"attach-start", "CLI: attach to the warm helper started (since perf17: right after the list; before: after the targets)"},
 	{"cli-targets-resolved", "CLI: kubeconfig, targets resolved"},
-	{"cli-warm-found", "CLI: warm helper found (looked up while the targets resolved)"},
-	{"attach-start", "CLI: attach to the warm helper started"},
+	{"cli-warm-found", "CLI: warm helper picked for the resolved targets"},
 	{"agent-plan-read", "agent: plan line read"},
 	{"agent-targets-resolved", "agent: step's targets resolved"},
 	{"agent-injected", "agent: fault in the kernel (first target)"},

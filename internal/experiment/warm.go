@@ -84,6 +84,7 @@ func (o *Options) findWarm(ctx context.Context, c kubernetes.Interface) *warmLoo
 	early := o.attachEarly()
 	go func() {
 		found := listWarm(ctx, c, o.HelperNamespace, owner, o.WarmKeys())
+		session.Step("cli-warm-listed", time.Now())
 		if found.err == nil && early {
 			found.early = o.openEarly(ctx, c, owner, found.pods, deadline)
 		}
