@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -112,9 +111,17 @@ func (t Target) RuntimeID() string {
 	return t.ContainerID
 }
 
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9.-]`)
-
-func sanitize(s string) string { return unsafeChars.ReplaceAllString(s, "-") }
+// sanitize replaces each character but A-Z, a-z, 0-9, '.' and '-' (and each byte of
+// invalid UTF-8) with '-'. A loop, not a package-level regexp: the CLI never calls it,
+// and every package init runs before its main (issue 17).
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
+			return r
+		}
+		return '-'
+	}, s)
+}
 
 // Fault is the fault spec: Kind names the family, and exactly one pointer field (the
 // one whose JSON name is Kind) holds that family's spec. A new family adds one field
