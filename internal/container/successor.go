@@ -25,8 +25,9 @@ const (
 
 // DefaultSuccessorWait bounds how long the agent waits for a running successor. A
 // container in CrashLoopBackOff runs again after 10 s, 20 s, … of back-off, but the
-// kubelet restarts it at its next sync of the pod after that: 16-21 s after the crash
-// in the kill matrix (a 15 s wait missed it), so 30 s covers the first back-off.
+// kubelet restarts it at its next sync of the pod after that: the kill matrix's two-crash
+// loop runs again ≈20 s after its trigger (19-23 s at load 35; a 15 s wait missed it),
+// so 30 s covers the first back-off.
 const DefaultSuccessorWait = 30 * time.Second
 
 // candidate is one container containerd lists for the target's pod and name.
