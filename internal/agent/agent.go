@@ -286,8 +286,12 @@ func (r *runner) injector() (fault.Injector, error) {
 		return nil, err
 	}
 	if r.o.Resolver == nil {
+		// A container the kubelet replaced since the plan was made is followed until
+		// the fault's deadline at the latest (docs/agent.md, "A restart between the plan
+		// and the injection").
 		r.o.Resolver = container.New(container.Options{
 			Endpoint: p.Runtime.Endpoint, Namespace: p.Runtime.Namespace, ProcRoot: r.o.ProcRoot,
+			NotBefore: p.CreatedAt, Until: p.Deadline,
 		})
 		if co, ok := inj.(fault.ContainerOptional); ok && co.ContainerOptional() {
 			// A fault that touches no container (noop) does not fail for one that

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -326,6 +327,52 @@ func TestResolveFailureOnOneTarget(t *testing.T) {
 		t.Fatalf("results %+v %+v", a, b)
 	}
 	r.checkJournalEmpty(t)
+}
+
+// successorResolver resolves web-0 as the container resolver does when the kubelet
+// replaced the planned container: the target names the successor's ID.
+type successorResolver struct{}
+
+func (successorResolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, error) {
+	ft, _ := fakeResolver{}.Resolve(ctx, t)
+	if t.Pod == "web-0" {
+		ft.ContainerID = "containerd://" + strings.Repeat("f", 64)
+		ft.ResolvedBy = "containerd, as the successor of restarted container " + t.RuntimeID()[:12]
+	}
+	return ft, nil
+}
+
+// TestSuccessorNoted: a target resolved to the successor of its planned container is
+// injected and the agent says so, naming both containers; the other target says nothing.
+func TestSuccessorNoted(t *testing.T) {
+	r := start(t, testPlan(2, plan.Noop{}), func(o *Options) { o.Resolver = successorResolver{} })
+	r.ev.waitFor(t, plan.EventInjected, 2)
+	r.stdin.Close()
+	r.wait(t)
+	r.checkEnd(t, plan.ReasonEOF)
+	var notes, resolved []string
+	for _, e := range r.ev.list(t) {
+		switch e.Type {
+		case plan.EventNote:
+			if strings.Contains(e.Message, "successor") {
+				notes = append(notes, e.Target+": "+e.Message)
+			}
+		case plan.EventResolved:
+			resolved = append(resolved, e.Target+": "+e.Message)
+		}
+	}
+	want := "default/web-0/app: container 000000000000 restarted before injection; injecting into its successor ffffffffffff"
+	if len(notes) != 1 || notes[0] != want {
+		t.Fatalf("notes %q, want [%q]", notes, want)
+	}
+	if len(resolved) != 2 || !slices.ContainsFunc(resolved, func(s string) bool {
+		return strings.HasPrefix(s, "default/web-0/app: container ffffffffffff: pid 4242") && strings.HasSuffix(s, "found via containerd, as the successor of restarted container 000000000000")
+	}) {
+		t.Fatalf("resolved events %q, want web-0's to name the successor", resolved)
+	}
+	if a, b := r.res.Targets[0], r.res.Targets[1]; !a.Injected || !a.Recovered || !b.Injected || !b.Recovered {
+		t.Fatalf("results %+v %+v", a, b)
+	}
 }
 
 func TestInvalidPlan(t *testing.T) {

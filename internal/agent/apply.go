@@ -144,7 +144,12 @@ func (r *runner) applyOne(ctx context.Context, inj fault.Injector, meta journal.
 	ft := rv.ft
 	ft.Experiment = p.Experiment
 	ft.Runtime = p.Runtime
-	msg := fmt.Sprintf("container %s: pid %d, netns %s (inode %d)", short(t.RuntimeID()), ft.PID, ft.NetnsPath, ft.NetnsInode)
+	if ft.PID != 0 && ft.RuntimeID() != t.RuntimeID() {
+		// The resolver followed a container the kubelet replaced after the plan was made.
+		r.emit(plan.Event{Type: plan.EventNote, Target: t.String(), Message: fmt.Sprintf(
+			"container %s restarted before injection; injecting into its successor %s", short(t.RuntimeID()), short(ft.RuntimeID()))})
+	}
+	msg := fmt.Sprintf("container %s: pid %d, netns %s (inode %d)", short(ft.RuntimeID()), ft.PID, ft.NetnsPath, ft.NetnsInode)
 	if ft.ResolvedBy != "" {
 		msg += ", found via " + ft.ResolvedBy
 	}

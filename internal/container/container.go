@@ -28,6 +28,14 @@ type Options struct {
 	Timeout time.Duration
 	// CgroupRoot is where cgroup hierarchies are mounted; "" = /sys/fs/cgroup.
 	CgroupRoot string
+
+	// Following a container the kubelet replaced after the plan was made (successor.go).
+	// SuccessorWait bounds the wait for a running successor; 0 = DefaultSuccessorWait,
+	// negative = do not follow.
+	SuccessorWait time.Duration
+	// NotBefore (the plan's creation) bounds a successor's creation when containerd no
+	// longer knows the planned container; Until (the plan's deadline) ends the wait.
+	NotBefore, Until time.Time
 }
 
 // Resolver implements agent.Resolver on this node.
@@ -53,5 +61,30 @@ func New(o Options) *Resolver {
 	if o.CgroupRoot == "" {
 		o.CgroupRoot = "/sys/fs/cgroup"
 	}
+	if o.SuccessorWait == 0 {
+		o.SuccessorWait = DefaultSuccessorWait
+	}
 	return &Resolver{o: o}
+}
+
+// hexID reports whether id is 12-128 lowercase hex digits (a container ID). A plain
+// loop, not a regexp: a package-level regexp is compiled at every start of the binary
+// (CLI included), and {12,128} compiles to a large program (issue 17: CLI start).
+func hexID(id string) bool {
+	if len(id) < 12 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }

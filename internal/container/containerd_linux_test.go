@@ -42,11 +42,11 @@ func (f *fakeTasks) lookup(ctx context.Context, id string) (uint32, error) {
 	ns := strings.Join(md.Get(namespaceHeader), ",")
 	f.mu.Lock()
 	f.seen = append(f.seen, ns)
+	pid, ok := f.pids[id]
 	f.mu.Unlock()
 	if ns == "" {
 		return 0, status.Error(codes.FailedPrecondition, "namespace is required")
 	}
-	pid, ok := f.pids[id]
 	if ns != f.namespace || !ok {
 		return 0, status.Errorf(codes.NotFound, "container %q in namespace %q: not found", id, ns)
 	}

@@ -3,12 +3,15 @@ package container
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
@@ -22,22 +25,9 @@ func DefaultProcRoot() string {
 	return "/proc"
 }
 
-// hexID reports whether id is 12-128 lowercase hex digits (a container ID). A plain
-// loop, not a regexp: a package-level regexp is compiled at every start of the binary
-// (CLI included), and {12,128} compiles to a large program (issue 17: CLI start).
-func hexID(id string) bool {
-	if len(id) < 12 || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// Resolve finds t's container: containerd first, then the /proc scan.
+// Resolve finds t's container: containerd first, then the /proc scan. When neither
+// finds it (the kubelet replaced it after the plan was made), it follows the container
+// that replaced it (followSuccessor).
 func (r *Resolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, error) {
 	id := t.RuntimeID()
 	if !hexID(id) {
@@ -46,23 +36,86 @@ func (r *Resolver) Resolve(ctx context.Context, t plan.Target) (fault.Target, er
 	by := "containerd"
 	pid, cerr := r.containerdPID(ctx, id)
 	if cerr == nil {
-		// Trust it only if the PID is visible and really in that container here
-		// (the agent must run with hostPID).
-		if b, err := os.ReadFile(filepath.Join(r.o.ProcRoot, strconv.Itoa(pid), "cgroup")); err != nil || !bytes.Contains(b, []byte(id)) {
-			cerr = fmt.Errorf("containerd says pid %d, not visible as that container under %s", pid, r.o.ProcRoot)
-		}
+		cerr = r.visible(pid, id)
 	}
 	if cerr != nil {
 		var err error
 		pid, err = ScanPID(r.o.ProcRoot, id)
 		if err != nil {
-			return fault.Target{}, fmt.Errorf("finding container %s of %s: containerd: %v; /proc scan: %w", short(id), t, cerr, err)
+			err = fmt.Errorf("finding container %s of %s: containerd: %v; /proc scan: %w", short(id), t, cerr, err)
+			if r.o.SuccessorWait < 0 {
+				return fault.Target{}, err
+			}
+			ft, serr := r.followSuccessor(ctx, t, id)
+			if serr != nil {
+				return fault.Target{}, fmt.Errorf("%w; its successor: %w", err, serr)
+			}
+			return ft, nil
 		}
 		by = "/proc scan"
 	}
 	ft, err := r.describe(t, pid, id)
 	ft.ResolvedBy = by
 	return ft, err
+}
+
+// visible trusts containerd's pid only if it is visible and really in container id here
+// (the agent must run with hostPID).
+func (r *Resolver) visible(pid int, id string) error {
+	if b, err := os.ReadFile(filepath.Join(r.o.ProcRoot, strconv.Itoa(pid), "cgroup")); err != nil || !bytes.Contains(b, []byte(id)) {
+		return fmt.Errorf("containerd says pid %d, not visible as that container under %s", pid, r.o.ProcRoot)
+	}
+	return nil
+}
+
+// successorPoll is how often containerd is asked again while no successor runs (the
+// kubelet notices an exit within its 1 s relist).
+const successorPoll = 300 * time.Millisecond
+
+// followSuccessor finds the running container that replaced container id in t's pod
+// (pickSuccessor), through containerd only: the /proc scan sees cgroup paths, which name
+// the pod UID and the container ID but not the container's name, so it cannot tell a
+// successor from a sibling container of the pod. With no successor running yet (the
+// kubelet has not restarted it, or backs off a crash loop) it asks again until the
+// resolver's SuccessorWait or its Until, whichever comes first, or until ctx ends.
+// The successor's PID passes the same check as the planned container's (visible and in
+// that container's cgroup), and the target it returns names the successor's ID, which
+// the injectors check against the cgroups they touch.
+func (r *Resolver) followSuccessor(ctx context.Context, t plan.Target, id string) (fault.Target, error) {
+	wait := r.o.SuccessorWait
+	if !r.o.Until.IsZero() {
+		wait = min(wait, time.Until(r.o.Until))
+	}
+	start := time.Now()
+	for {
+		p, cands, err := r.candidates(ctx, t, id)
+		if err != nil {
+			return fault.Target{}, fmt.Errorf("containerd: %w (the /proc scan cannot tell which container of the pod replaced it)", err)
+		}
+		c, err := pickSuccessor(t, id, p, r.o.NotBefore, cands)
+		if err == nil {
+			if err = r.visible(c.PID, c.ID); err == nil {
+				nt := t
+				nt.ContainerID = strings.TrimSuffix(t.ContainerID, id) + c.ID
+				ft, err := r.describe(nt, c.PID, c.ID)
+				ft.ResolvedBy = "containerd, as the successor of restarted container " + short(id)
+				return ft, err
+			}
+			err = errNoSuccessor{err.Error()} // it may have exited since: ask again
+		}
+		var none errNoSuccessor
+		if !errors.As(err, &none) {
+			return fault.Target{}, err
+		}
+		if time.Since(start)+successorPoll > wait {
+			return fault.Target{}, fmt.Errorf("%w; waited %v", err, time.Since(start).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return fault.Target{}, fmt.Errorf("%w; stopped waiting: %w", err, ctx.Err())
+		case <-time.After(successorPoll):
+		}
+	}
 }
 
 func (r *Resolver) describe(t plan.Target, pid int, id string) (fault.Target, error) {
@@ -112,11 +165,4 @@ func ScanPID(procRoot, id string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no process under %s is in a cgroup of container %s (is the container running, and does the agent run with hostPID?)", procRoot, short(id))
-}
-
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

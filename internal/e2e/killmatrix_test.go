@@ -440,6 +440,11 @@ func (c *kmCase) run() string {
 	t.Logf("%s at %s: %s", c.cut.name, instant, c.cut.do(c))
 	after, endAt := c.settle(cutAt)
 	code := c.s.Wait(90 * time.Second)
+	if c.cut.restartsTarget && c.phase == "inject" && code == 3 {
+		// Exit 3 (a target failed) was this case's outcome before the agent followed a
+		// restarted container; now the fault must have been applied.
+		t.Errorf("%s: CLI exit 3: the agent did not apply the fault to the restarted target container", c.name())
+	}
 	if c.cut.replacesTarget {
 		c.w.refresh(t) // the client measures the new pod
 	}
@@ -518,6 +523,22 @@ func (c *kmCase) settle(cutAt time.Time) (string, time.Time) {
 	// container (chaos-mesh#4827) until the session ends.
 	if c.cut.restartsTarget && c.phase == "hold" && c.fam.name == "network-loss" && !c.fam.active(v) {
 		c.t.Errorf("%s: the network fault did not hold across the container's restart: %v %s", c.name(), v, c.fam.unit)
+	}
+	// A restart before the injection: the agent follows the container that replaced the
+	// planned one (docs/agent.md, "A restart between the plan and the injection").
+	if c.cut.restartsTarget && c.phase == "inject" && !c.fam.freezes && c.mustHoldAfterInjectRestart() {
+		// The agent injects once the successor runs, at about the time this test sees it
+		// run: give it a few seconds.
+		for start := time.Now(); !c.fam.active(v) && time.Since(start) < 5*time.Second; {
+			time.Sleep(200 * time.Millisecond)
+			v = c.fam.measure(c.w)
+		}
+		if !c.fam.active(v) {
+			c.t.Errorf("%s: the fault is not held on the container that replaced the planned one: %v %s", c.name(), v, c.fam.unit)
+		}
+	}
+	if f := c.followed(); f != "" {
+		restart += "agent: " + f + "; "
 	}
 	ran := fmt.Sprintf("%ssession ran on (fault %s: %.4g %s)", restart, heldWord(c.fam.active(v)), v, c.fam.unit)
 	now := time.Now()
@@ -610,6 +631,39 @@ func (c *kmCase) awaitRestart() string {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Sprintf("the container did not run again after %d restart(s) within %v", c.cut.crashes, bound)
+}
+
+// followed is what the agent's note says it followed ("" when it followed none).
+func (c *kmCase) followed() string {
+	out := c.s.Output()
+	i := strings.Index(out, "restarted before injection; injecting into its successor ")
+	if i < 0 {
+		return ""
+	}
+	j := strings.LastIndex(out[:i], "container ")
+	line, _, _ := strings.Cut(out[j:], "\n")
+	return line
+}
+
+// mustHoldAfterInjectRestart says whether the fault must hold on the target's container
+// that runs now after a restart cut in the inject phase: a network fault lives in the
+// sandbox's netns, so it holds whenever it was applied (before the restart, or on the
+// successor the agent followed); a container-bound one (stress, IO, time) only when the
+// agent injected into the container that runs now (the note names it): when the cut
+// came after the injection, or a crash loop's later exit ended the successor, it ended
+// with that container, as in the hold phase.
+func (c *kmCase) mustHoldAfterInjectRestart() bool {
+	if c.fam.name == "network-loss" {
+		return true
+	}
+	f := c.followed()
+	if f == "" {
+		return false
+	}
+	for _, id := range containerIDs(c.t, c.w.ns, c.w.pod) {
+		return strings.HasSuffix(f, "successor "+id[:12])
+	}
+	return false
 }
 
 // crashLoopOver says whether the target's container runs with no crash left to come.
