@@ -437,8 +437,13 @@ func (c *kmCase) run() string {
 	c.s = sc.Start(append(append([]string{}, c.fam.args...), "--duration", "3m")...)
 	instant := c.instant()
 	cutAt := time.Now()
-	t.Logf("%s at %s: %s", c.cut.name, instant, c.cut.do(c))
+	did := c.cut.do(c)
+	t.Logf("%s at %s: %s", c.cut.name, instant, did)
 	after, endAt := c.settle(cutAt)
+	if kmCutMissed(did) {
+		// The row must not read as a cut that was survived: nothing was cut.
+		after = "cut missed: " + did + "; " + after
+	}
 	code := c.s.Wait(90 * time.Second)
 	if c.cut.restartsTarget && c.phase == "inject" && code == 3 {
 		// Exit 3 (a target failed) was this case's outcome before the agent followed a
@@ -675,6 +680,12 @@ func (c *kmCase) crashLoopOver() bool {
 		}
 	}
 	return false
+}
+
+// kmCutMissed says whether a cut found nothing to act on (the CLI, the agent or the
+// helper already gone at the instant: a recover-phase instant after a fast recovery).
+func kmCutMissed(did string) bool {
+	return strings.HasPrefix(did, "no ") || strings.HasPrefix(did, "the CLI had exited")
 }
 
 func heldWord(active bool) string {
