@@ -3,8 +3,6 @@ package container
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,7 +11,6 @@ import (
 
 	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/api/types/task"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -71,19 +68,11 @@ func (f *fakeTasks) Kill(ctx context.Context, r *tasks.KillRequest) (*emptypb.Em
 	return &emptypb.Empty{}, nil
 }
 
-// serveTasks serves f on a unix socket in a temporary directory and returns its path.
+// serveTasks serves f on a unix socket in a temporary directory and returns its path
+// (with an empty containers service beside it: serveContainerd).
 func serveTasks(t testing.TB, f *fakeTasks) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "containerd.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	tasks.RegisterTasksServer(s, f)
-	go s.Serve(l)
-	t.Cleanup(s.Stop)
-	return sock
+	return serveContainerd(t, f, &fakeContainers{})
 }
 
 // TestResolveThroughContainerd: the PID comes from containerd's tasks service (asked in
