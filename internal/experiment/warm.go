@@ -109,7 +109,8 @@ func (o *Options) attachEarly() bool {
 // targets resolve; nil when there are none, or more nodes than maxEarlyAttach, or the
 // pool cannot start (the command then attaches after the targets resolved).
 func (o *Options) openEarly(ctx context.Context, c kubernetes.Interface, owner string, found []warmCandidate, deadline time.Time) *earlyWarm {
-	use := pickWarmFor(found, func(string) bool { return true }, deadline, o.RuntimeSocket)
+	// Silent: the pick after the targets resolved says why a helper is not used, once.
+	use := pickWarmFor(found, func(string) bool { return true }, deadline, o.RuntimeSocket, false)
 	if len(use) == 0 || len(use) > maxEarlyAttach || o.Attacher == nil {
 		return nil
 	}
@@ -163,11 +164,12 @@ func listWarm(ctx context.Context, c kubernetes.Interface, ns, owner string, key
 // pickWarm chooses, per node of p, the warm helper with the latest deadline that
 // outlives the fault's deadline by WarmMargin and mounts the same runtime socket.
 func pickWarm(found []warmCandidate, p *Prepared, socket string) map[string]session.WarmHelper {
-	return pickWarmFor(found, func(node string) bool { return p.Selection.ByNode[node] != nil }, p.Deadline, socket)
+	return pickWarmFor(found, func(node string) bool { return p.Selection.ByNode[node] != nil }, p.Deadline, socket, true)
 }
 
-// pickWarmFor is pickWarm on the nodes onNode says, for a fault ending at deadline.
-func pickWarmFor(found []warmCandidate, onNode func(string) bool, deadline time.Time, socket string) map[string]session.WarmHelper {
+// pickWarmFor is pickWarm on the nodes onNode says, for a fault ending at deadline;
+// explain logs (-v) why a helper is not used.
+func pickWarmFor(found []warmCandidate, onNode func(string) bool, deadline time.Time, socket string, explain bool) map[string]session.WarmHelper {
 	use := map[string]session.WarmHelper{}
 	best := map[string]time.Time{}
 	for _, wc := range found {
@@ -182,7 +184,9 @@ func pickWarmFor(found []warmCandidate, onNode func(string) bool, deadline time.
 			why = fmt.Sprintf("it mounts runtime socket %s, not --runtime-socket %s", wc.plan.Runtime.Endpoint, socket)
 		}
 		if why != "" {
-			slog.Info("not using warm helper", "pod", wc.pod.Namespace+"/"+wc.pod.Name, "node", node, "why", why)
+			if explain {
+				slog.Info("not using warm helper", "pod", wc.pod.Namespace+"/"+wc.pod.Name, "node", node, "why", why)
+			}
 			continue
 		}
 		if wc.plan.Deadline.After(best[node]) {
