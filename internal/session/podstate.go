@@ -156,6 +156,14 @@ var transientWaiting = map[string]bool{
 // startFailure explains why a helper that has not been attached to yet cannot start,
 // with the fix, and whether the kubelet's retry may still start it.
 func startFailure(p *corev1.Pod) startProblem {
+	pr := startProblemOf(p)
+	if p.Status.Phase == corev1.PodFailed {
+		pr.transient = false // the kubelet retries nothing in a failed pod
+	}
+	return pr
+}
+
+func startProblemOf(p *corev1.Pod) startProblem {
 	where := fmt.Sprintf("helper pod %s/%s on node %s", p.Namespace, p.Name, podNode(p))
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {

@@ -88,6 +88,10 @@ func TestStartRetryCheck(t *testing.T) {
 			{29 * time.Second, waiting(0, "CreateContainerError", "context deadline exceeded")},
 			{30 * time.Second, waiting(0, "CreateContainerError", "context deadline exceeded")},
 		}, 3, "1 start attempt(s) seen in 30s", 1, 0},
+		{"killed in a pod that failed: at once", []step{{0, func(p *corev1.Pod) {
+			exited(0, 137, "")(p)
+			p.Status.Phase, p.Status.Reason = corev1.PodFailed, "DeadlineExceeded"
+		}}}, 0, "exit code 137", 0, 0},
 		{"killed, then a refused plan: at once", []step{
 			{0, exited(0, 137, "")},
 			{time.Second, exited(1, 1, refused)},
