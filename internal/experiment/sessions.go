@@ -109,8 +109,19 @@ func runWarmStep(ctx context.Context, o *Options, c kubernetes.Interface, att se
 			return nil, err
 		}
 	}
+	// For kubectl chaos ls: the step's record on the helpers, off the fault's path.
+	pods := make([]*corev1.Pod, 0, len(use))
+	for _, wh := range use {
+		pods = append(pods, wh.Pod)
+	}
+	endRecord := session.RecordWarmStep(ctx, c, pods, plans[0].Experiment, session.WarmStepRecord{
+		Owner: plans[0].Owner, Fault: plans[0].Fault.Summary(), Since: time.Now().UTC(), Until: plans[0].Deadline,
+	}, o.warmRecordRenew)
 	rep, err := pool.Step(ctx, session.StepOptions{Plans: plans, Events: events, Progress: progress})
+	ended := make(chan struct{})
+	go func() { defer close(ended); endRecord() }()
 	pool.Detach()
+	<-ended
 	return rep, err
 }
 
