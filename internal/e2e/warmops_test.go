@@ -145,11 +145,13 @@ func TestWarmKillAgent(t *testing.T) {
 	if r := udpLoss(t, ip, 200); r.Loss > 1 {
 		t.Errorf("loss %.0f%% 2 s after the warm agent restarted: the step came back", r.Loss)
 	}
-	if s.Running() {
+	running := s.Running()
+	if running {
 		s.Signal(syscall.SIGINT)
 	}
 	code := s.Wait(30 * time.Second)
-	t.Logf("fault command exited %d (%v after the kill)", code, time.Since(killed).Round(time.Millisecond))
+	t.Logf("fault command exited %d (%v after the kill; still running until Ctrl-C: %v); its lines after the kill:\n%s",
+		code, time.Since(killed).Round(time.Millisecond), running, linesWith(s.Output(), "restart", "recovered", "helper", "completed", "interrupted"))
 	if h := helperPods(t); h[warmPod] != "Running" {
 		t.Errorf("the warm helper does not serve on after its agent's restart: %v", h)
 	}
@@ -157,4 +159,18 @@ func TestWarmKillAgent(t *testing.T) {
 		t.Errorf("warm --stop: %s", r)
 	}
 	sc.End()
+}
+
+// linesWith are the lines of out that contain one of words, indented.
+func linesWith(out string, words ...string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				keep = append(keep, "  "+l)
+				break
+			}
+		}
+	}
+	return strings.Join(keep, "\n")
 }
