@@ -79,10 +79,13 @@ func assertAllGone(t *testing.T, c *cluster, pods []*corev1.Pod) {
 // pods deleted, heartbeats received by both agents.
 func TestRunDeadline(t *testing.T) {
 	c := newCluster(t)
+	// start before the plan's createdAt: the deadline is createdAt + 800ms, and the
+	// check below is that the session did not end before it (a start taken after the
+	// pods were built made the session look 3 ms early under load).
+	start := time.Now()
 	pods := experiment(t, "exp-deadline", 800*time.Millisecond, []string{"node-a", "node-b"}, nil)
 	var log eventLog
 	var progress syncBuffer
-	start := time.Now()
 	rep, err := Run(context.Background(), options(c, pods, &log, &progress))
 	took := time.Since(start)
 	if err != nil {
