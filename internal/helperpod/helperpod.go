@@ -335,9 +335,9 @@ func (s skeleton) pod() *corev1.Pod {
 	}
 	// No volumes (issue 17): a pod with any volume waits for kubelet's volume manager,
 	// which looks every 300 ms, before kubelet even asks for its sandbox. The agent
-	// bind-mounts the same node paths itself from the node's root (hostPID:
-	// /proc/1/root), in its own mount namespace, before anything else
-	// (internal/hostmount, docs/agent.md "Host paths").
+	// bind-mounts the same node paths itself from the node's root (hostPID: the
+	// runtime shim's /proc/PID/root), in its own mount namespace, before anything
+	// else (internal/hostmount, docs/agent.md "The helper has no volumes").
 	c := &pod.Spec.Containers[0]
 	c.Env = append(c.Env, corev1.EnvVar{Name: hostmount.EnvVar, Value: s.hostPaths()})
 	if s.owner != "" {

@@ -162,3 +162,41 @@ func applyChild(t *testing.T, dir string) {
 		}
 	}
 }
+
+func TestNodeRoot(t *testing.T) {
+	proc := t.TempDir()
+	node := t.TempDir()
+	link := func(pid, target string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(proc, pid, "root")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link("1", node)  // the node's PID 1
+	link("40", "/")  // a parent in the agent's own root
+	link("41", node) // the runtime's shim
+	link("42", "/nonexistent")
+	for _, c := range []struct {
+		ppid int
+		want string
+	}{
+		{41, proc + "/41/root"}, // the parent first
+		{40, proc + "/1/root"},  // own root: skipped
+		{42, proc + "/1/root"},  // unreachable: skipped
+		{0, proc + "/1/root"},
+	} {
+		if got, err := nodeRoot(proc, c.ppid); err != nil || got != c.want {
+			t.Errorf("nodeRoot(ppid %d) = %q, %v; want %q", c.ppid, got, err, c.want)
+		}
+	}
+	if err := os.Remove(filepath.Join(proc, "1", "root")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := nodeRoot(proc, 40)
+	if err == nil || !strings.Contains(err.Error(), "cannot reach the node's root directory") || !strings.Contains(err.Error(), "/40/root: the agent's own root") {
+		t.Errorf("no candidate: %v", err)
+	}
+}

@@ -11,3 +11,8 @@ func Apply(root string, ms []Mount) error {
 	}
 	return errors.New("host mounts: the agent runs on Linux only")
 }
+
+// NodeRoot is Linux-only.
+func NodeRoot() (string, error) {
+	return "", errors.New("host mounts: the agent runs on Linux only")
+}

@@ -99,8 +99,12 @@ func Run(ctx context.Context, o *Options) error {
 	// check stopped the pod: nothing was applied.
 	if v := o.Getenv(hostmount.EnvVar); v != "" {
 		ms, err := hostmount.Decode(v)
+		var root string
 		if err == nil {
-			err = hostmount.Apply(hostmount.NodeRoot, ms)
+			root, err = hostmount.NodeRoot()
+		}
+		if err == nil {
+			err = hostmount.Apply(root, ms)
 		}
 		if err != nil {
 			return exit.UsageError(fmt.Errorf("helper pod: %w", err))
