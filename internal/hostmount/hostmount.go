@@ -8,10 +8,10 @@
 // 300 ms (podAttachAndMountRetryInterval in pkg/kubelet/volumemanager); the first check
 // comes before the volume manager has even seen the pod, so every helper waited ≈300 ms
 // before kubelet asked for its sandbox. A pod without volumes skips the wait. The helper
-// already runs privileged with hostPID, so the node's root is in reach (NodeRoot: the
-// root of the runtime's process that started the agent, else of the node's PID 1) and
-// the agent can make the same bind mounts runc made for the volumes, in its own mount
-// namespace: they go away with the container, nothing is mounted on the node.
+// already runs privileged with hostPID, so the node's mount namespace and root are in
+// reach (NodeProcess: the runtime's process that started the agent, else the node's
+// PID 1) and the agent can make the same bind mounts runc made for the volumes, in its
+// own mount namespace: they go away with the container, nothing is mounted on the node.
 package hostmount
 
 import (

@@ -2,6 +2,7 @@ package hostmount
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,40 +15,10 @@ import (
 
 const childEnv = "HOSTMOUNT_TEST_DIR"
 
-func TestResolveIn(t *testing.T) {
-	root := t.TempDir()
-	for _, d := range []string{"run/containerd", "real/lib"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for link, target := range map[string]string{"var": "/real", "abs": "/run", "rel": "real/lib", "loop": "/loop"} {
-		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for in, want := range map[string]string{
-		"/run/containerd":     "/run/containerd",
-		"/var/lib":            "/real/lib", // absolute link resolved inside root
-		"/abs/containerd":     "/run/containerd",
-		"/rel/x/y":            "/real/lib/x/y", // the part that does not exist, as it is
-		"/var/../../../run":   "/run",          // .. stops at root
-		"/new/dir":            "/new/dir",
-		"/abs/containerd/../": "/run",
-	} {
-		got, err := resolveIn(root, in)
-		if err != nil || got != root+want {
-			t.Errorf("resolveIn(%s) = %q, %v; want %q", in, got, err, root+want)
-		}
-	}
-	if _, err := resolveIn(root, "/loop/x"); err == nil || !strings.Contains(err.Error(), "too many symbolic links") {
-		t.Errorf("a symlink loop: %v", err)
-	}
-}
-
-// TestApply runs Apply for real in a child process with its own mount namespace (as
-// the agent does in its container) against a fake node root, and checks what a
-// helper relies on: files written through the mount are the node's, read-only holds,
+// TestApply runs Apply for real in a child process with its own mount namespace (the
+// agent's container), against a "node": a thread of the child in another mount
+// namespace, chrooted into a fake node root — so the sources are in another namespace,
+// as on a node. It checks what a helper relies on: files written through the mount are the node's, read-only holds,
 // DirectoryOrCreate creates on the node, a node symlink is followed inside the node's
 // root, recursive binds carry the mounts below, type checks refuse with the path named
 // — and that nothing of it is mounted in this (the parent's) namespace afterwards.
@@ -113,7 +84,8 @@ func applyChild(t *testing.T, dir string) {
 		{Name: "cg-flat", HostPath: "/cg", Path: ctr + "/cg-flat", Type: Directory},
 		{Name: "dev", HostPath: "/dev/null1", Path: ctr + "/dev/fuse", Type: CharDevice},
 	}
-	must(Apply(host, ms))
+	node := nodeThread(t, host)
+	must(Apply(node, ms))
 	write(ctr+"/journal/j", "journal")
 	if b, err := os.ReadFile(filepath.Join(host, "real-run/kubectl-chaos/journal/j")); err != nil || string(b) != "journal" {
 		t.Errorf("journal: the node's directory (through its /run symlink) has %q, %v", b, err)
@@ -135,7 +107,7 @@ func applyChild(t *testing.T, dir string) {
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
 		t.Errorf("char device mount: mode %o rdev %d:%d", st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
 	}
-	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	mi, _ := os.ReadFile("/proc/thread-self/mountinfo")
 	for _, l := range strings.Split(string(mi), "\n") {
 		if strings.Contains(l, " "+ctr+"/") && strings.Contains(l, "shared:") {
 			t.Errorf("a bind is shared with the node (propagation must be private): %s", l)
@@ -152,18 +124,56 @@ func applyChild(t *testing.T, dir string) {
 		{Mount{Name: "file", HostPath: "/data/f", Path: ctr + "/x3", Type: Directory}, "host path /data/f (file, Directory) on the node: not a directory"},
 	} {
 		ok := Mount{Name: "ok", HostPath: "/data", Path: ctr + "/ok-" + c.m.Name, Type: Directory}
-		err := Apply(host, []Mount{ok, c.m})
+		err := Apply(node, []Mount{ok, c.m})
 		if err == nil || err.Error() != c.want {
 			t.Errorf("Apply(%s) = %v, want %q", c.m.Name, err, c.want)
 		}
-		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		mi, _ := os.ReadFile("/proc/thread-self/mountinfo")
 		if strings.Contains(string(mi), ok.Path) {
 			t.Errorf("after the refusal of %s, %s is still mounted", c.m.Name, ok.Path)
 		}
 	}
 }
 
-func TestNodeRoot(t *testing.T) {
+// nodeThread starts a thread in a mount namespace of its own (a copy of the test's),
+// with root as its root, and returns its thread ID: /proc/TID/ns/mnt and /proc/TID/root
+// are what Apply takes from the node's process. The thread lives until the test ends.
+func nodeThread(t *testing.T, root string) int {
+	tid := make(chan int)
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	offMainThread(func() {
+		if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+			t.Error(err)
+			tid <- 0
+			return
+		}
+		if err := unix.Chroot(root); err != nil {
+			t.Error(err)
+			tid <- 0
+			return
+		}
+		tid <- unix.Gettid()
+		<-done
+	})
+	id := <-tid
+	if id == 0 {
+		t.FailNow()
+	}
+	var own, its unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/mnt", &own); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", id), &its); err != nil {
+		t.Fatal(err)
+	}
+	if own.Ino == its.Ino {
+		t.Fatalf("the node thread %d is in the test's mount namespace (%d, %d)", id, own.Ino, its.Ino)
+	}
+	return id
+}
+
+func TestNodeProcess(t *testing.T) {
 	proc := t.TempDir()
 	node := t.TempDir()
 	link := func(pid, target string) {
@@ -179,23 +189,20 @@ func TestNodeRoot(t *testing.T) {
 	link("40", "/")  // a parent in the agent's own root
 	link("41", node) // the runtime's shim
 	link("42", "/nonexistent")
-	for _, c := range []struct {
-		ppid int
-		want string
-	}{
-		{41, proc + "/41/root"}, // the parent first
-		{40, proc + "/1/root"},  // own root: skipped
-		{42, proc + "/1/root"},  // unreachable: skipped
-		{0, proc + "/1/root"},
+	for _, c := range []struct{ ppid, want int }{
+		{41, 41}, // the parent first
+		{40, 1},  // own root: skipped
+		{42, 1},  // unreachable: skipped
+		{0, 1},
 	} {
-		if got, err := nodeRoot(proc, c.ppid); err != nil || got != c.want {
-			t.Errorf("nodeRoot(ppid %d) = %q, %v; want %q", c.ppid, got, err, c.want)
+		if got, err := nodeProcess(proc, c.ppid); err != nil || got != c.want {
+			t.Errorf("nodeProcess(ppid %d) = %d, %v; want %d", c.ppid, got, err, c.want)
 		}
 	}
 	if err := os.Remove(filepath.Join(proc, "1", "root")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := nodeRoot(proc, 40)
+	_, err := nodeProcess(proc, 40)
 	if err == nil || !strings.Contains(err.Error(), "cannot reach the node's root directory") || !strings.Contains(err.Error(), "/40/root: the agent's own root") {
 		t.Errorf("no candidate: %v", err)
 	}

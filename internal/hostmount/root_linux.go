@@ -8,20 +8,21 @@ import (
 	"syscall"
 )
 
-// NodeRoot is the node's root directory as the agent in a helper (hostPID) reaches it:
-// the root of the process that started it — the runtime's shim (containerd's, CRI-O's
-// conmon), in whose mount namespace runc resolved hostPath volumes, so the same paths
-// mean the same files — else the root of the node's PID 1. A candidate whose root is
-// the agent's own (a wrapper inside the container) or that cannot be reached is
-// skipped: on some machines PID 1 is not ptrace-readable even by root.
-func NodeRoot() (string, error) {
-	return nodeRoot("/proc", os.Getppid())
+// NodeProcess is the process whose mount namespace and root are the node's, as the
+// agent in a helper (hostPID) reaches them: the process that started the agent — the
+// runtime's shim (containerd's, CRI-O's conmon), in whose mount namespace runc
+// resolved hostPath volumes, so the same paths mean the same files — else the node's
+// PID 1. A candidate whose root is the agent's own (a wrapper inside the container) or
+// that cannot be reached is skipped: on some machines PID 1 is not readable even by
+// root.
+func NodeProcess() (int, error) {
+	return nodeProcess("/proc", os.Getppid())
 }
 
-func nodeRoot(proc string, ppid int) (string, error) {
+func nodeProcess(proc string, ppid int) (int, error) {
 	var own syscall.Stat_t
 	if err := syscall.Stat("/", &own); err != nil {
-		return "", err
+		return 0, err
 	}
 	var why []string
 	for _, pid := range []int{ppid, 1} {
@@ -37,8 +38,8 @@ func nodeRoot(proc string, ppid int) (string, error) {
 		case st.Dev == own.Dev && st.Ino == own.Ino:
 			why = append(why, root+": the agent's own root")
 		default:
-			return root, nil
+			return pid, nil
 		}
 	}
-	return "", errors.New("cannot reach the node's root directory (" + strings.Join(why, "; ") + ")")
+	return 0, errors.New("cannot reach the node's root directory (" + strings.Join(why, "; ") + ")")
 }

@@ -99,12 +99,12 @@ func Run(ctx context.Context, o *Options) error {
 	// check stopped the pod: nothing was applied.
 	if v := o.Getenv(hostmount.EnvVar); v != "" {
 		ms, err := hostmount.Decode(v)
-		var root string
+		var node int
 		if err == nil {
-			root, err = hostmount.NodeRoot()
+			node, err = hostmount.NodeProcess()
 		}
 		if err == nil {
-			err = hostmount.Apply(root, ms)
+			err = hostmount.Apply(node, ms)
 		}
 		if err != nil {
 			return exit.UsageError(fmt.Errorf("helper pod: %w", err))
