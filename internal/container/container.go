@@ -33,6 +33,9 @@ type Options struct {
 	// SuccessorWait bounds the wait for a running successor; 0 = DefaultSuccessorWait,
 	// negative = do not follow.
 	SuccessorWait time.Duration
+	// SuccessorSettle is how long a successor's process must have run before it is
+	// taken; 0 = DefaultSuccessorSettle, negative = take it at once.
+	SuccessorSettle time.Duration
 	// NotBefore (the plan's creation) bounds a successor's creation when containerd no
 	// longer knows the planned container; Until (the plan's deadline) ends the wait.
 	NotBefore, Until time.Time
@@ -63,6 +66,9 @@ func New(o Options) *Resolver {
 	}
 	if o.SuccessorWait == 0 {
 		o.SuccessorWait = DefaultSuccessorWait
+	}
+	if o.SuccessorSettle == 0 {
+		o.SuccessorSettle = DefaultSuccessorSettle
 	}
 	return &Resolver{o: o}
 }

@@ -95,13 +95,16 @@ func (r *Resolver) followSuccessor(ctx context.Context, t plan.Target, id string
 		c, err := pickSuccessor(t, id, p, r.o.NotBefore, cands)
 		if err == nil {
 			if err = r.visible(c.PID, c.ID); err == nil {
+				err = r.settle(ctx, c, start.Add(wait))
+			}
+			if err == nil {
 				nt := t
 				nt.ContainerID = strings.TrimSuffix(t.ContainerID, id) + c.ID
 				ft, err := r.describe(nt, c.PID, c.ID)
 				ft.ResolvedBy = "containerd, as the successor of restarted container " + short(id)
 				return ft, err
 			}
-			err = errNoSuccessor{err.Error()} // it may have exited since: ask again
+			err = errNoSuccessor{err.Error()} // it may have exited since: ask again (a newer one)
 		}
 		var none errNoSuccessor
 		if !errors.As(err, &none) {
@@ -116,6 +119,78 @@ func (r *Resolver) followSuccessor(ctx context.Context, t plan.Target, id string
 		case <-time.After(successorPoll):
 		}
 	}
+}
+
+// settle waits until the successor's process has run for SuccessorSettle, counted from
+// its start time on the node (so a successor that has run that long already costs no
+// wait), and checks that the same process still runs in the successor's cgroup then. The
+// wait ends early at ctx's end or at until (the bound of the whole lookup): the successor
+// is then taken if it still runs. An error means it is gone (or no longer checkable).
+func (r *Resolver) settle(ctx context.Context, c candidate, until time.Time) error {
+	if r.o.SuccessorSettle < 0 {
+		return nil
+	}
+	age, started, err := procAge(r.o.ProcRoot, c.PID)
+	if err != nil {
+		return fmt.Errorf("successor %s: %w", short(c.ID), err)
+	}
+	need := r.o.SuccessorSettle - age
+	if need <= 0 {
+		return nil
+	}
+	if left := time.Until(until); need > left {
+		need = max(left, 0)
+	}
+	t := time.NewTimer(need)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("successor %s had run %v of the %v it must: %w", short(c.ID), age.Round(time.Millisecond), r.o.SuccessorSettle, ctx.Err())
+	case <-t.C:
+	}
+	_, now, err := procAge(r.o.ProcRoot, c.PID)
+	if err == nil && now != started {
+		err = fmt.Errorf("pid %d is another process now", c.PID)
+	}
+	if err == nil {
+		err = r.visible(c.PID, c.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("successor %s exited within %v of its start, passed over (crash loop?): %v", short(c.ID), r.o.SuccessorSettle, err)
+	}
+	return nil
+}
+
+// procAge returns how long pid has run and its start time (clock ticks after boot,
+// /proc/<pid>/stat field 22), from procRoot's stat and uptime. A zombie is not running.
+func procAge(procRoot string, pid int) (time.Duration, uint64, error) {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3, the state
+	if i < 0 || len(f) < 20 {
+		return 0, 0, fmt.Errorf("process %d: unreadable stat %.80q", pid, b)
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return 0, 0, fmt.Errorf("process %d has exited", pid)
+	}
+	started, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("process %d: start time %q: %w", pid, f[19], err)
+	}
+	u, err := os.ReadFile(filepath.Join(procRoot, "uptime"))
+	if err != nil {
+		return 0, 0, err
+	}
+	up, err := strconv.ParseFloat(strings.Fields(string(u) + " x")[0], 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s/uptime: %w", procRoot, err)
+	}
+	// USER_HZ, the unit of stat's times, is 100 on every Linux ABI.
+	age := time.Duration(up*float64(time.Second)) - time.Duration(started)*time.Second/100
+	return max(age, 0), started, nil
 }
 
 func (r *Resolver) describe(t plan.Target, pid int, id string) (fault.Target, error) {

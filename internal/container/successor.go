@@ -30,6 +30,13 @@ const (
 // so 30 s covers the first back-off.
 const DefaultSuccessorWait = 30 * time.Second
 
+// DefaultSuccessorSettle is how long a successor must have run before the agent injects
+// into it. In a crash loop the kubelet restarts a container that may exit again within
+// its first second (the kill matrix's crash-loop workload exits 0.2 s after its start);
+// injecting into it would end a stress, IO or time fault with it at once. A successor
+// that exits within this time is passed over and the wait goes on for the next one.
+const DefaultSuccessorSettle = time.Second
+
 // candidate is one container containerd lists for the target's pod and name.
 type candidate struct {
 	ID      string

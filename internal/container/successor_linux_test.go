@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,6 +166,77 @@ func TestResolveFollowsSuccessor(t *testing.T) {
 			t.Fatalf("took %v, want the wait of ≈1 s for the task to start", took)
 		}
 		t.Logf("found after %v, %d List calls", took.Round(time.Millisecond), len(s.fc.lists))
+	})
+
+	// A crash loop: the first successor exits within its first second (killed 300 ms
+	// into the lookup, while it settles); the next one, which runs on, is taken. With the
+	// settle time off, the one about to crash is taken at once: the check the test needs.
+	for _, tc := range []struct {
+		name        string
+		settle      time.Duration
+		wantCrashed bool
+	}{
+		{"a successor that exits within the settle time is passed over, the next one is taken", 0, false},
+		{"without the settle time the crashing successor is taken", -1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, Options{SuccessorSettle: tc.settle})
+			next := nstest.NewContainer(t)
+			crashing := nstest.NewContainer(t) // started last: the youngest process
+			s.fc.add(crashing.ID, podLabels(c.PodUID, "app"), t0.Add(10*time.Second))
+			s.ft.mu.Lock()
+			s.ft.pids[crashing.ID] = uint32(crashing.PID)
+			s.ft.mu.Unlock()
+			crashed := make(chan struct{})
+			go func() {
+				defer close(crashed)
+				time.Sleep(300 * time.Millisecond)
+				_ = syscall.Kill(crashing.PID, syscall.SIGKILL) // a zombie until the test's cleanup reaps it
+				s.ft.mu.Lock()
+				delete(s.ft.pids, crashing.ID) // containerd: its task stopped
+				s.ft.pids[next.ID] = uint32(next.PID)
+				s.ft.mu.Unlock()
+				s.fc.add(next.ID, podLabels(c.PodUID, "app"), t0.Add(20*time.Second)) // the kubelet's next restart
+			}()
+			defer func() { <-crashed }()
+			begin := time.Now()
+			ft, err := s.r.Resolve(context.Background(), tgt)
+			took := time.Since(begin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := next
+			if tc.wantCrashed {
+				want = crashing
+			}
+			if ft.PID != want.PID || ft.RuntimeID() != want.ID {
+				t.Fatalf("resolved %s pid %d after %v; want %s pid %d", ft.RuntimeID()[:12], ft.PID, took, want.ID[:12], want.PID)
+			}
+			if !tc.wantCrashed {
+				// Taken once it had run a second: its own start, not the lookup's, counts.
+				if age, _, err := procAge("/proc", next.PID); err != nil || age < DefaultSuccessorSettle {
+					t.Fatalf("taken when it had run %v (%v), want at least %v", age, err, DefaultSuccessorSettle)
+				}
+				if took < 300*time.Millisecond || took > 5*time.Second {
+					t.Fatalf("took %v", took)
+				}
+			}
+			t.Logf("took %v, %d List calls", took.Round(time.Millisecond), len(s.fc.lists))
+		})
+	}
+
+	t.Run("a successor that has run long enough costs no wait", func(t *testing.T) {
+		s := start(t, Options{SuccessorSettle: 300 * time.Millisecond})
+		s.fc.add(c.ID, podLabels(c.PodUID, "app"), t0.Add(10*time.Second))
+		s.ft.pids[c.ID] = uint32(c.PID)
+		if age, _, err := procAge("/proc", c.PID); err != nil || age < 300*time.Millisecond {
+			time.Sleep(300 * time.Millisecond)
+		}
+		begin := time.Now()
+		ft, err := s.r.Resolve(context.Background(), tgt)
+		if took := time.Since(begin); err != nil || ft.PID != c.PID || took > 250*time.Millisecond {
+			t.Fatalf("resolved pid %d, %v after %v; want %d at once", ft.PID, err, took, c.PID)
+		}
 	})
 
 	for _, tc := range []struct {

@@ -456,6 +456,11 @@ func (c *kmCase) run() string {
 	c.t.Logf("CLI output (exit %d):\n%s", code, tailLines(c.s.Output(), 12))
 	// A restarted target keeps its IP and pod cgroups: the client measures it at once.
 	gone, clean, outcome, notes := c.verify(sc, endAt)
+	if n := strings.Count(c.s.Output(), "waiting for the kubelet's retry"); n > 0 {
+		// The cut made a helper's start fail before the attach; the CLI waited for the
+		// kubelet's retry (docs/README.md "A helper that cannot start").
+		notes += fmt.Sprintf("; %d failed helper start(s) waited out", n)
+	}
 	if c.cut.crashes > 1 {
 		// The loop may outlast the session (a short one, or a frozen container that
 		// crashes at the thaw): read the container that runs after it.

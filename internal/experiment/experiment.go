@@ -103,6 +103,9 @@ type Options struct {
 	// one (--warm, default true); WarmKeys is where their step keys are kept.
 	Warm     bool
 	WarmKeys func() warmkeys.Store
+	// warmRecordRenew is how often a step's record on its warm helpers is renewed
+	// (0: session.WarmStepRenew; tests shorten it).
+	warmRecordRenew time.Duration
 }
 
 // NewOptions wires the Factory's dependencies.

@@ -21,15 +21,15 @@ import (
 // recovers the step after plan.WarmStepTimeout without one.
 const warmHeartbeat = time.Second
 
-// runSessions runs p's plans: as a step of a kubectl chaos run's helpers, or on the
-// warm helpers of the nodes that have one and on helper pods of its own elsewhere, both
-// at once, their reports merged into one.
+// runSessions runs p's plans on the warm helpers of the nodes that have one and, on the
+// other nodes, on helper pods of its own or, in a kubectl chaos run, as a step of the
+// run's helpers; both at once, their reports merged into one.
 func runSessions(ctx, sctx context.Context, o *Options, p *Prepared, c kubernetes.Interface, e *catalog.Entry,
 	warm map[string]session.WarmHelper, early *session.Pool, out *sessionOutput, pe *podEvents) (*session.Report, error) {
 	var mu sync.Mutex // two sessions may deliver events at once
 	events := func(ev plan.Event) { mu.Lock(); defer mu.Unlock(); out.events(ev); pe.event(ev) }
 	progress := out.progress
-	if o.Helpers != nil {
+	if o.Helpers != nil && len(warm) == 0 {
 		announce(progress, o, p, e)
 		return o.Helpers.Step(sctx, session.StepOptions{Plans: p.Plans, Events: events, Progress: progress})
 	}
@@ -54,6 +54,11 @@ func runSessions(ctx, sctx context.Context, o *Options, p *Prepared, c kubernete
 			freshPlans = append(freshPlans, pl)
 			freshPods = append(freshPods, p.Pods[i])
 		}
+	}
+	if o.Helpers != nil {
+		// A kubectl chaos run's step: the run's helpers serve the nodes without a warm
+		// helper (created when a step first needs them, as without warm helpers).
+		freshPods = nil
 	}
 	if len(freshPods) > 0 {
 		// No namespace to ensure when every node has a warm helper: it is there.
@@ -80,6 +85,9 @@ func runSessions(ctx, sctx context.Context, o *Options, p *Prepared, c kubernete
 		}()
 	}
 	var rep *session.Report
+	if o.Helpers != nil && len(freshPlans) > 0 {
+		rep, err = o.Helpers.Step(sctx, session.StepOptions{Plans: freshPlans, Events: events, Progress: progress})
+	}
 	if len(freshPods) > 0 {
 		rep, err = session.Run(sctx, session.Options{
 			Client: c, Attacher: att, Namespace: o.HelperNamespace, Pods: freshPods,
@@ -109,8 +117,19 @@ func runWarmStep(ctx context.Context, o *Options, c kubernetes.Interface, att se
 			return nil, err
 		}
 	}
+	// For kubectl chaos ls: the step's record on the helpers, off the fault's path.
+	pods := make([]*corev1.Pod, 0, len(use))
+	for _, wh := range use {
+		pods = append(pods, wh.Pod)
+	}
+	endRecord := session.RecordWarmStep(ctx, c, pods, plans[0].Experiment, session.WarmStepRecord{
+		Owner: plans[0].Owner, Fault: plans[0].Fault.Summary(), Since: time.Now().UTC(), Until: plans[0].Deadline,
+	}, o.warmRecordRenew)
 	rep, err := pool.Step(ctx, session.StepOptions{Plans: plans, Events: events, Progress: progress})
+	ended := make(chan struct{})
+	go func() { defer close(ended); endRecord() }()
 	pool.Detach()
+	<-ended
 	return rep, err
 }
 

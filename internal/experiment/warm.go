@@ -67,10 +67,11 @@ type warmCandidate struct {
 
 // findWarm lists the warm helpers in the helper namespace in the background, and
 // attaches to them (earlyAttach), while the targets resolve; nil when the command
-// cannot use any (--warm=false, a run's step). With --detach it only says that it does
-// not use them. The caller releases the lookup (release) on every path.
+// cannot use any (--warm=false). With --detach it only says that it does not use them.
+// A kubectl chaos run's step uses them too: on their nodes instead of the run's
+// helpers. The caller releases the lookup (release) on every path.
 func (o *Options) findWarm(ctx context.Context, c kubernetes.Interface) *warmLookup {
-	if !o.Warm || o.Helpers != nil || o.WarmKeys == nil {
+	if !o.Warm || o.WarmKeys == nil {
 		return nil
 	}
 	ch := make(chan warmFound, 1)
@@ -264,4 +265,22 @@ func (l *warmLookup) release() {
 		f.early.pool.Detach()
 		f.early = nil
 	}
+}
+
+// WarmPlan is which warm helper each node of p would use (kubectl chaos run --dry-run):
+// one List, read only, nothing attached; empty with --warm=false or when there are none.
+func (o *Options) WarmPlan(ctx context.Context, c kubernetes.Interface, p *Prepared) map[string]session.WarmHelper {
+	if !o.Warm || o.WarmKeys == nil {
+		return nil
+	}
+	owner := "unknown"
+	if o.Owner != nil {
+		owner = o.Owner()
+	}
+	found := listWarm(ctx, c, o.HelperNamespace, owner, o.WarmKeys())
+	if found.err != nil {
+		slog.Info("not using warm helpers: listing them failed", "error", found.err)
+		return nil
+	}
+	return pickWarm(found.pods, p, o.RuntimeSocket)
 }

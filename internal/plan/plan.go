@@ -37,6 +37,10 @@ const (
 	// LabelWarm marks a warm helper (kubectl chaos warm): a serving helper that fault
 	// commands of its owner reuse (docs/agent.md, "Warm helpers").
 	LabelWarm = "kubectl-chaos/warm"
+	// AnnotationStepPrefix + a step's experiment ID, on a warm helper: the step it
+	// serves, as the CLI that sent it records it (session.WarmStepRecord) so that
+	// kubectl chaos ls can say whether the helper is idle or serving, and whose step.
+	AnnotationStepPrefix = "kubectl-chaos/step."
 )
 
 // WarmStepTimeout is a warm helper's per-step dead-man switch: a step that hears no

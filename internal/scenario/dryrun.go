@@ -12,6 +12,8 @@ import (
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 )
 
@@ -43,6 +45,7 @@ func PrintPlan(ctx context.Context, streams *ui.IOStreams, s *Scenario, c kubern
 		return err
 	}
 	hu.print(w, s)
+	hu.warm.print(w)
 	return nil
 }
 
@@ -53,11 +56,12 @@ type helperUse struct {
 	order []string            // nodes in the order a step first needs them
 	own   []string            // fault steps that make helpers of their own
 	later []string            // fault steps whose nodes are known only when they run
+	warm  warmUse             // the nodes' warm helpers the steps would use instead
 }
 
 // add notes a fault step: on the run's helpers (the first step that needs helpers
 // sets their fields), or on its own; p is nil when its targets are resolved later.
-func (hu *helperUse) add(step string, o *experiment.Options, p *experiment.Prepared) {
+func (hu *helperUse) add(step string, o *experiment.Options, p *experiment.Prepared, warm map[string]session.WarmHelper) {
 	key, ok := poolKey(o)
 	switch {
 	case !ok:
@@ -72,7 +76,11 @@ func (hu *helperUse) add(step string, o *experiment.Options, p *experiment.Prepa
 		hu.later = append(hu.later, step)
 		return
 	}
+	hu.warm.add(step, warm)
 	for _, pl := range p.Plans {
+		if _, ok := warm[pl.Node]; ok {
+			continue
+		}
 		if _, seen := hu.nodes[pl.Node]; !seen {
 			hu.order = append(hu.order, pl.Node)
 		}
@@ -83,7 +91,7 @@ func (hu *helperUse) add(step string, o *experiment.Options, p *experiment.Prepa
 // print says which helper serves which steps (the verbs' dry runs above show the pod
 // a verb alone would create).
 func (hu *helperUse) print(w io.Writer, s *Scenario) {
-	if hu.key == "" {
+	if hu.key == "" || len(hu.order)+len(hu.later)+len(hu.own) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "helpers of the run: one pod per node, created when a step first needs it, kept for the whole run (deadline %s + %s), each step's plan sent over its stdin:\n",
@@ -150,13 +158,23 @@ func printFault(ctx context.Context, streams *ui.IOStreams, w io.Writer, pad, st
 			(strings.Contains(msg, "no running pod matches") || strings.Contains(msg, "matched 0 running pods")) {
 			fmt.Fprintf(w, "%s%s on %s in namespace %s: no running pod matches now (%s); resolved when the step runs\n",
 				pad, fs.Verb, targetText(fs, &o), o.Target.Namespace, msg)
-			hu.add(step, &o, nil)
+			hu.add(step, &o, nil, nil)
 			return nil
 		}
 		return err
 	}
-	hu.add(step, &o, p)
-	return experiment.PrintDryRun(&sub, "", p, &o)
+	warm := o.WarmPlan(ctx, c, p)
+	hu.add(step, &o, p, warm)
+	if err := experiment.PrintDryRun(&sub, "", p, &o); err != nil {
+		return err
+	}
+	for _, pl := range p.Plans {
+		if wh, ok := warm[pl.Node]; ok {
+			fmt.Fprintf(sub.Out, "node %s: would use warm helper %s/%s (until %s) instead of the run's helper (warm: false on the step, or run --warm=false, keeps the run's)\n",
+				pl.Node, wh.Pod.Namespace, wh.Pod.Name, wh.Pod.Annotations[plan.AnnotationDeadline])
+		}
+	}
+	return nil
 }
 
 func targetText(fs *FaultStep, o *experiment.Options) string {

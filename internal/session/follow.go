@@ -88,6 +88,12 @@ func (r *runner) probe(h *helper) {
 	if ph := h.pod.Status.Phase; ph != "" && ph != corev1.PodPending {
 		return
 	}
+	if st := agentStatus(h.pod); h.start.attempts > 0 || (st != nil && (st.RestartCount > 0 || st.State.Terminated != nil ||
+		st.LastTerminationState.Terminated != nil)) {
+		// Only the first container is probed for (a probe's events are taken as its);
+		// after a failed start the status says when the next one runs.
+		return
+	}
 	h.probes++
 	r.startAttach(h, -1, true)
 }

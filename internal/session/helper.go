@@ -19,7 +19,9 @@ type helper struct {
 
 	att          *attachment // current attachment
 	attachedOnce bool
-	probes       int // early attach attempts made
+	probes       int        // early attach attempts made
+	start        startRetry // failed starts before the first attach, while the kubelet retries
+	startTimer   bool       // a re-check at the end of start's window is pending
 	attachErrs   int
 	streamLostAt time.Time // attach stream ended while the agent was still running
 
@@ -122,9 +124,18 @@ func (r *runner) onPodDeleted(h *helper) {
 }
 
 // failedStart ends the session if the helper, not attached to yet, cannot start (see
-// startFailure); it says whether it did.
+// startFailure); it says whether it did. A start that failed for a reason the kubelet's
+// retry can fix is waited for, bounded (startRetry.check); the end of that bound is
+// checked again by a timer, as the status may not change meanwhile.
 func (r *runner) failedStart(h *helper) bool {
-	msg := startFailure(h.pod)
+	msg, note, left := h.start.check(h.pod, time.Now())
+	if note != "" {
+		fmt.Fprintln(r.o.Progress, note)
+	}
+	if left > 0 && !h.startTimer {
+		h.startTimer = true
+		r.after(left, r.startCh, h)
+	}
 	if msg == "" {
 		return false
 	}
@@ -133,6 +144,15 @@ func (r *runner) failedStart(h *helper) bool {
 	r.fail(msg)
 	r.beginStop()
 	return true
+}
+
+// recheckStart is the end of a helper's start window: give up if it still has not run.
+func (r *runner) recheckStart(h *helper) {
+	h.startTimer = false
+	if h.done || h.attachedOnce || r.phase != phaseRunning {
+		return
+	}
+	r.failedStart(h)
 }
 
 // onEvent takes in one event line of an agent: progress for the user, and what the

@@ -48,6 +48,8 @@ func (r *runner) loop(ctx context.Context) (*Report, error) {
 			r.maybeAttach(h)
 		case h := <-r.probeCh:
 			r.probe(h)
+		case h := <-r.startCh:
+			r.recheckStart(h)
 		case err := <-r.watchCh:
 			r.onWatchError(err)
 		case <-t.heartbeat.C:

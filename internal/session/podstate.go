@@ -133,38 +133,129 @@ var imagePullReasons = map[string]bool{
 	"InvalidImageName":  true,
 }
 
+// startProblem is why a helper that has not been attached to yet is not running.
+type startProblem struct {
+	msg string // the cause and the fix; "" while it may still start
+	who string // the helper pod and its node
+	why string // the cause alone (reason: message, or the exit status)
+	// transient: the kubelet retries it (restartPolicy OnFailure) and a retry can work:
+	// the container runtime failed under the start (RunContainerError, StartError,
+	// CreateContainerError, as when containerd restarts), or the agent died before the
+	// CLI attached (killed, or a recovery that failed) rather than refusing its plan.
+	transient bool
+	attempts  int // failed starts seen: the container's restart count + 1
+}
+
+// transientWaiting are the waiting reasons a kubelet retry can fix.
+var transientWaiting = map[string]bool{
+	"RunContainerError":    true,
+	"CreateContainerError": true,
+	"StartError":           true,
+}
+
 // startFailure explains why a helper that has not been attached to yet cannot start,
-// with the fix; "" while it may still start.
-func startFailure(p *corev1.Pod) string {
+// with the fix, and whether the kubelet's retry may still start it.
+func startFailure(p *corev1.Pod) startProblem {
+	pr := startProblemOf(p)
+	if p.Status.Phase == corev1.PodFailed {
+		pr.transient = false // the kubelet retries nothing in a failed pod
+	}
+	return pr
+}
+
+func startProblemOf(p *corev1.Pod) startProblem {
 	where := fmt.Sprintf("helper pod %s/%s on node %s", p.Namespace, p.Name, podNode(p))
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-			return fmt.Sprintf("%s cannot be scheduled: %s; check that the node exists, is Ready and has room (kubectl describe node %s)", where, c.Message, podNode(p))
+			return startProblem{msg: fmt.Sprintf("%s cannot be scheduled: %s; check that the node exists, is Ready and has room (kubectl describe node %s)", where, c.Message, podNode(p))}
 		}
 	}
 	if p.Status.Phase == corev1.PodFailed {
 		if _, terminated := podResult(p); !terminated {
-			return fmt.Sprintf("%s failed before it started: %s %s; see kubectl -n %s describe pod %s", where, p.Status.Reason, p.Status.Message, p.Namespace, p.Name)
+			return startProblem{msg: fmt.Sprintf("%s failed before it started: %s %s; see kubectl -n %s describe pod %s", where, p.Status.Reason, p.Status.Message, p.Namespace, p.Name)}
 		}
 	}
 	st := agentStatus(p)
 	if st == nil {
-		return ""
+		return startProblem{}
 	}
+	attempts := int(st.RestartCount) + 1
 	if w := st.State.Waiting; w != nil {
+		why := w.Reason + ": " + w.Message
 		switch {
 		case imagePullReasons[w.Reason]:
-			return fmt.Sprintf("%s cannot get its image %q (%s: %s): build/load it into the node's container runtime, or pass --image", where, podImage(p), w.Reason, w.Message)
-		case w.Reason == "CreateContainerConfigError" || w.Reason == "CreateContainerError" || w.Reason == "RunContainerError":
-			return fmt.Sprintf("%s cannot create its container (%s: %s); see kubectl -n %s describe pod %s", where, w.Reason, w.Message, p.Namespace, p.Name)
+			return startProblem{msg: fmt.Sprintf("%s cannot get its image %q (%s: %s): build/load it into the node's container runtime, or pass --image", where, podImage(p), w.Reason, w.Message)}
+		case w.Reason == "CreateContainerConfigError" || transientWaiting[w.Reason]:
+			return startProblem{msg: fmt.Sprintf("%s cannot create its container (%s); see kubectl -n %s describe pod %s", where, why, p.Namespace, p.Name),
+				who: where, why: why, transient: transientWaiting[w.Reason], attempts: attempts}
 		case w.Reason == "CrashLoopBackOff":
-			return fmt.Sprintf("%s keeps crashing before the CLI could attach (%s); see kubectl -n %s logs %s --previous", where, terminationText(st.LastTerminationState.Terminated), p.Namespace, p.Name)
+			last := st.LastTerminationState.Terminated
+			return startProblem{msg: fmt.Sprintf("%s keeps crashing before the CLI could attach (%s); see kubectl -n %s logs %s --previous", where, terminationText(last), p.Namespace, p.Name),
+				who: where, why: "CrashLoopBackOff after " + terminationText(last), transient: retryableExit(last), attempts: attempts}
 		}
 	}
 	if t := st.State.Terminated; t != nil && t.ExitCode != 0 {
-		return fmt.Sprintf("%s: the agent exited before the CLI could attach (%s); see kubectl -n %s logs %s", where, terminationText(t), p.Namespace, p.Name)
+		return startProblem{msg: fmt.Sprintf("%s: the agent exited before the CLI could attach (%s); see kubectl -n %s logs %s", where, terminationText(t), p.Namespace, p.Name),
+			who: where, why: "the agent exited: " + terminationText(t), transient: retryableExit(t), attempts: attempts}
 	}
-	return ""
+	return startProblem{}
+}
+
+// retryableExit says whether a restart of an agent that ended so may start it: not when
+// it refused its plan (exit 1, internal/cmd/agent): the next one reads the same plan.
+// A kill, a failed recovery (exit 3: restarted on purpose), the runtime's StartError:
+// yes. Exit 0 is final under restartPolicy OnFailure.
+func retryableExit(t *corev1.ContainerStateTerminated) bool {
+	if t == nil {
+		return true // back-off with no exit status: the runtime's, not the agent's
+	}
+	return t.ExitCode != 0 && t.ExitCode != 1
+}
+
+// Bounds of the wait for the kubelet's retries of a start that failed for a reason a
+// retry can fix (startProblem.transient). The kubelet restarts a failed container at
+// once the first time, then after 10 s, 20 s, …; a container it could not create it
+// tries again about every 10 s. So maxStartAttempts failed starts come within ≈15 s,
+// and startRetryWindow lets a create error be tried twice more. A permanent failure
+// (no image, a config error, unschedulable, a refused plan) still ends at once.
+const maxStartAttempts = 3
+
+var startRetryWindow = 30 * time.Second // a var for the tests
+
+// startRetry follows one helper's failed starts while the kubelet retries them.
+type startRetry struct {
+	since    time.Time // the first transient failure seen
+	attempts int       // the most failed starts seen
+}
+
+// check takes in the helper's status at now. It returns the message to give up with
+// ("" = it runs, or may still start); while a retry is waited for, note says so (once
+// per new failed start, else "") and left is the time until the window ends.
+func (s *startRetry) check(p *corev1.Pod, now time.Time) (fail, note string, left time.Duration) {
+	pr := startFailure(p)
+	if pr.msg == "" {
+		return "", "", 0
+	}
+	if !pr.transient {
+		if s.attempts > 0 {
+			return fmt.Sprintf("%s (%d start attempt(s) seen)", pr.msg, max(s.attempts, pr.attempts)), "", 0
+		}
+		return pr.msg, "", 0
+	}
+	if s.since.IsZero() {
+		s.since = now
+	}
+	waited := now.Sub(s.since)
+	if pr.attempts >= maxStartAttempts || waited >= startRetryWindow {
+		return fmt.Sprintf("%s (%d start attempt(s) seen in %s; the kubelet's retries did not help)",
+			pr.msg, max(s.attempts, pr.attempts), waited.Round(100*time.Millisecond)), "", 0
+	}
+	if pr.attempts > s.attempts {
+		s.attempts = pr.attempts
+		note = fmt.Sprintf("%s: start attempt %d failed before the CLI could attach (%s): waiting for the kubelet's retry (up to %d attempts or %s)",
+			pr.who, pr.attempts, pr.why, maxStartAttempts, startRetryWindow)
+	}
+	return "", note, startRetryWindow - waited
 }
 
 func terminationText(t *corev1.ContainerStateTerminated) string {

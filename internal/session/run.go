@@ -59,6 +59,7 @@ type runner struct {
 	evCh    chan lineEvent
 	retryCh chan *helper
 	probeCh chan *helper
+	startCh chan *helper // a helper's start window ended (helper.start)
 	watchCh chan error
 	quit    chan struct{}
 	wg      sync.WaitGroup
@@ -118,6 +119,7 @@ func newRunner(ctx context.Context, o Options) *runner {
 		evCh:    make(chan lineEvent, 64),
 		retryCh: make(chan *helper, 8),
 		probeCh: make(chan *helper, 8),
+		startCh: make(chan *helper, 8),
 		watchCh: make(chan error, 1),
 		quit:    make(chan struct{}),
 	}

@@ -109,6 +109,9 @@ type Experiment struct {
 	// how it ended or what gc has to do; set by Assess.
 	State string `json:"state,omitempty"`
 	How   string `json:"how,omitempty"`
+	// Warm is set for a warm experiment (kubectl chaos warm): until when its helpers
+	// stay warm and the steps they serve now (none: idle); set by Assess.
+	Warm *WarmState `json:"warm,omitempty"`
 }
 
 // HelperState is one helper pod of an experiment.

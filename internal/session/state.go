@@ -36,6 +36,7 @@ var reasonWords = map[string]string{
 // Assess says where e stands at now (State, How), from its helpers' pod states and
 // results and its changed pods; pure.
 func Assess(e *Experiment, now time.Time) {
+	e.Warm = warmState(e, now)
 	var active, gc, ended []string
 	for _, h := range e.Helpers {
 		st, how := helperOutcome(h, e.Deadline, now)

@@ -233,7 +233,8 @@ func sweepOutcome(s *NodeSweep, p *corev1.Pod, deleted bool) bool {
 		s.Error = "the sweep pod was deleted before it finished"
 		return true
 	}
-	if why := startFailure(p); why != "" {
+	// Sweep pods never restart (restartPolicy Never): no kubelet retry to wait for.
+	if why := startFailure(p).msg; why != "" {
 		s.Error = why
 		return true
 	}

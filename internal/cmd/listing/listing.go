@@ -55,10 +55,43 @@ func ExperimentTable(w io.Writer, st *ui.Styles, now time.Time, exps []session.E
 		if e.State == session.StateEnded {
 			left = "-" // nothing runs any more: a time left would read as running
 		}
-		t.Row(e.ID, dash(e.Owner), dash(e.Fault), stateText(st, e), fmt.Sprint(len(e.Helpers)), fmt.Sprint(len(e.Pods)), dash(strings.Join(nodes, ",")),
+		fault := e.Fault
+		if e.Warm != nil && e.State != session.StateEnded {
+			fault = WarmText(now, e.Warm)
+		}
+		t.Row(e.ID, dash(e.Owner), dash(fault), stateText(st, e), fmt.Sprint(len(e.Helpers)), fmt.Sprint(len(e.Pods)), dash(strings.Join(nodes, ",")),
 			fmt.Sprint(e.Detached), left)
 	}
 	return t.Render(w)
+}
+
+// WarmText is the FAULT cell of a warm experiment: until when its helpers stay warm,
+// and idle or the steps they serve now (whose, which fault, on which node, until when),
+// as the CLIs that sent them recorded them on the helper pods (session.WarmStepRecord).
+func WarmText(now time.Time, w *session.WarmState) string {
+	s := "warm until " + clock(now, w.Until) + ": "
+	if w.Idle() {
+		s += "idle"
+	} else {
+		var steps []string
+		for _, st := range w.Steps {
+			steps = append(steps, fmt.Sprintf("serving %s (%s: %s) on %s until %s", st.Step, dash(st.Owner), dash(st.Fault), st.Node, clock(now, st.Until)))
+		}
+		s += strings.Join(steps, "; ")
+	}
+	for _, st := range w.Stale {
+		s += fmt.Sprintf("; step %s on %s: its CLI went silent at %s (the agent recovered it)", st.Step, st.Node, clock(now, st.Seen))
+	}
+	return s
+}
+
+// clock is t in UTC, its time of day alone when it is on now's day.
+func clock(now, t time.Time) string {
+	t, now = t.UTC(), now.UTC()
+	if t.YearDay() == now.YearDay() && t.Year() == now.Year() {
+		return t.Format("15:04:05Z")
+	}
+	return t.Format(time.RFC3339)
 }
 
 // stateText is the STATE cell: the state, colored, and how.

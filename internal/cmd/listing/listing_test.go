@@ -46,3 +46,27 @@ func TestExpiredChangedPodsSayRunGC(t *testing.T) {
 		t.Errorf("changed pods table:\n%s", out)
 	}
 }
+
+// A warm experiment's FAULT cell: until when it stays warm, idle or the steps it serves
+// (whose, which, where, until when), and a record whose CLI went silent.
+func TestWarmText(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	w := &session.WarmState{Until: now.Add(30 * time.Minute), Steps: []session.WarmStep{}}
+	if got, want := WarmText(now, w), "warm until 12:30:00Z: idle"; got != want {
+		t.Errorf("idle: %q, want %q", got, want)
+	}
+	w.Steps = []session.WarmStep{{Step: "chaos-aaaaaaaa", Node: "n1", WarmStepRecord: session.WarmStepRecord{Owner: "alice", Fault: "network loss 100%", Until: now.Add(5 * time.Minute)}}}
+	w.Stale = []session.WarmStep{{Step: "chaos-bbbbbbbb", Node: "n2", WarmStepRecord: session.WarmStepRecord{Seen: now.Add(-2 * time.Minute)}}}
+	got := WarmText(now, w)
+	want := "warm until 12:30:00Z: serving chaos-aaaaaaaa (alice: network loss 100%) on n1 until 12:05:00Z; step chaos-bbbbbbbb on n2: its CLI went silent at 11:58:00Z (the agent recovered it)"
+	if got != want {
+		t.Errorf("serving:\n got %q\nwant %q", got, want)
+	}
+	var b bytes.Buffer
+	if err := ExperimentTable(&b, ui.NewStyles(&b, false), now, []session.Experiment{{ID: "chaos-cccccccc", Fault: "warm: steps of fault commands", Warm: w, Deadline: w.Until, State: session.StateActive}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "serving chaos-aaaaaaaa") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}

@@ -40,6 +40,8 @@ type Options struct {
 	Reports []string
 	Yes     bool
 	Events  bool
+	// Warm: fault steps use the owner's warm helpers on their nodes (--warm).
+	Warm bool
 
 	Schedule string
 	Until    string
@@ -119,6 +121,7 @@ func NewCmdRun(f *factory.Factory, newRoot func() *cobra.Command, runF func(*Opt
 	fl.StringArrayVar(&opts.Set, "set", nil, "Set a parameter of the scenario: --set key=value (repeatable)")
 	fl.StringArrayVar(&opts.Reports, "report", nil, "Write a report: FILE.xml (JUnit) or FILE.json (repeatable)")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "Do not ask for confirmation")
+	fl.BoolVar(&opts.Warm, "warm", true, "Fault steps use your warm helpers (kubectl chaos warm) on the nodes that have one, the run's helpers elsewhere; --warm=false keeps every step on the run's helpers (a step's own warm: false does too)")
 	fl.BoolVar(&opts.Events, "events", true, "Write Kubernetes Events (ChaosInjected, ChaosRecovered, ChaosFailed) on every fault step's target pods")
 	fl.StringVar(&opts.Schedule, "schedule", "", "Run at each firing of this cron schedule: MIN HOUR DAY MONTH WEEKDAY (an optional leading SECONDS field), @hourly or @every 30m")
 	fl.StringVar(&opts.Until, "until", "", "With --schedule or --repeat: no firing after this time (RFC 3339, or a duration from now like 8h)")
@@ -158,7 +161,11 @@ func (o *Options) Load(ctx context.Context) (*scenario.Scenario, error) {
 	if err != nil {
 		return nil, exit.UsageError(fmt.Errorf("reading the scenario: %w", err))
 	}
-	return scenario.Load(ctx, o.File, data, set, scenario.NewVerbs(o.NewRoot))
+	s, err := scenario.Load(ctx, o.File, data, set, scenario.NewVerbs(o.NewRoot))
+	if err == nil && !o.Warm {
+		s.NoWarm()
+	}
+	return s, err
 }
 
 // Run validates, then prints the plan or runs the scenario.

@@ -30,6 +30,13 @@ var podsGVR = corev1.SchemeGroupVersion.WithResource("pods")
 type Behavior struct {
 	// Stuck, when set, leaves the pod in the status it writes (image pull, unschedulable).
 	Stuck func(p *corev1.Pod)
+	// FailedStarts are statuses the kubelet writes one after the other, FailGap apart,
+	// before anything runs: starts that failed (RunContainerError, an agent killed before
+	// the attach, a crash-loop back-off). Then Stuck, if set, else the containers run as
+	// usual from restart count FirstRestart.
+	FailedStarts []func(p *corev1.Pod)
+	FailGap      time.Duration
+	FirstRestart int32
 	// CrashFirst kills the first container once its fault is active (exit 137), so the
 	// kubelet restarts it.
 	CrashFirst bool

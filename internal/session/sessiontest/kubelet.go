@@ -115,6 +115,12 @@ func (c *Cluster) kubelet(p *corev1.Pod) {
 			_ = c.CS.Tracker().Delete(podsGVR, p.Namespace, p.Name)
 		}
 	}()
+	for _, f := range b.FailedStarts {
+		if c.deletingPod(p.Name) || !c.update(p.Namespace, p.Name, f) {
+			return
+		}
+		time.Sleep(b.FailGap)
+	}
 	if b.Stuck != nil {
 		c.update(p.Namespace, p.Name, b.Stuck)
 		return
@@ -132,7 +138,7 @@ func (c *Cluster) kubelet(p *corev1.Pod) {
 		return // deleted before the kubelet got to it
 	}
 	var last *corev1.ContainerStateTerminated
-	for restart := int32(0); restart < maxRestarts; restart++ {
+	for restart := b.FirstRestart; restart < b.FirstRestart+maxRestarts; restart++ {
 		if c.deletingPod(p.Name) {
 			return
 		}
