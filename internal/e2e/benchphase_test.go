@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -226,24 +227,37 @@ func loadavg() string {
 	return "load " + strings.Join(f[:3], " ")
 }
 
-// benchCLIStart times `kubectl chaos --help`, `kubectl chaos version` and `kubectl
-// --help` in the same run, interleaved, 9 times each: the table rows (median, min–max).
+// benchCLIStart times `kubectl --help`, `kubectl noop` (a plugin that does nothing: the
+// floor of any `kubectl PLUGIN`, kubectl's own start), `kubectl chaos --help`, `kubectl
+// chaos version` and our binary alone, in the same run, interleaved, 9 times each: the
+// table rows (median, min–max).
+//
+// Issue 17 asked for `kubectl chaos --help` not slower than `kubectl --help`. Through
+// kubectl's shim no plugin can be: kubectl builds its whole command tree before it
+// execs the plugin, and the noop row shows that floor run by run. What is ours is the
+// plugin's own start, so that is the row judged against `kubectl --help` (the decision
+// is in internal/e2e/README.md, "CLI start").
 func benchCLIStart(t *testing.T) []string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "kubectl-noop"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + dir + ":" + os.Getenv("PATH")}
 	cmds := []struct {
-		label string
-		args  []string
+		label, goal string
+		args        []string
 	}{
-		{"kubectl --help", []string{"kubectl", "--help"}},
-		{"kubectl chaos --help", []string{"kubectl", "chaos", "--help"}},
-		{"kubectl chaos version", []string{"kubectl", "chaos", "version"}},
-		// The plugin alone (what kubectl execs after its own start): no plugin run
-		// through kubectl's shim can be faster than kubectl --help itself.
-		{"kubectl-chaos --help", []string{"kubectl-chaos", "--help"}},
+		{"kubectl --help", "—", []string{"kubectl", "--help"}},
+		{"kubectl noop", "floor of any plugin", []string{"kubectl", "noop"}},
+		{"kubectl chaos --help", "kubectl noop + ours", []string{"kubectl", "chaos", "--help"}},
+		{"kubectl chaos version", "kubectl noop + ours", []string{"kubectl", "chaos", "version"}},
+		// The plugin alone (what kubectl execs after its own start).
+		{"kubectl-chaos --help", "≤ `kubectl --help`", []string{"kubectl-chaos", "--help"}},
 	}
 	took := make([][]time.Duration, len(cmds))
 	for i := 0; i < 9; i++ {
 		for j, c := range cmds {
-			r := run(t, time.Minute, nil, c.args[0], c.args[1:]...)
+			r := run(t, time.Minute, env, c.args[0], c.args[1:]...)
 			if r.Code != 0 {
 				t.Fatalf("%s: %s", strings.Join(c.args, " "), r)
 			}
@@ -256,8 +270,8 @@ func benchCLIStart(t *testing.T) []string {
 		for _, d := range took[j] {
 			rs = append(rs, benchRun{active: d})
 		}
-		rows = append(rows, fmt.Sprintf("| CLI start: `%s` (9 runs)%s | %-26s | ≤ `kubectl --help` |", c.label,
-			strings.Repeat(" ", max(0, 22-len(c.label))), durs(rs, func(b benchRun) time.Duration { return b.active })))
+		rows = append(rows, fmt.Sprintf("| CLI start: `%s` (9 runs)%s | %-26s | %s |", c.label,
+			strings.Repeat(" ", max(0, 22-len(c.label))), durs(rs, func(b benchRun) time.Duration { return b.active }), c.goal))
 	}
 	return rows
 }

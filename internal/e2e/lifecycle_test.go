@@ -281,7 +281,8 @@ func TestHelperPodSecurity(t *testing.T) {
 					Requests map[string]string `json:"requests"`
 				} `json:"resources"`
 				Env []struct {
-					Name string `json:"name"`
+					Name  string `json:"name"`
+					Value string `json:"value"`
 				} `json:"env"`
 			} `json:"containers"`
 		} `json:"spec"`
@@ -336,16 +337,51 @@ func TestHelperPodSecurity(t *testing.T) {
 	an := pod.Metadata.Annotations
 	check(an["kubectl-chaos/owner"] != "", "owner annotation", an)
 	check(an["kubectl-chaos/deadline"] != "", "deadline annotation", an)
-	hostRun := false
-	for _, v := range sp.Volumes {
-		hostRun = hostRun || (v.HostPath != nil && v.HostPath.Path == "/run/kubectl-chaos")
+	// No volumes (issue 17: kubelet would hold the pod for its volume manager); the
+	// agent mounts the journal directory and the rest itself (checked below, in its
+	// mount namespace).
+	check(len(sp.Volumes) == 0, "no volumes", sp.Volumes)
+	hostPaths := ""
+	for _, c := range sp.Containers {
+		for _, e := range c.Env {
+			if e.Name == "KUBECTL_CHAOS_HOST_PATHS" {
+				hostPaths = e.Value
+			}
+		}
 	}
-	check(hostRun, "hostPath /run/kubectl-chaos for the journal", sp.Volumes)
+	check(strings.Contains(hostPaths, `"hostPath":"/run/kubectl-chaos"`), "the journal directory /run/kubectl-chaos in KUBECTL_CHAOS_HOST_PATHS", hostPaths)
 
 	// The helper namespace carries the Pod Security privileged label.
 	psa := kubectl(t, "get", "ns", hns, "-o", `jsonpath={.metadata.labels.pod-security\.kubernetes\.io/enforce}`)
 	check(psa == "privileged", "helper namespace labelled pod-security enforce=privileged", psa)
 
+	// The agent's own mounts: the journal directory (the node's: a file the agent's
+	// mount shows is the node's), the node's /proc read-only at /host/proc, the runtime
+	// socket's directory; none of them in the node's mount table.
+	for _, pid := range agentPIDs(t) {
+		mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+		if err != nil {
+			t.Errorf("agent %d mountinfo: %v", pid, err)
+			continue
+		}
+		mounts := map[string]string{} // mount point -> options
+		for _, l := range strings.Split(string(mi), "\n") {
+			if f := strings.Fields(l); len(f) > 5 {
+				mounts[f[4]] = f[5]
+			}
+		}
+		check(mounts["/run/kubectl-chaos"] != "", "the agent has /run/kubectl-chaos mounted", len(mounts))
+		check(strings.HasPrefix(mounts["/host/proc"], "ro,"), "the agent has the node's /proc read-only at /host/proc", mounts["/host/proc"])
+		check(mounts[filepath.Dir(runtimeSocket)] != "", "the agent has the runtime socket's directory mounted", filepath.Dir(runtimeSocket))
+		probe := fmt.Sprintf("/run/kubectl-chaos/.e2e-probe-%d", pid)
+		if err := os.WriteFile(probe, []byte("node"), 0o600); err == nil {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s", pid, probe))
+			check(err == nil && string(b) == "node", "a file of the node's journal directory is the agent's", err)
+			os.Remove(probe)
+		}
+		node, _ := os.ReadFile("/proc/self/mountinfo")
+		check(!strings.Contains(string(node), " /host/proc "), "no /host/proc mount on the node", "")
+	}
 	// The agent's memory on the node, from the host's view of its process.
 	for _, pid := range agentPIDs(t) {
 		if rss := vmRSS(pid); rss > 0 {

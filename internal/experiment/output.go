@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/helperpod"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/session"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
@@ -241,12 +242,7 @@ func DescribeHelper(w io.Writer, h DryRunHelper) {
 	if len(feats) > 0 {
 		fmt.Fprintf(w, "    %s\n", strings.Join(feats, ", "))
 	}
-	var mounts []string
-	for _, v := range pod.Spec.Volumes {
-		if v.HostPath != nil {
-			mounts = append(mounts, v.HostPath.Path)
-		}
-	}
+	mounts := helperpod.HostPaths(pod)
 	if len(mounts) > 0 {
 		fmt.Fprintf(w, "    host paths: %s\n", strings.Join(mounts, ", "))
 	}

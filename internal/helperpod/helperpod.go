@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/hostmount"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -278,8 +279,6 @@ type skeleton struct {
 func (s skeleton) pod() *corev1.Pod {
 	tgp := TerminationGracePeriod
 	deadline := s.deadline
-	dirOrCreate := corev1.HostPathDirectoryOrCreate
-	dir := corev1.HostPathDirectory
 	yes := true
 	no := false
 	pod := &corev1.Pod{
@@ -331,41 +330,63 @@ func (s skeleton) pod() *corev1.Pod {
 					},
 				},
 				TerminationMessagePath: corev1.TerminationMessagePathDefault,
-				VolumeMounts: []corev1.VolumeMount{
-					{Name: "journal", MountPath: s.journal},
-					{Name: "host-proc", MountPath: HostProcPath, ReadOnly: true},
-					{Name: "runtime", MountPath: s.socketDir},
-				},
 			}},
-			Volumes: []corev1.Volume{
-				hostPathVolume("journal", s.journal, &dirOrCreate),
-				hostPathVolume("host-proc", "/proc", &dir),
-				hostPathVolume("runtime", s.socketDir, &dirOrCreate),
-			},
 		},
 	}
-	// The kinds' own host paths (cgroup filesystem, /dev/fuse, …), at the same path.
+	// No volumes (issue 17): a pod with any volume waits for kubelet's volume manager,
+	// which looks every 300 ms, before kubelet even asks for its sandbox. The agent
+	// bind-mounts the same node paths itself from the node's root (hostPID: the
+	// runtime shim's /proc/PID/root), in its own mount namespace, before anything
+	// else (internal/hostmount, docs/agent.md "The helper has no volumes").
 	c := &pod.Spec.Containers[0]
-	for _, m := range s.mounts {
-		typ := m.Type
-		pod.Spec.Volumes = append(pod.Spec.Volumes, hostPathVolume(m.Name, m.Path, &typ))
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: m.Name, MountPath: m.Path, ReadOnly: m.ReadOnly})
-	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: hostmount.EnvVar, Value: s.hostPaths()})
 	if s.owner != "" {
 		pod.Annotations[plan.AnnotationOwner] = s.owner
 	}
 	return pod
 }
 
+// HostPaths are the node paths a pod of ours mounts (what a dry-run and gc show).
+func HostPaths(pod *corev1.Pod) []string {
+	for _, c := range pod.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == hostmount.EnvVar {
+				if ms, err := hostmount.Decode(e.Value); err == nil {
+					return hostmount.Paths(ms)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// hostMounts are the node paths the agent mounts: the journal, the node's /proc
+// (read-only, at HostProcPath), the runtime socket's directory, then the kinds' own.
+func (s skeleton) hostMounts() []hostmount.Mount {
+	ms := []hostmount.Mount{
+		{Name: "journal", HostPath: s.journal, Path: s.journal, Type: hostmount.DirectoryOrCreate},
+		{Name: "host-proc", HostPath: "/proc", Path: HostProcPath, Type: hostmount.Directory, ReadOnly: true},
+		{Name: "runtime", HostPath: s.socketDir, Path: s.socketDir, Type: hostmount.DirectoryOrCreate},
+	}
+	for _, m := range s.mounts {
+		ms = append(ms, hostmount.Mount{Name: m.Name, HostPath: m.Path, Path: m.Path, Type: hostmount.Type(m.Type), ReadOnly: m.ReadOnly, Recursive: m.Recursive})
+	}
+	return ms
+}
+
+// hostPaths is the value of the agent's hostmount.EnvVar. The paths were checked by
+// place (absolute) and the kinds' are constants: an error here is a bug.
+func (s skeleton) hostPaths() string {
+	v, err := hostmount.Encode(s.hostMounts())
+	if err != nil {
+		panic("helper pod host paths: " + err.Error())
+	}
+	return v
+}
+
 func fieldEnv(name, path string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{
 		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path},
-	}}
-}
-
-func hostPathVolume(name, path string, typ *corev1.HostPathType) corev1.Volume {
-	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{
-		HostPath: &corev1.HostPathVolumeSource{Path: path, Type: typ},
 	}}
 }
 

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/catalog"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/hostmount"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 )
 
@@ -53,15 +54,13 @@ func TestSweepGolden(t *testing.T) {
 	check("activeDeadlineSeconds 90", *s.ActiveDeadlineSeconds == 90)
 	check("command", cmp.Equal(c.Command, []string{"/kubectl-chaos", "agent", "--sweep-only"}) && cmp.Equal(c.Args, []string{"--journal-dir", "/run/kubectl-chaos"}))
 	check("no stdin", !c.Stdin && !c.StdinOnce && !c.TTY)
-	check("no plan", len(c.Env) == 4 && c.Env[0].Name == EnvPodName)
+	check("no plan", len(c.Env) == 5 && c.Env[0].Name == EnvPodName && c.Env[4].Name == hostmount.EnvVar)
 	check("result in the termination message, log tail on error", c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError)
 	check("labels ls and gc find", pod.Labels[plan.LabelManagedBy] == plan.ManagedByValue && pod.Labels[plan.LabelExperiment] == "chaos-gc-7f3k2abc")
 	check("deadline annotation", pod.Annotations[plan.AnnotationDeadline] == "2026-11-27T08:01:30Z")
 	check("fault annotation", pod.Annotations[plan.AnnotationFault] == SweepFault)
-	var paths []string
-	for _, v := range s.Volumes {
-		paths = append(paths, v.HostPath.Path)
-	}
+	check("no volumes (the agent mounts the host paths)", len(s.Volumes) == 0 && len(c.VolumeMounts) == 0)
+	paths := HostPaths(pod)
 	check("host paths: journal, /proc, runtime, every kind's mounts", strings.Join(paths, ",") == "/run/kubectl-chaos,/proc,/run/containerd,/dev/fuse")
 }
 

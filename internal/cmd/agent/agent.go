@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/agent"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/fault/journal"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/hostmount"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/procstart"
 
@@ -91,6 +92,23 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
+	}
+	// A helper pod has no volumes: the node paths it needs are mounted here, from the
+	// node's root, before anything looks for them (internal/hostmount). A node path
+	// that is missing or of the wrong type ends the agent as a hostPath volume's type
+	// check stopped the pod: nothing was applied.
+	if v := o.Getenv(hostmount.EnvVar); v != "" {
+		ms, err := hostmount.Decode(v)
+		var node int
+		if err == nil {
+			node, err = hostmount.NodeProcess()
+		}
+		if err == nil {
+			err = hostmount.Apply(node, ms)
+		}
+		if err != nil {
+			return exit.UsageError(fmt.Errorf("helper pod: %w", err))
+		}
 	}
 	if o.SweepOnly {
 		return sweep(ctx, o)

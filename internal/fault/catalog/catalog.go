@@ -83,21 +83,25 @@ type Detail struct {
 	Value string `json:"value"`
 }
 
-// HostMount is a node path a kind's helper pod needs, mounted at the same path.
+// HostMount is a node path a kind's helper pod needs, mounted at the same path (by the
+// agent itself, from the node's root: internal/hostmount).
 type HostMount struct {
-	// Name is the volume name (a DNS label, unique across kinds).
+	// Name says what it is for (a DNS label, unique across kinds).
 	Name string
 	Path string
 	// Type is the hostPath type, e.g. corev1.HostPathDirectory, HostPathCharDev.
 	Type     corev1.HostPathType
 	ReadOnly bool
+	// Recursive also mounts what is mounted below Path.
+	Recursive bool
 }
 
 // HostCgroup is the node's cgroup filesystem, mounted at the same path in the helper:
 // on a cgroup v2 node the helper's own /sys/fs/cgroup is only its own subtree (its
 // cgroup namespace), and the kinds that act on a container's cgroup (freeze it, move a
-// stressor into it) need the node's.
-var HostCgroup = HostMount{Name: "host-cgroup", Path: "/sys/fs/cgroup", Type: corev1.HostPathDirectory}
+// stressor into it) need the node's. Recursive: on a cgroup v1 (or hybrid) node it is a
+// tmpfs with one mount per controller.
+var HostCgroup = HostMount{Name: "host-cgroup", Path: "/sys/fs/cgroup", Type: corev1.HostPathDirectory, Recursive: true}
 
 // API is how a fault that needs no helper pod is applied and undone through the
 // Kubernetes API, one target pod at a time. Whatever Inject changes, it changes in one
