@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-chaos/kubectl-chaos/internal/cmd/stress/memory"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/exit"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/experiment"
+	"github.com/kubectl-chaos/kubectl-chaos/internal/hostmount"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/plan"
 	"github.com/kubectl-chaos/kubectl-chaos/internal/ui"
 )
@@ -162,9 +163,19 @@ func TestDryRun(t *testing.T) {
 			if err := yaml.Unmarshal(out.Bytes(), &d); err != nil || len(d.Helpers) != 1 {
 				t.Fatalf("dry-run yaml: %v, %d helpers", err, len(d.Helpers))
 			}
+			// The agent mounts the node's paths itself (no volumes: internal/hostmount).
 			found := false
-			for _, m := range d.Helpers[0].Pod.Spec.Containers[0].VolumeMounts {
-				found = found || (m.MountPath == "/sys/fs/cgroup" && !m.ReadOnly)
+			for _, e := range d.Helpers[0].Pod.Spec.Containers[0].Env {
+				if e.Name != hostmount.EnvVar {
+					continue
+				}
+				ms, err := hostmount.Decode(e.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range ms {
+					found = found || (m.HostPath == "/sys/fs/cgroup" && m.Path == "/sys/fs/cgroup" && !m.ReadOnly && m.Recursive)
+				}
 			}
 			if !found {
 				t.Errorf("the helper pod does not mount the node's /sys/fs/cgroup read-write")
