@@ -6,10 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil"
 )
 
 // Apply mounts each mount's HostPath — a path of the node, as the process nodePID (in
@@ -50,10 +51,8 @@ func Apply(nodePID int, ms []Mount) error {
 }
 
 // cloneTrees returns a detached copy of each mount's node path (one descriptor each),
-// made on a locked OS thread that stopped sharing its fs_struct (unshare(CLONE_FS): the
-// only way into a mount namespace for a multi-threaded Go program), entered nodePID's
-// mount namespace and took its root as its own. The thread is never unlocked: it dies
-// with its goroutine, and no other goroutine ever runs in the node's namespace.
+// made on a thread inside nodePID's mount namespace with its root as root
+// (nsutil.MountNSThread).
 func cloneTrees(nodePID int, ms []Mount) ([]int, error) {
 	proc := "/proc/" + strconv.Itoa(nodePID)
 	nsFD, err := unix.Open(proc+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -66,67 +65,29 @@ func cloneTrees(nodePID int, ms []Mount) ([]int, error) {
 		return nil, fmt.Errorf("the node's root directory: %w", err)
 	}
 	defer unix.Close(rootFD)
-	type result struct {
-		fds []int
-		err error
+	th, err := nsutil.EnterMountNS(nsFD, rootFD, "the node's")
+	if err != nil {
+		return nil, err
 	}
-	ch := make(chan result, 1)
-	offMainThread(func() {
-		for _, step := range []struct {
-			what string
-			do   func() error
-		}{
-			{"unshare(CLONE_FS)", func() error { return unix.Unshare(unix.CLONE_FS) }},
-			{"setns(CLONE_NEWNS)", func() error { return unix.Setns(nsFD, unix.CLONE_NEWNS) }},
-			{"fchdir to the node's root", func() error { return unix.Fchdir(rootFD) }},
-			{"chroot to the node's root", func() error { return unix.Chroot(".") }},
-			{"chdir /", func() error { return unix.Chdir("/") }},
-		} {
-			if err := step.do(); err != nil {
-				ch <- result{err: fmt.Errorf("entering the node's mount namespace: %s: %w", step.what, err)}
-				return
-			}
-		}
-		var fds []int
+	defer th.Close()
+	var fds []int
+	err = th.Do(func() error {
 		for _, m := range ms {
 			fd, err := cloneTree(m)
 			if err != nil {
-				for _, fd := range fds {
-					unix.Close(fd)
-				}
-				ch <- result{err: fmt.Errorf("host path %s (%s, %s) on the node: %w", m.HostPath, m.Name, m.Type, err)}
-				return
+				return fmt.Errorf("host path %s (%s, %s) on the node: %w", m.HostPath, m.Name, m.Type, err)
 			}
 			fds = append(fds, fd)
 		}
-		ch <- result{fds: fds}
+		return nil
 	})
-	r := <-ch
-	return r.fds, r.err
-}
-
-// offMainThread runs fn in a new goroutine on a locked OS thread that is not the
-// process's main thread, and never unlocks it: the thread exits with fn's goroutine.
-// Not the main thread because /proc/self is the main thread's view (and Go keeps a
-// locked main thread instead of ending it): a main thread left in the node's mount
-// namespace would change what every later /proc/self lookup of the agent sees.
-func offMainThread(fn func()) {
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() != unix.Getpid() {
-			fn()
-			return // still locked: the thread exits
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
-		// On the main thread: hold it, so that the goroutine below gets another one.
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			runtime.LockOSThread()
-			fn()
-		}()
-		<-done
-		runtime.UnlockOSThread()
-	}()
+		return nil, err
+	}
+	return fds, nil
 }
 
 // cloneTree checks (or creates) the node path, in the node's root: a node's symbolic

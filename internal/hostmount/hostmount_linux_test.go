@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-chaos/kubectl-chaos/internal/nsutil"
 )
 
 const childEnv = "HOSTMOUNT_TEST_DIR"
@@ -142,7 +144,7 @@ func nodeThread(t *testing.T, root string) int {
 	tid := make(chan int)
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })
-	offMainThread(func() {
+	nsutil.OffMainThread(func() {
 		if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
 			t.Error(err)
 			tid <- 0

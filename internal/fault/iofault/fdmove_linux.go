@@ -37,7 +37,7 @@ type fdRef struct {
 // id). It runs on the namespace thread, so paths are the container's.
 func (c *container) scan(want func(path string, mnt int) bool) (map[int][]fdRef, error) {
 	out := map[int][]fdRef{}
-	err := c.th.do(func() error {
+	err := c.th.Do(func() error {
 		pids, err := c.pids()
 		if err != nil {
 			return err

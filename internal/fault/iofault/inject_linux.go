@@ -352,7 +352,7 @@ func (c *container) remove(d mountData) (*backReport, error) {
 // paths start from the original directory, under the mount, and are not hit.
 func (c *container) cwdNotes(dir string) []string {
 	var out []string
-	_ = c.th.do(func() error {
+	_ = c.th.Do(func() error {
 		pids, _ := c.pids()
 		buf := make([]byte, unix.PathMax)
 		for _, pid := range pids {

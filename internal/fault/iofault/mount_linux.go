@@ -7,7 +7,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -24,71 +23,13 @@ var procRoot = "/proc"
 // maxWrite is the largest read or write request (and max_read) of the mount.
 const maxWrite = 128 << 10
 
-// nsThread runs functions on one OS thread that is inside the target's mount namespace,
-// with the target's root as its root: the only way into a mount namespace for a
-// multi-threaded Go program is a locked thread that first stops sharing its fs_struct
-// (unshare(CLONE_FS)). The thread is never unlocked, so it dies with its goroutine and
-// no other goroutine ever runs in the target's namespace.
-type nsThread struct {
-	work chan func()
-	tid  int
-}
-
-func enterMountNS(nsFD, rootFD int) (*nsThread, error) {
-	t := &nsThread{work: make(chan func())}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		for _, step := range []struct {
-			what string
-			do   func() error
-		}{
-			{"unshare(CLONE_FS)", func() error { return unix.Unshare(unix.CLONE_FS) }},
-			{"setns(CLONE_NEWNS)", func() error { return unix.Setns(nsFD, unix.CLONE_NEWNS) }},
-			{"fchdir to the container's root", func() error { return unix.Fchdir(rootFD) }},
-			{"chroot to the container's root", func() error { return unix.Chroot(".") }},
-			{"chdir /", func() error { return unix.Chdir("/") }},
-		} {
-			if err := step.do(); err != nil {
-				errc <- fmt.Errorf("entering the container's mount namespace: %s: %w", step.what, err)
-				return // the thread stays locked and exits with this goroutine
-			}
-		}
-		t.tid = unix.Gettid()
-		errc <- nil
-		for fn := range t.work {
-			fn()
-		}
-	}()
-	if err := <-errc; err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-// do runs fn on the namespace thread; a panic comes back as an error.
-func (t *nsThread) do(fn func() error) error {
-	errc := make(chan error, 1)
-	t.work <- func() {
-		defer func() {
-			if r := recover(); r != nil {
-				errc <- fmt.Errorf("panic in the container's mount namespace: %v", r)
-			}
-		}()
-		errc <- fn()
-	}
-	return <-errc
-}
-
-func (t *nsThread) close() { close(t.work) }
-
 // container is the target's mount namespace as the agent holds it.
 type container struct {
 	pid   int
 	start uint64 // the process's start time, to tell a reused PID
 	mntns uint64
 	proc  int // O_PATH descriptor of procRoot, for fd-relative reads on the ns thread
-	th    *nsThread
+	th    *nsutil.MountNSThread
 }
 
 // openContainer enters the mount namespace of pid (a process of the target container).
@@ -124,7 +65,7 @@ func openContainer(pid int) (*container, error) {
 	if c.proc, err = unix.Open(procRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", procRoot, err)
 	}
-	if c.th, err = enterMountNS(nsFD, rootFD); err != nil {
+	if c.th, err = nsutil.EnterMountNS(nsFD, rootFD, "the container's"); err != nil {
 		unix.Close(c.proc)
 		return nil, err
 	}
@@ -133,7 +74,7 @@ func openContainer(pid int) (*container, error) {
 
 func (c *container) close() {
 	if c.th != nil {
-		c.th.close()
+		c.th.Close()
 		c.th = nil
 	}
 	if c.proc >= 0 {
@@ -146,7 +87,7 @@ func (c *container) close() {
 // thread, which is in its mount namespace with its root, and which keeps the namespace
 // (and our mount) alive even when every process of the container has exited.
 func (c *container) mounts() ([]mountInfo, error) {
-	p := filepath.Join(procRoot, strconv.Itoa(os.Getpid()), "task", strconv.Itoa(c.th.tid), "mountinfo")
+	p := filepath.Join(procRoot, strconv.Itoa(os.Getpid()), "task", strconv.Itoa(c.th.TID()), "mountinfo")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("reading the container's mount table (%s): %w", p, err)
@@ -160,7 +101,7 @@ func (c *container) mounts() ([]mountInfo, error) {
 // path with symlinks resolved (what the mount table will show).
 func (c *container) prepare(p string) (string, int, error) {
 	real, dirFD := p, -1
-	err := c.th.do(func() error {
+	err := c.th.Do(func() error {
 		var err error
 		if real, err = filepath.EvalSymlinks(p); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -229,7 +170,7 @@ func (c *container) mountFUSE(p, source string, dirFD int, f *faults) (*server, 
 	}
 	data := fmt.Sprintf("fd=%d,rootmode=%o,user_id=0,group_id=0,allow_other,default_permissions,max_read=%d",
 		devFD, unix.S_IFDIR, maxWrite)
-	if err := c.th.do(func() error {
+	if err := c.th.Do(func() error {
 		return unix.Mount(source, p, FSType, unix.MS_NOSUID|unix.MS_NODEV, data)
 	}); err != nil {
 		unix.Close(devFD)
@@ -249,7 +190,7 @@ func (c *container) mountFUSE(p, source string, dirFD int, f *faults) (*server, 
 	}
 	if err != nil {
 		unix.Close(devFD) // aborts the connection: the mount answers ENOTCONN until removed
-		_ = c.th.do(func() error { return unix.Unmount(p, unix.MNT_DETACH) })
+		_ = c.th.Do(func() error { return unix.Unmount(p, unix.MNT_DETACH) })
 		return nil, fmt.Errorf("starting the FUSE server for %s: %w", p, err)
 	}
 	f.directIO = srv.KernelSettings().Flags64()&fuse.CAP_DIRECT_IO_ALLOW_MMAP != 0
@@ -276,7 +217,7 @@ func (c *container) unmount(p, source string) (found, lazy bool, err error) {
 	if top := mountOf(ms, p); top == nil || top.ID != own.ID {
 		return true, false, fmt.Errorf("something is mounted over our %s mount on %s: unmount it first", FSType, p)
 	}
-	err = c.th.do(func() error {
+	err = c.th.Do(func() error {
 		err := unix.Unmount(p, 0)
 		if errors.Is(err, unix.EBUSY) {
 			lazy = true
@@ -297,7 +238,7 @@ func (c *container) sameDir(p string, dirFD int) error {
 	if err := unix.Fstat(dirFD, &want); err != nil {
 		return err
 	}
-	if err := c.th.do(func() error { return unix.Stat(p, &got) }); err != nil {
+	if err := c.th.Do(func() error { return unix.Stat(p, &got) }); err != nil {
 		return fmt.Errorf("checking %s in the container after the unmount: %w", p, err)
 	}
 	if got.Dev != want.Dev || got.Ino != want.Ino {
