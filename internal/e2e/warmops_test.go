@@ -115,31 +115,7 @@ func TestWarmKillAgent(t *testing.T) {
 		t.Errorf("ls never said that %s serves step %s", warmPod, id[1])
 	}
 
-	pids := agentPIDs(t)
-	if len(pids) != 1 {
-		t.Fatalf("want one agent process on the node, found %v", pids)
-	}
-	killed := time.Now()
-	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -9 agent %d: %v", pids[0], err)
-	}
-	gone := firstDelivery(t, ip, 30*time.Second)
-	t.Logf("BOUND kill -9 of the warm agent serving a step -> fault gone in %v", gone.Sub(killed).Round(time.Microsecond))
-	if gone.Sub(killed) > 2*time.Second {
-		t.Errorf("fault gone %v after kill -9 of the warm agent, goal ≤ 2s", gone.Sub(killed))
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		rc := kubectl(t, "-n", hns, "get", "pod", hname, "-o", `jsonpath={.status.containerStatuses[0].restartCount}`)
-		if atoi(rc) >= 1 && len(agentPIDs(t)) == 1 {
-			t.Logf("warm agent restarted by kubelet %v after the kill", time.Since(killed).Round(time.Millisecond))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("warm agent not restarted 30s after kill -9 (restartCount %q, agents %v)", rc, agentPIDs(t))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	killed := killAgentAndWaitRestart(t, ip, hns, hname, "the warm agent serving a step", 30*time.Second, nil)
 	// The restarted agent recovered the step's journal and does not bring the fault back.
 	time.Sleep(2 * time.Second)
 	if r := udpLoss(t, ip, 200); r.Loss > 1 {
